@@ -1,0 +1,175 @@
+"""Fault injection: rules that delay requests or answer them with a programmed status and body."""
+
+from __future__ import annotations
+
+import builtins
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+MAX_LATENCY_MS = 120_000
+RULE_KEYS = ("path", "method", "status", "body", "latency_ms", "probability", "times")
+
+
+class FaultRuleError(ValueError):
+    """A posted fault rule is malformed; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What a matching rule does to one request."""
+
+    rule_id: int
+    status: int | None
+    body: Any
+    latency_ms: int
+
+
+@dataclass
+class FaultRule:
+    """A validated rule; `times` counts down the uses left (None: unlimited)."""
+
+    id: int
+    path: str
+    method: str | None
+    status: int | None
+    body: Any
+    latency_ms: int
+    probability: float
+    times: int | None
+
+    def applies_to(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and fnmatchcase(path, self.path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "method": self.method,
+            "status": self.status,
+            "body": self.body,
+            "latency_ms": self.latency_ms,
+            "probability": self.probability,
+            "times": self.times,
+        }
+
+
+def _integer(rule: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int | None:
+    value = rule.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FaultRuleError(f"{key} must be an integer, not {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise FaultRuleError(f"{key} must be {bounds}, not {value}")
+    return value
+
+
+def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
+    """Validate one rule as posted (a JSON object) into a `FaultRule` numbered `rule_id`."""
+    if not isinstance(rule, Mapping):
+        raise FaultRuleError(f"a fault rule must be a JSON object, not {type(rule).__name__}")
+    unknown = sorted(str(key) for key in rule if key not in RULE_KEYS)
+    if unknown:
+        raise FaultRuleError(
+            f"unknown key(s) {', '.join(unknown)}; a rule takes {', '.join(RULE_KEYS)}"
+        )
+    path = rule.get("path")
+    if not isinstance(path, str) or not path:
+        raise FaultRuleError("path is required: a glob matched against the request path")
+    method = rule.get("method")
+    if method is not None:
+        if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+            raise FaultRuleError(
+                f"method must be one of {', '.join(sorted(HTTP_METHODS))}, not {method!r}"
+            )
+        method = method.upper()
+    status = _integer(rule, "status", 100, 599)
+    latency_ms = _integer(rule, "latency_ms", 0, MAX_LATENCY_MS)
+    times = _integer(rule, "times", 1)
+    body = rule.get("body")
+    if body is not None and status is None:
+        raise FaultRuleError("body needs a status to answer with")
+    if status is None and not latency_ms:
+        raise FaultRuleError("a fault needs a status, a latency_ms > 0, or both")
+    probability = rule.get("probability", 1)
+    if (
+        isinstance(probability, bool)
+        or not isinstance(probability, int | float)
+        or not 0 <= probability <= 1
+    ):
+        raise FaultRuleError(f"probability must be a number from 0 to 1, not {probability!r}")
+    return FaultRule(
+        rule_id, path, method, status, body, latency_ms or 0, float(probability), times
+    )
+
+
+class FaultRegistry:
+    """The active rules of one service, matched in the order they were added.
+
+    Probabilities are drawn from the registry's own `random.Random(seed)`, so the same seed
+    and the same request sequence fault the same requests. Thread-safe.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._random = random.Random(seed)
+        self._rules: builtins.list[FaultRule] = []
+        self._next_id = 1
+        self._lock = threading.Lock()
+
+    def add(self, rule: object) -> FaultRule:
+        """Validate and add one rule; returns it with its id."""
+        return self.add_all([rule])[0]
+
+    def add_all(self, rules: Sequence[object]) -> builtins.list[FaultRule]:
+        """Validate every rule, then add them all (or none, when one is malformed)."""
+        with self._lock:
+            parsed = []
+            for offset, rule in enumerate(rules):
+                try:
+                    parsed.append(parse_rule(rule, self._next_id + offset))
+                except FaultRuleError as error:
+                    if len(rules) == 1:
+                        raise
+                    raise FaultRuleError(f"rule {offset}: {error}") from None
+            self._rules.extend(parsed)
+            self._next_id += len(parsed)
+            return parsed
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        """The active rules as JSON objects, `times` being the uses left."""
+        with self._lock:
+            return [rule.to_json() for rule in self._rules]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def reset(self) -> None:
+        """No rules, ids from 1 again, and the random source back at its seed."""
+        with self._lock:
+            self._rules.clear()
+            self._next_id = 1
+            self._random = random.Random(self.seed)
+
+    def match(self, method: str, path: str) -> Fault | None:
+        """The fault for this request, using up one of the rule's `times`; None when none."""
+        method = method.upper()
+        with self._lock:
+            for rule in self._rules:
+                if not rule.applies_to(method, path):
+                    continue
+                if rule.probability < 1 and self._random.random() >= rule.probability:
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self._rules.remove(rule)
+                return Fault(rule.id, rule.status, rule.body, rule.latency_ms)
+        return None

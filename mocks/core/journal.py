@@ -1,0 +1,162 @@
+"""A bounded request journal that never stores a secret: no header values, no credentials."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pepharness.mocks.core.clock import to_rfc3339
+
+REDACTED = "***"
+SECRET_KEY_PARTS = ("password", "secret", "token")
+AUTH_SCHEMES = ("basic", "bearer")
+
+Query = dict[str, str | list[str]]
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a query parameter named `key` carries a secret."""
+    lowered = key.lower()
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def redact_query(pairs: Iterable[tuple[str, str]]) -> Query:
+    """Query pairs as a dict (a repeated key keeps a list), secret values replaced by `***`."""
+    query: Query = {}
+    for key, value in pairs:
+        shown = REDACTED if is_secret_key(key) else value
+        current = query.get(key)
+        if current is None:
+            query[key] = shown
+        elif isinstance(current, list):
+            current.append(shown)
+        else:
+            query[key] = [current, shown]
+    return query
+
+
+def auth_kind(header: Callable[[str], str | None]) -> str | None:
+    """Which credential a request carried, never its value: `basic`, `bearer` or
+    `authorization` (another scheme) for the Authorization header, else `jwt-auth` (Sinatra)
+    or `x-authorization` (PEP Frontend), else None. `header` looks a header up by name."""
+    authorization = header("Authorization")
+    if authorization is not None:
+        scheme = authorization.strip().split(" ", 1)[0].lower()
+        return scheme if scheme in AUTH_SCHEMES else "authorization"
+    for name in ("jwt-auth", "x-authorization"):
+        if header(name) is not None:
+            return name
+    return None
+
+
+def describe_error(error: BaseException) -> dict[str, str]:
+    """An unexpected exception as data: its type, message and formatted traceback."""
+    return {
+        "type": f"{type(error).__module__}.{type(error).__qualname__}",
+        "message": str(error),
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One request as the journal keeps it."""
+
+    id: int
+    time: str
+    method: str
+    path: str
+    query: Query
+    status: int
+    duration_ms: float
+    fault: bool
+    auth: str | None
+    error: dict[str, str] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "fault": self.fault,
+            "auth": self.auth,
+            "error": self.error,
+        }
+
+
+class Journal:
+    """The last `maxlen` requests of a service, oldest first. Thread-safe."""
+
+    def __init__(self, maxlen: int = 1000) -> None:
+        if maxlen < 1:
+            raise ValueError(f"a journal keeps at least one entry, not {maxlen}")
+        self._entries: deque[JournalEntry] = deque(maxlen=maxlen)
+        self._next_id = 1
+        self._lock = threading.Lock()
+
+    @property
+    def maxlen(self) -> int:
+        return self._entries.maxlen or 0
+
+    def record(
+        self,
+        *,
+        when: datetime,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]],
+        status: int,
+        duration_ms: float,
+        fault: bool = False,
+        auth: str | None = None,
+        error: BaseException | None = None,
+    ) -> JournalEntry:
+        """Keep one request; secret query values are redacted here, whoever the caller."""
+        with self._lock:
+            entry = JournalEntry(
+                id=self._next_id,
+                time=to_rfc3339(when),
+                method=method,
+                path=path,
+                query=redact_query(query),
+                status=status,
+                duration_ms=round(duration_ms, 3),
+                fault=fault,
+                auth=auth,
+                error=describe_error(error) if error is not None else None,
+            )
+            self._next_id += 1
+            self._entries.append(entry)
+        return entry
+
+    def entries(self, limit: int | None = None) -> list[JournalEntry]:
+        """The kept requests, oldest first; with `limit`, only the most recent `limit`."""
+        with self._lock:
+            kept = list(self._entries)
+        if limit is not None:
+            kept = kept[-limit:] if limit > 0 else []
+        return kept
+
+    def clear(self) -> None:
+        """Forget every request (ids keep counting, so an id is never reused)."""
+        with self._lock:
+            self._entries.clear()
+
+    def reset(self) -> None:
+        """Forget every request and number the next one 1 again."""
+        with self._lock:
+            self._entries.clear()
+            self._next_id = 1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,203 @@
+"""Serving the mocks on waitress: blocking until SIGINT/SIGTERM, or in a thread for tests."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType, TracebackType
+from typing import Any
+
+from flask import Flask
+from waitress import wasyncore
+from waitress.server import create_server
+
+from pepharness.mocks.core.admin import EXTENSION as CORE_EXTENSION
+
+DEFAULT_THREADS = 8
+GRACE_SECONDS = 5.0
+_POLL_SECONDS = 0.5
+
+logger = logging.getLogger("pepharness.server")
+
+
+class ServeError(Exception):
+    """A server could not start (e.g. its port is taken); the message is one line."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except (OSError, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ServeError(f"cannot listen on {where}: {reason}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ServeError(f"cannot listen on {where}: {error.strerror or error}") from None
+    return sock
+
+
+def _name(app: Flask) -> str:
+    core = app.extensions.get(CORE_EXTENSION)
+    return str(getattr(core, "service", app.name))
+
+
+class _ServerGroup:
+    """Waitress servers sharing one socket map, run by one loop in one thread."""
+
+    def __init__(self, apps: Sequence[tuple[Flask, str, int]], threads: int) -> None:
+        self.map: dict[int, Any] = {}
+        self.servers: list[Any] = []
+        self.urls: list[str] = []
+        self._stopping = threading.Event()
+        sockets: list[socket.socket] = []
+        try:
+            for _, host, port in apps:
+                sockets.append(_listen(host, port))
+        except ServeError:
+            for sock in sockets:
+                sock.close()
+            raise
+        for (app, _, _), sock in zip(apps, sockets, strict=True):
+            try:
+                server = create_server(
+                    app, map=self.map, sockets=[sock], threads=threads, ident="pepharness"
+                )
+            except BaseException:
+                self._close()
+                for unused in sockets[len(self.servers) :]:
+                    unused.close()
+                raise
+            self.servers.append(server)
+            host, port = server.effective_host, int(server.effective_port)
+            self.urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+            logger.info("%s listening on %s", _name(app), self.urls[-1])
+
+    def run(self) -> None:
+        """Serve until `stop()`, then close: stop accepting, finish and flush what is in
+        flight (for at most GRACE_SECONDS), close every connection."""
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=_POLL_SECONDS, map=self.map, count=1)
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        """Ask `run()` to return; safe from another thread or a signal handler."""
+        self._stopping.set()
+        for server in self.servers:
+            server.pull_trigger()
+
+    def _close(self) -> None:
+        deadline = time.monotonic() + GRACE_SECONDS
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            server.task_dispatcher.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline and any(c.writable() for c in self.map.values()):
+            wasyncore.loop(timeout=0.05, map=self.map, count=1)
+        wasyncore.close_all(self.map, ignore_all=True)
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("%s: shutting down", signal.Signals(signum).name)
+        stop()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve_many(apps: Sequence[tuple[Flask, str, int]], *, threads: int = DEFAULT_THREADS) -> None:
+    """Serve each (app, host, port) until SIGINT or SIGTERM, then shut down cleanly.
+
+    Every port is bound before any request is served: if one is taken, none is served and
+    `ServeError` says which. Signals are only caught when called from the main thread.
+    """
+    if not apps:
+        raise ValueError("nothing to serve")
+    group = _ServerGroup(apps, threads)
+    with _stop_on_signals(group.stop):
+        group.run()
+
+
+def serve(app: Flask, host: str, port: int, *, threads: int = DEFAULT_THREADS) -> None:
+    """Serve `app` on host:port until SIGINT or SIGTERM, then shut down cleanly."""
+    serve_many([(app, host, port)], threads=threads)
+
+
+class ThreadedServer:
+    """`app` served in a background thread, for tests: port 0 picks a free port.
+
+        with ThreadedServer(create_app(config)) as server:
+            requests.get(f"{server.url}/__admin/health")
+    """
+
+    def __init__(
+        self, app: Flask, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self._group: _ServerGroup | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. http://127.0.0.1:54321 (no trailing slash)."""
+        if self._group is None:
+            raise RuntimeError("the server is not started")
+        return self._group.urls[0]
+
+    def start(self) -> ThreadedServer:
+        """Bind (raising `ServeError` when the port is taken) and start serving."""
+        if self._group is not None:
+            raise RuntimeError("the server is already started")
+        group = _ServerGroup([(self.app, self.host, self.port)], self.threads)
+        self._group = group
+        self._thread = threading.Thread(
+            target=group.run, name=f"pepharness-{_name(self.app)}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end; a no-op when not started."""
+        group, thread = self._group, self._thread
+        self._group = self._thread = None
+        if group is not None:
+            group.stop()
+        if thread is not None:
+            thread.join(GRACE_SECONDS + 1)
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
