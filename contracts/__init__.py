@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -146,3 +148,95 @@ def _rebase(schema: Any, name: str) -> Any:
 def _path(parts: Any) -> str:
     rendered = "/".join(str(part) for part in parts)
     return rendered or "(root)"
+
+
+@functools.cache
+def _path_patterns(name: str) -> list[tuple[re.Pattern[str], str]]:
+    """Each path template as a full-match regex, the most literal templates first."""
+    patterns = []
+    for template in load(name).get("paths", {}):
+        regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        patterns.append((re.compile(regex), template))
+    patterns.sort(key=lambda item: -len(re.sub(r"\{[^}]+\}", "", item[1])))
+    return patterns
+
+
+def match_operation(name: str, method: str, path: str) -> tuple[str, Document] | None:
+    """(path template, operation) that a concrete request path and method fall under."""
+    paths = load(name).get("paths", {})
+    for pattern, template in _path_patterns(name):
+        if pattern.fullmatch(path):
+            operation = paths[template].get(method.lower())
+            if operation is not None:
+                return template, operation
+    return None
+
+
+def _resolve(name: str, node: Document) -> Document:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = load(name)
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _header_value(raw: str, schema: Document) -> Any:
+    kind = schema.get("type")
+    if kind == "integer" and re.fullmatch(r"-?[0-9]+", raw.strip()):
+        return int(raw)
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def response_problems(
+    name: str,
+    method: str,
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> list[str]:
+    """Why a response breaks contract `name`: an undocumented operation or status, a body that
+    is not JSON or does not fit its schema, a required header missing or a header off its
+    schema. Empty when it conforms. `headers` must look names up case-insensitively."""
+    matched = match_operation(name, method, path)
+    if matched is None:
+        return [f"{method} {path}: no operation of the {name} contract"]
+    template, operation = matched
+    where = f"{method} {template} → {status}"
+    responses = operation.get("responses", {})
+    declared = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
+    declared = declared or responses.get("default")
+    if declared is None:
+        documented = ", ".join(sorted(responses))
+        return [f"{where}: status not documented (documented: {documented})"]
+    response = _resolve(name, declared)
+    problems = []
+    for header, spec in response.get("headers", {}).items():
+        spec = _resolve(name, spec)
+        value = headers.get(header)
+        if value is None:
+            if spec.get("required"):
+                problems.append(f"{where}: required header {header} missing")
+            continue
+        schema = spec.get("schema", {})
+        validator = _validator(_rebase(schema, name), name)
+        for error in validator.iter_errors(_header_value(value, schema)):
+            problems.append(f"{where}: header {header}: {error.message}")
+    content = response.get("content", {})
+    media = content.get("application/json")
+    if media is None:
+        return problems
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return [*problems, f"{where}: body is not JSON: {body[:80]!r}"]
+    validator = _validator(_rebase(media.get("schema", {}), name), name)
+    for error in validator.iter_errors(document):
+        problems.append(f"{where}: body {_path(error.absolute_path)}: {error.message}")
+    return problems

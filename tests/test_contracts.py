@@ -242,3 +242,31 @@ def test_operator_identity_expires_at_must_be_rfc3339_with_an_offset() -> None:
 def test_an_unknown_contract_is_a_clear_error() -> None:
     with pytest.raises(contracts.UnknownContract, match="shipped: admin"):
         contracts.load("nope")
+
+
+def test_response_validation_accepts_the_seeds_answers_and_names_what_breaks() -> None:
+    from requests.structures import CaseInsensitiveDict
+
+    golden = golden_files()
+    login = json.dumps(golden["login_response.json"]).encode()
+    ok_headers = CaseInsensitiveDict({"jwt-auth": "token", "Content-Type": "application/json"})
+    check = contracts.response_problems
+    assert check("sinatra", "POST", "/1.0/login/", 200, ok_headers, login) == []
+    assert check("sinatra", "POST", "/anything/login/", 400, ok_headers, b'{"errMsg": "x"}') == []
+    missing = check("sinatra", "POST", "/1.0/login/", 200, CaseInsensitiveDict(), login)
+    assert any("jwt-auth missing" in p for p in missing)
+    assert any(
+        "not documented" in p
+        for p in check("sinatra", "POST", "/1.0/login/", 401, ok_headers, b'{"errMsg": "x"}')
+    )
+    page = json.dumps(golden["history_paginated.json"]).encode()
+    history = "/transactions/1.0/games/history/api"
+    assert check("sinatra", "GET", history, 200, ok_headers, page) == []
+    assert check("sinatra", "GET", history, 200, ok_headers, b"<html>")
+    slow = b'{"errMsg": "slow down"}'
+    good_wait = CaseInsensitiveDict({"Retry-After": "1"})
+    assert check("sinatra", "GET", history, 429, good_wait, slow) == []
+    bad_wait = CaseInsensitiveDict({"Retry-After": "soon"})
+    assert check("sinatra", "GET", history, 429, bad_wait, slow)
+    assert check("sinatra", "GET", "/nowhere", 200, ok_headers, b"{}")
+    assert check("sinatra", "GET", history, 200, ok_headers, b'{"page_num": "1"}')
