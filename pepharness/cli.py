@@ -1,7 +1,13 @@
-"""The one command line, `pepharness`: contracts, fixtures, serve."""
+"""The one command line, `pepharness`: demo, serve, contracts, fixtures.
+
+The contract machinery (jsonschema's format checkers) takes a second to import: the commands
+that need it import it when they run, so `serve` starts fast.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -9,9 +15,9 @@ from typing import Any
 
 import click
 
-from pepharness import contracts as contract_docs
 from pepharness import fixtures as fixture_data
-from pepharness import validation
+from pepharness.mocks.core import ServeError, serve_many
+from pepharness.serving import MOCKS, ServeOptions
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -35,6 +41,9 @@ def cli() -> None:
     Player Engagement Platform (PEP).
 
     \b
+    pepharness demo                    serve the mocks, exercise them, validate every answer
+    pepharness serve sinatra           run the Sinatra mock on http://127.0.0.1:8101
+    pepharness serve all               run every mock, each on its default port
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
     """
@@ -59,6 +68,8 @@ def contracts_validate(seed: int, records: int | None) -> None:
 
     Exit 0 when everything validates, 1 when anything does not (each problem is listed).
     """
+    from pepharness import validation
+
     anchor = datetime.now(UTC)
     outcomes = validation.validate_specs()
     outcomes.append(validation.validate_golden())
@@ -129,10 +140,129 @@ def fixtures_dump(seed: int, out: Path, anchor: datetime | None, rounds: int) ->
         click.echo(f"wrote {path}")
 
 
+def rate_limit_value(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, float]:
+    """`N/SECONDS` (N requests per SECONDS seconds, e.g. 5/1 or 100/60) as (N, SECONDS)."""
+    limit, slash, period = value.partition("/")
+    try:
+        parsed = (int(limit), float(period))
+    except ValueError:
+        parsed = (0, 0.0)
+    if not slash or parsed[0] < 1 or not math.isfinite(parsed[1]) or parsed[1] < 0.001:
+        raise click.BadParameter(f"{value!r} is not N/SECONDS with N >= 1 and SECONDS >= 0.001")
+    return parsed
+
+
+class ServeFailure(click.ClickException):
+    """A server could not start: one line, exit 2 (a usage problem, like a taken port)."""
+
+    exit_code = 2
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("mock", type=click.Choice([*MOCKS, "all"]))
+@env_option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@env_option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to listen on (0: any free port). [default: "
+    + ", ".join(f"{mock.name} {mock.default_port}" for mock in MOCKS.values())
+    + "; not with `all`]",
+)
+@seed_option
+@env_option(
+    "--rounds",
+    type=click.IntRange(min=0),
+    default=4000,
+    show_default=True,
+    help="Number of generated game rounds.",
+)
+@env_option(
+    "--rate-limit",
+    metavar="N/SECONDS",
+    default="5/1",
+    callback=rate_limit_value,
+    show_default=True,
+    help="Rate limit per credential where the API has one (Sinatra's paginated history).",
+)
+@env_option("--no-admin", is_flag=True, default=False, help="Do not serve the /__admin API.")
+@env_option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Worker threads per mock.",
+)
+def serve(
+    mock: str,
+    host: str,
+    port: int | None,
+    seed: int,
+    rounds: int,
+    rate_limit: tuple[int, float],
+    no_admin: bool,
+    threads: int,
+) -> None:
+    """Serve MOCK (or all of them) on waitress until Ctrl-C, logging one line per request.
+
+    The data is generated from --seed; the /__admin control API (clock, faults, journal,
+    reset, rate limit, users) is served on the same port unless --no-admin.
+    """
+    if mock == "all" and port is not None:
+        raise click.UsageError("--port names one mock's port; `serve all` uses each default")
+    chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
+    options = ServeOptions(seed, rounds, rate_limit, not no_admin)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+    def ready(urls: list[str]) -> None:
+        for spec, url in zip(chosen, urls, strict=True):
+            click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
+            for line in spec.banner(options):
+                click.echo(f"  {line}")
+        click.echo("Press Ctrl-C to stop.")
+
+    try:
+        apps = [
+            (spec.build(options), host, spec.default_port if port is None else port)
+            for spec in chosen
+        ]
+        serve_many(apps, threads=threads, on_ready=ready)
+    except ServeError as error:
+        raise ServeFailure(str(error)) from None
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the servers were up: nothing to clean, a clean exit all the same
+    click.echo("stopped")
+
+
+@cli.command(context_settings=CONTEXT)
+@seed_option
+@env_option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where the demo's summary is written.",
+)
+def demo(seed: int, report_dir: Path) -> None:
+    """The main job on its embedded defaults, with nothing else running: validate the contracts,
+    serve the Sinatra mock on a free loopback port, send it every documented operation and the
+    behaviours the seeds fix (bad login, 401/403, the 20-minute token on the mock's clock, the
+    paginated history, 429 and recovery), check every answer against contracts/sinatra.yaml,
+    and write demo-summary.json to --report-dir. Exit 0 when everything conforms, 1 otherwise.
+    """
+    from pepharness import demo as tour
+
+    try:
+        passed = tour.run(seed, report_dir, click.echo)
+    except OSError as error:
+        raise click.ClickException(f"cannot write to {report_dir}: {error}") from None
+    sys.exit(0 if passed else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
-    try:
-        cli()
-    except contract_docs.UnknownContract as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+    cli()

@@ -128,22 +128,43 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def serve_many(apps: Sequence[tuple[Flask, str, int]], *, threads: int = DEFAULT_THREADS) -> None:
+def serve_many(
+    apps: Sequence[tuple[Flask, str, int]],
+    *,
+    threads: int = DEFAULT_THREADS,
+    on_ready: Callable[[list[str]], None] | None = None,
+) -> None:
     """Serve each (app, host, port) until SIGINT or SIGTERM, then shut down cleanly.
 
     Every port is bound before any request is served: if one is taken, none is served and
-    `ServeError` says which. Signals are only caught when called from the main thread.
+    `ServeError` says which. Once all are bound, `on_ready` gets their base URLs (in the order
+    of `apps`; port 0 shows the port picked). Signals are only caught when called from the
+    main thread.
     """
     if not apps:
         raise ValueError("nothing to serve")
     group = _ServerGroup(apps, threads)
     with _stop_on_signals(group.stop):
+        if on_ready is not None:
+            try:
+                on_ready(list(group.urls))
+            except BaseException:
+                group.stop()
+                group.run()  # stopped: returns at once, closing every socket
+                raise
         group.run()
 
 
-def serve(app: Flask, host: str, port: int, *, threads: int = DEFAULT_THREADS) -> None:
+def serve(
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    threads: int = DEFAULT_THREADS,
+    on_ready: Callable[[list[str]], None] | None = None,
+) -> None:
     """Serve `app` on host:port until SIGINT or SIGTERM, then shut down cleanly."""
-    serve_many([(app, host, port)], threads=threads)
+    serve_many([(app, host, port)], threads=threads, on_ready=on_ready)
 
 
 class ThreadedServer:

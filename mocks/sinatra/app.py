@@ -1,0 +1,224 @@
+"""The Sinatra mock as a Flask app: routes that parse the request, call the backend, serialize."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from pepharness.mocks.core import (
+    AdminBadRequest,
+    AdminError,
+    Clock,
+    FaultRegistry,
+    Journal,
+    MockCore,
+    RateLimiter,
+    core_of,
+    install_core,
+    install_error_renderer,
+    read_json_object,
+)
+from pepharness.mocks.sinatra.backend import SinatraBackend
+from pepharness.mocks.sinatra.catalog import json_bytes
+from pepharness.mocks.sinatra.errors import (
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    SinatraError,
+    SlowDown,
+    render,
+)
+from pepharness.mocks.sinatra.params import parse_basic, parse_login
+from pepharness.mocks.sinatra.users import Account, UserExists
+
+EXTENSION = "pepharness.sinatra"
+SERVICE = "sinatra"
+MAX_BODY_BYTES = 1024 * 1024
+USER_KEYS = ("email", "password", "permissions", "available_operators")
+
+DEFAULTS: dict[str, Any] = {
+    "SEED": 42,
+    "ROUNDS": 4000,
+    "ANCHOR": None,
+    "RATE_LIMIT": (5, 1.0),
+    "ADMIN": True,
+    "JOURNAL_SIZE": 1000,
+    "SECRET": None,
+    "CLOCK": None,
+    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """A Sinatra mock; `config` overrides these keys (all optional):
+
+    SEED          42: seed of the generated data (and of fault probabilities).
+    ROUNDS        4000: number of generated game rounds.
+    ANCHOR        tz-aware datetime the generated history ends at; default: the clock's now.
+    RATE_LIMIT    (5, 1.0): (requests, seconds) per credential on the paginated history.
+    ADMIN         True: serve the `/__admin` control API (with `/__admin/users`).
+    JOURNAL_SIZE  1000: requests kept by the journal (`GET /__admin/requests`).
+    SECRET        str or bytes (>= 32 bytes) signing `jwt-auth` tokens; default: derived from
+                  SEED, so the same seed issues the same tokens.
+    CLOCK         a `Clock` to read "now" from (tests inject one); default: real time.
+    MAX_CONTENT_LENGTH  1 MiB: a larger body is 400 `Bad Request`.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    if config is not None:
+        app.config.from_mapping(config)
+    clock: Clock = app.config["CLOCK"] or Clock()
+    limit, period = app.config["RATE_LIMIT"]
+    secret = app.config["SECRET"]
+    anchor: datetime | None = app.config["ANCHOR"]
+    backend = SinatraBackend(
+        clock=clock,
+        seed=app.config["SEED"],
+        rounds=app.config["ROUNDS"],
+        anchor=anchor,
+        secret=secret.encode() if isinstance(secret, str) else secret,
+    )
+    core = MockCore(
+        SERVICE,
+        clock=clock,
+        faults=FaultRegistry(app.config["SEED"]),
+        journal=Journal(app.config["JOURNAL_SIZE"]),
+        rate_limiter=RateLimiter(clock, limit, period),
+        reset=backend.reset,
+    )
+    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[user_routes])
+    install_error_renderer(
+        app,
+        SinatraError,
+        render,
+        not_found=NotFound,
+        method_not_allowed=MethodNotAllowed,
+        internal=InternalError,
+        # Too large a body is a bad request too: 400 is what the operations document.
+        http_errors={400: BadRequest, 413: BadRequest},
+        logger=core.logger,
+    )
+    app.extensions[EXTENSION] = backend
+    app.register_blueprint(api)
+    return app
+
+
+def backend_of(app: Flask | None = None) -> SinatraBackend:
+    """The backend of `app` (the current app by default)."""
+    backend = (app or current_app).extensions.get(EXTENSION)
+    if not isinstance(backend, SinatraBackend):
+        raise LookupError("not a Sinatra app: build it with create_app()")
+    return backend
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, mimetype="application/json")
+
+
+def _document(document: Any) -> Response:
+    # Flask's jsonify would sort the keys; the seed's order is kept.
+    return _json(json_bytes(document))
+
+
+def _session() -> Account:
+    return backend_of().session(request.headers.get("jwt-auth"))
+
+
+# Every `version` segment is accepted and behaves as 1.0 (D1).
+api = Blueprint(SERVICE, __name__)
+
+
+@api.post("/<version>/login/")
+@api.post("/<version>/login")  # D3: also without the slash, and without a redirect
+def login(version: str) -> ResponseReturnValue:
+    email, password = parse_login(request.get_data())
+    body, token = backend_of().login(email, password)
+    response = _json(body)
+    response.headers["jwt-auth"] = token
+    return response
+
+
+@api.get("/vendors/<version>/view/available")
+def providers(version: str) -> ResponseReturnValue:
+    return _json(backend_of().providers_json(_session()))
+
+
+@api.get("/games/<version>/view/detailed")
+def games(version: str) -> ResponseReturnValue:
+    return _json(backend_of().games_json(_session(), request.args))
+
+
+@api.get("/games/<version>/assets/<game_id>")
+def assets(version: str, game_id: str) -> ResponseReturnValue:
+    return _json(backend_of().assets_json(_session(), game_id))
+
+
+@api.get("/transactions/<version>/games/history")
+def history(version: str) -> ResponseReturnValue:
+    return _document(backend_of().plain_history(_session(), request.args))
+
+
+@api.get("/transactions/<version>/games/history/api")
+def history_page(version: str) -> ResponseReturnValue:
+    backend = backend_of()
+    account = backend.basic(parse_basic(request.headers.get("Authorization")))
+    limiter = core_of().rate_limiter
+    if limiter is not None:
+        decision = limiter.hit(account.email)
+        if not decision.allowed:
+            raise SlowDown(decision.retry_after)
+    return _document(backend.history_page(account, request.args))
+
+
+@api.get("/transactions/<version>/games/history/metadata")
+def history_metadata(version: str) -> ResponseReturnValue:
+    return _json(backend_of().metadata_json(_session()))
+
+
+@api.get("/transactions/<version>/games/round/details/<casino_id>/<game_id>/<round_id>")
+def round_details(version: str, casino_id: str, game_id: str, round_id: str) -> ResponseReturnValue:
+    return _document(backend_of().round_details(_session(), casino_id, game_id, round_id))
+
+
+class AdminConflict(AdminError):
+    status = 409
+    message = "conflict"
+
+
+def _list_of(body: Mapping[str, Any], key: str, kinds: tuple[type, ...], what: str) -> list[Any]:
+    """`body[key]` (default: empty) if it is a list of `kinds` (booleans are not integers)."""
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(
+        isinstance(item, kinds) and not isinstance(item, bool) for item in value
+    ):
+        raise AdminBadRequest(f"{key} must be a list of {what}")
+    return value
+
+
+def user_routes(admin: Blueprint) -> None:
+    """`GET /__admin/users` lists the users (no passwords); `POST /__admin/users` adds one."""
+
+    @admin.get("/users")
+    def list_users() -> ResponseReturnValue:
+        return jsonify(users=[account.to_json() for account in backend_of().users.all()])
+
+    @admin.post("/users")
+    def add_user() -> ResponseReturnValue:
+        body = read_json_object(allowed=USER_KEYS, required=("email", "password"))
+        email, password = body["email"], body["password"]
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise AdminBadRequest("email and password must be strings")
+        permissions = _list_of(body, "permissions", (int, str), "permission names or ids")
+        operators = _list_of(body, "available_operators", (int,), "integers")
+        try:
+            added = backend_of().add_user(email, password, permissions, operators)
+        except UserExists as error:
+            raise AdminConflict(str(error)) from None
+        except ValueError as error:
+            raise AdminBadRequest(str(error)) from None
+        return jsonify(added.to_json()), 201

@@ -1,0 +1,221 @@
+"""`pepharness demo`: serve the local mocks on loopback, exercise them, validate every answer."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from pepharness import contracts, fixtures, validation
+from pepharness.mocks.core import ThreadedServer
+from pepharness.mocks.sinatra import create_app
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Step:
+    """One request of the tour: what was expected, what came back, what broke."""
+
+    name: str
+    method: str
+    path: str
+    expected: int
+    status: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Tour:
+    """Requests against one mock, each checked for its expected status and for its contract."""
+
+    def __init__(self, base_url: str, contract: str, echo: Echo) -> None:
+        self.base_url = base_url
+        self.contract = contract
+        self.echo = echo
+        self.session = requests.Session()
+        self.steps: list[Step] = []
+
+    def call(
+        self,
+        name: str,
+        method: str,
+        path: str,
+        expected: int,
+        *,
+        check: Callable[[requests.Response], str | None] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        response = self.session.request(method, self.base_url + path, timeout=30, **kwargs)
+        step = Step(name, method, path.split("?")[0], expected, response.status_code)
+        if response.status_code != expected:
+            step.problems.append(f"expected {expected}, got {response.status_code}")
+        template = path.split("?")[0]
+        step.problems.extend(
+            contracts.response_problems(
+                self.contract, method, template, response.status_code, response.headers,
+                response.content,
+            )
+        )
+        if check is not None and not step.problems and (reason := check(response)):
+            step.problems.append(reason)
+        self.steps.append(step)
+        mark = "ok  " if step.ok else "FAIL"
+        self.echo(f"{mark} {name:<58} {method} {step.path} → {response.status_code}")
+        for problem in step.problems:
+            self.echo(f"       {problem}")
+        return response
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.base_url}/__admin{path}", timeout=30,
+                                        **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+def _all(predicate: Callable[[Any], bool], what: str) -> Callable[[requests.Response], str | None]:
+    def check(response: requests.Response) -> str | None:
+        body = response.json()
+        return None if body and all(predicate(item) for item in body) else what
+
+    return check
+
+
+def _equals(key: str, value: Any) -> Callable[[requests.Response], str | None]:
+    def check(response: requests.Response) -> str | None:
+        got = response.json().get(key)
+        return None if got == value else f"{key}: expected {value!r}, got {got!r}"
+
+    return check
+
+
+def sinatra_tour(tour: Tour) -> None:
+    """Every documented operation of Sinatra and the behaviours the seeds fix."""
+    credentials = {"email": fixtures.OPERATOR_EMAIL, "password": fixtures.OPERATOR_PASSWORD}
+    basic = (fixtures.OPERATOR_EMAIL, fixtures.OPERATOR_PASSWORD)
+    login = tour.call("login: token in the jwt-auth header", "POST", "/1.0/login/", 200,
+                      json=credentials)
+    token = {"jwt-auth": login.headers.get("jwt-auth", "")}
+    tour.call("login with a bad password is 400 (the seed's quirk)", "POST", "/1.0/login/", 400,
+              json={**credentials, "password": "wrong"},
+              check=_equals("errMsg", "Username or Password incorrect"))
+    tour.call("any {version} behaves as 1.0", "POST", "/7.3/login/", 200, json=credentials)
+    tour.call("providers", "GET", "/vendors/1.0/view/available", 200, headers=token)
+    catalog = tour.call("catalog", "GET", "/games/1.0/view/detailed", 200, headers=token)
+    tour.call("catalog, game_name=mega (case-insensitive substring)", "GET",
+              "/games/1.0/view/detailed?game_name=mega", 200, headers=token,
+              check=_all(lambda g: "mega" in g["gameName"].lower(), "a name without mega"))
+    tour.call("catalog without a token is 401", "GET", "/games/1.0/view/detailed", 401,
+              check=_equals("errMsg", "unauthorized"))
+    tour.call("catalog with a forged token is 401", "GET", "/games/1.0/view/detailed", 401,
+              headers={"jwt-auth": token["jwt-auth"][:-4] + "AAAA"})
+    restricted = tour.call(
+        "login as the user without permissions", "POST", "/1.0/login/", 200,
+        json={"email": fixtures.RESTRICTED_EMAIL, "password": fixtures.RESTRICTED_PASSWORD},
+    )
+    tour.call("catalog without the permission is 403", "GET", "/games/1.0/view/detailed", 403,
+              headers={"jwt-auth": restricted.headers.get("jwt-auth", "")},
+              check=_equals("errMsg", "forbidden_operation"))
+    game = catalog.json()[0]["gameId"] if catalog.ok and catalog.json() else "1"
+    tour.call("marketing assets, seven categories", "GET", f"/games/1.0/assets/{game}", 200,
+              headers=token)
+    tour.call("history metadata", "GET", "/transactions/1.0/games/history/metadata", 200,
+              headers=token)
+    page = tour.call(
+        "paginated history with Basic auth, last 30 days", "GET",
+        "/transactions/1.0/games/history/api?time_period=last%2030%20days&page_size=25", 200,
+        auth=basic,
+    )
+    tour.call("paginated history without Basic is 401", "GET",
+              "/transactions/1.0/games/history/api", 401, headers=token)
+    tour.call("page_size 0 is 422", "GET", "/transactions/1.0/games/history/api?page_size=0",
+              422, auth=basic)
+    tour.call("plain history, last 7 days", "GET",
+              "/transactions/1.0/games/history?time_period=last%207%20days", 200, headers=token)
+    rounds = page.json().get("responses", []) if page.ok else []
+    if rounds:
+        first = rounds[0]["transactions"]["good_transactions"] or rounds[0]["transactions"][
+            "bad_transactions"]
+        casino = first[0]["operator_id"]
+        path = f"/transactions/1.0/games/round/details/{casino}/{rounds[0]['game_id']}/"
+        tour.call("round details", "GET", path + rounds[0]["round_id"], 200, headers=token)
+        tour.call("round details of an unknown round is 422", "GET", path + "0", 422,
+                  headers=token)
+    tour.admin("POST", "/rate-limit", json={"limit": 5, "period_seconds": 1})
+    statuses = [
+        tour.session.get(f"{tour.base_url}/transactions/1.0/games/history/api", auth=basic,
+                         timeout=30).status_code
+        for _ in range(5)
+    ]
+    tour.echo(f"     (a burst of 5 paginated requests: {statuses})")
+    burst = tour.call("the 6th request within a second is 429 slow down", "GET",
+                      "/transactions/1.0/games/history/api", 429, auth=basic,
+                      check=_equals("errMsg", "slow down"))
+    wait = burst.headers.get("Retry-After", "1")
+    tour.admin("POST", "/clock", json={"advance_seconds": int(wait) if wait.isdigit() else 1})
+    tour.call(f"recovered after Retry-After ({wait}s, on the mock's clock)", "GET",
+              "/transactions/1.0/games/history/api", 200, auth=basic)
+    fresh = tour.call("a fresh token", "POST", "/1.0/login/", 200, json=credentials)
+    token = {"jwt-auth": fresh.headers.get("jwt-auth", "")}
+    tour.admin("POST", "/clock", json={"advance_seconds": 19 * 60 + 59})
+    tour.call("the token is accepted at 19:59", "GET", "/vendors/1.0/view/available", 200,
+              headers=token)
+    tour.admin("POST", "/clock", json={"advance_seconds": 2})
+    tour.call("and refused at 20:01", "GET", "/vendors/1.0/view/available", 401, headers=token)
+    tour.admin("POST", "/reset")
+
+
+@contextmanager
+def served(config: dict[str, Any]) -> Iterator[str]:
+    with ThreadedServer(create_app(config)) as server:
+        yield server.url
+
+
+def run(seed: int, report_dir: Path, echo: Echo) -> bool:
+    """The demo: contracts validated, the Sinatra mock served and toured. True when all passed."""
+    started = time.perf_counter()
+    echo("1. the contracts are valid OpenAPI 3.1 and the seeds' examples fit them")
+    outcomes = [*_spec_outcomes(), _golden_outcome()]
+    for outcome in outcomes:
+        echo(f"{'ok  ' if outcome['ok'] else 'FAIL'} {outcome['step']}")
+    echo("2. the Sinatra mock, served on loopback, answers every documented operation")
+    with served({"SEED": seed}) as url:
+        echo(f"     serving on {url} (seed {seed})")
+        tour = Tour(url, "sinatra", echo)
+        sinatra_tour(tour)
+    passed = all(o["ok"] for o in outcomes) and all(s.ok for s in tour.steps)
+    summary = {
+        "verdict": "pass" if passed else "fail",
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 2),
+        "contracts": outcomes,
+        "sinatra": [{**asdict(s), "ok": s.ok} for s in tour.steps],
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    target = report_dir / "demo-summary.json"
+    target.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    failed = sum(not s.ok for s in tour.steps)
+    echo(f"{'PASS' if passed else 'FAIL'}: {len(tour.steps) - failed}/{len(tour.steps)} requests "
+         f"as documented, contracts {'valid' if all(o['ok'] for o in outcomes) else 'INVALID'}, "
+         f"{summary['seconds']}s; summary in {target}")
+    return passed
+
+
+def _spec_outcomes() -> list[dict[str, Any]]:
+    return [
+        {"step": o.step, "ok": o.ok, "problems": o.problems} for o in validation.validate_specs()
+    ]
+
+
+def _golden_outcome() -> dict[str, Any]:
+    outcome = validation.validate_golden()
+    return {"step": outcome.step, "ok": outcome.ok, "problems": outcome.problems}

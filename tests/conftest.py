@@ -1,0 +1,167 @@
+"""Shared fixtures: the Sinatra mock over real HTTP, and the one client all HTTP tests go through.
+
+Every response an HTTP test receives passes through the hooks of `response_hooks` (session
+scoped, empty by default): a contract validator plugs in there, in one place, e.g.
+
+    @pytest.fixture(scope="session")
+    def response_hooks() -> list[ResponseHook]:
+        return [validate_against_contract]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from flask import Flask
+
+from pepharness import contracts
+from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, Dataset
+from pepharness.mocks.core import ThreadedServer, parse_rfc3339, to_rfc3339
+from pepharness.mocks.sinatra import backend_of, create_app
+
+ResponseHook = Callable[[requests.Response], None]
+
+SERVER_ROUNDS = 1500
+"""Rounds of the module servers: enough for every window, quick to generate."""
+
+TIMEOUT = 10
+
+
+class SinatraClient:
+    """A `requests.Session` on one Sinatra mock; paths are relative to `base_url`.
+
+    Every response goes through each hook of `on_response` before the test sees it.
+    """
+
+    def __init__(self, base_url: str, on_response: Sequence[ResponseHook] = ()) -> None:
+        self.base_url = base_url
+        self.on_response = list(on_response)
+        self.session = requests.Session()
+
+    def clone(self) -> SinatraClient:
+        """Another client (its own connection pool, for another thread), same hooks."""
+        return SinatraClient(self.base_url, self.on_response)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        response = self.session.request(method, self.base_url + path, **kwargs)
+        for hook in self.on_response:
+            hook(response)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    # -- the API's credentials -------------------------------------------------------------
+
+    def login(self, email: str = OPERATOR_EMAIL, password: str = OPERATOR_PASSWORD) -> str:
+        """A fresh `jwt-auth` token."""
+        response = self.post("/1.0/login/", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return response.headers["jwt-auth"]
+
+    def as_user(
+        self, email: str = OPERATOR_EMAIL, password: str = OPERATOR_PASSWORD
+    ) -> dict[str, str]:
+        """`jwt-auth` headers of a fresh login."""
+        return {"jwt-auth": self.login(email, password)}
+
+    # -- the control API -------------------------------------------------------------------
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, "/__admin" + path, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def reset(self) -> None:
+        self.admin("POST", "/reset")
+
+    def now(self) -> datetime:
+        return parse_rfc3339(self.admin("GET", "/clock")["now"])
+
+    def set_clock(self, when: datetime) -> datetime:
+        return parse_rfc3339(self.admin("POST", "/clock", json={"set": to_rfc3339(when)})["now"])
+
+    def advance(self, seconds: float) -> datetime:
+        return parse_rfc3339(self.admin("POST", "/clock", json={"advance_seconds": seconds})["now"])
+
+    def rate_limit(self, limit: int, period_seconds: float) -> None:
+        self.admin("POST", "/rate-limit", json={"limit": limit, "period_seconds": period_seconds})
+
+    def add_user(
+        self,
+        email: str,
+        password: str,
+        permissions: Sequence[int | str] = (),
+        operators: Sequence[int] = (),
+    ) -> Any:
+        body = {
+            "email": email,
+            "password": password,
+            "permissions": list(permissions),
+            "available_operators": list(operators),
+        }
+        return self.admin("POST", "/users", json=body)
+
+
+def conforms_to_contract(response: requests.Response) -> None:
+    """Every answer of a documented operation validates against its contract: the status is
+    documented, the body fits its schema, the declared headers are there and well formed.
+    Paths of no operation (unknown routes, login without its slash) are the tests' own
+    business."""
+    path = urlsplit(response.url).path
+    contract = "admin" if path.startswith("/__admin") else "sinatra"
+    method = response.request.method or "GET"
+    if contracts.match_operation(contract, method, path) is None:
+        return
+    problems = contracts.response_problems(
+        contract, method, path, response.status_code, response.headers, response.content
+    )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def response_hooks() -> list[ResponseHook]:
+    """Called with every response of the HTTP tests."""
+    return [conforms_to_contract]
+
+
+@pytest.fixture(scope="module")
+def sinatra_app() -> Flask:
+    """A Sinatra mock of SERVER_ROUNDS rounds ending now, shared by one test module."""
+    return create_app({"SEED": 42, "ROUNDS": SERVER_ROUNDS, "ANCHOR": datetime.now(UTC)})
+
+
+@pytest.fixture(scope="module")
+def sinatra_server(sinatra_app: Flask) -> Iterator[ThreadedServer]:
+    with ThreadedServer(sinatra_app, threads=8) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sinatra_data(sinatra_app: Flask) -> Dataset:
+    """The served dataset, as the oracle of the HTTP tests."""
+    return backend_of(sinatra_app).data
+
+
+@pytest.fixture
+def sinatra(
+    sinatra_server: ThreadedServer, response_hooks: list[ResponseHook]
+) -> Iterator[SinatraClient]:
+    """A client of the module's server, whose state is reset first."""
+    client = SinatraClient(sinatra_server.url, response_hooks)
+    client.reset()
+    yield client
+    client.session.close()

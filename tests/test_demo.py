@@ -1,0 +1,21 @@
+"""`pepharness demo`, README's first command, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_serves_checks_and_reports(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pepharness", "demo", "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
+    summary = json.loads((tmp_path / "demo-summary.json").read_text())
+    assert summary["verdict"] == "pass"
+    assert len(summary["sinatra"]) >= 20
+    assert {step["status"] for step in summary["sinatra"]} >= {200, 400, 401, 403, 422, 429}
