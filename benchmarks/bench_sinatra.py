@@ -219,6 +219,11 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=50)
     parser.add_argument("--deep-page", type=int, default=10_000)
     parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator")
+    parser.add_argument(
+        "--soak-seconds", type=int, default=0,
+        help="also drive the filtered catalog this long and print the server's memory before "
+        "and after (a bounded journal keeps it flat)",
+    )
     args = parser.parse_args()
     drive = python_load if args.no_wrk or shutil.which("wrk") is None else wrk
     print(f"load generator: {'wrk' if drive is wrk else 'python threads (wrk not found)'}, "
@@ -254,6 +259,13 @@ def main() -> None:
             drive("catalog, unfiltered", f"{base}/games/1.0/view/detailed", auth, args, None),
             rss_mb(server.pid),
         )
+        if args.soak_seconds:
+            before = rss_mb(server.pid)
+            soak = argparse.Namespace(**{**vars(args), "duration": args.soak_seconds})
+            figures = drive("soak, filtered catalog", filtered_url, auth, soak, None)
+            report(figures, rss_mb(server.pid))
+            print(f"memory over {figures.requests:,} requests: {before:.1f} → "
+                  f"{rss_mb(server.pid):.1f} MiB")
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as saved:
             saved.write(filtered.content)
         requests.post(f"{base}/__admin/reset")

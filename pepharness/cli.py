@@ -6,7 +6,6 @@ that need it import it when they run, so `serve` starts fast.
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 from datetime import UTC, date, datetime, time
@@ -17,7 +16,7 @@ import click
 
 from pepharness import fixtures as fixture_data
 from pepharness.mocks.core import ServeError, serve_many
-from pepharness.serving import MOCKS, ServeOptions
+from pepharness.serving import MOCKS, ServeOptions, access_log
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -212,12 +211,6 @@ def serve(
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
     chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
     options = ServeOptions(seed, rounds, rate_limit, not no_admin)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
     def ready(urls: list[str]) -> None:
         for spec, url in zip(chosen, urls, strict=True):
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
@@ -226,11 +219,12 @@ def serve(
         click.echo("Press Ctrl-C to stop.")
 
     try:
-        apps = [
-            (spec.build(options), host, spec.default_port if port is None else port)
-            for spec in chosen
-        ]
-        serve_many(apps, threads=threads, on_ready=ready)
+        with access_log(sys.stderr):
+            apps = [
+                (spec.build(options), host, spec.default_port if port is None else port)
+                for spec in chosen
+            ]
+            serve_many(apps, threads=threads, on_ready=ready)
     except ServeError as error:
         raise ServeFailure(str(error)) from None
     except KeyboardInterrupt:

@@ -111,8 +111,17 @@ def test_paged_history_defaults_and_empty_dates() -> None:
     assert (page.number, page.size) == (1, 200)
     history, _ = parse_paged_history({"from": "", "to": "", "time_period": "bogus"}, TODAY)
     assert (history.first, history.last) == (TODAY, TODAY)
-    history, _ = parse_paged_history({"round_ids": "7, 8,7"}, TODAY)
+    history, _ = parse_paged_history({"round_ids": "7,8,7"}, TODAY)
     assert history.round_ids == ("7", "8")
+    history, _ = parse_paged_history({"round_ids": ""}, TODAY)  # the seed: empty means all
+    assert history.round_ids is None
+    for malformed in ("7, 8", "7,,8", "a.b", "x" * 65):
+        with pytest.raises(BadRequest):
+            parse_paged_history({"round_ids": malformed}, TODAY)
+    # What the contract's schemas refuse, the mock refuses: an empty integer is malformed.
+    for empty in ("page_size", "page_number", "time_period"):
+        with pytest.raises(BadRequest):
+            parse_paged_history({empty: ""}, TODAY)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +270,10 @@ def test_catalog_filters(backend: SinatraBackend) -> None:
         g["gameId"] for g in everything if str(g["releaseDate"]) >= middle
     ]
     assert _games(backend, date_from="1970-01-01") == everything
-    assert _games(backend, game_name="", sub_provider="") == everything
+    assert _games(backend, game_name="", game_identifire="") == everything
+    for malformed in ({"sub_provider": ""}, {"game_ids": "1, 2"}, {"date_from": ""}):
+        with pytest.raises(BadRequest):
+            _games(backend, **malformed)
 
 
 def test_assets_have_the_seven_categories_and_unknown_games_are_400(

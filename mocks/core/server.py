@@ -97,7 +97,11 @@ class _ServerGroup:
         """Ask `run()` to return; safe from another thread or a signal handler."""
         self._stopping.set()
         for server in self.servers:
-            server.pull_trigger()
+            try:
+                server.pull_trigger()
+            except OSError:
+                # The loop woke by itself, saw the flag and already closed its trigger.
+                pass
 
     def _close(self) -> None:
         deadline = time.monotonic() + GRACE_SECONDS

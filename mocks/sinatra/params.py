@@ -28,7 +28,8 @@ MAX_ID_LENGTH = 64
 _INTEGER = re.compile(r"[+-]?\d{1,18}", re.ASCII)
 _DIGITS = re.compile(r"\d{1,32}", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_ROUND_ID = re.compile(rf"[0-9A-Za-z_.-]{{1,{MAX_ID_LENGTH}}}", re.ASCII)
+_LISTED_ID = re.compile(r"\d{1,18}", re.ASCII)
+_ROUND_ID = re.compile(rf"[0-9A-Za-z_-]{{1,{MAX_ID_LENGTH}}}", re.ASCII)
 
 Query = Mapping[str, str]
 
@@ -77,8 +78,14 @@ class RoundFilters:
 
 
 def _given(query: Query, name: str) -> str | None:
-    value = query.get(name)
-    return value if value else None
+    """The parameter as sent; an empty value is a value (and malformed where the contract's
+    schema refuses ""), so that the mock rejects what the contract rejects."""
+    return query.get(name)
+
+
+def _free_text(query: Query, name: str) -> str | None:
+    """A free-text filter; empty filters nothing."""
+    return query.get(name) or None
 
 
 def integer(text: str) -> int | None:
@@ -90,7 +97,7 @@ def _integer(query: Query, name: str) -> int | None:
     text = _given(query, name)
     if text is None:
         return None
-    value = integer(text.strip())
+    value = integer(text)
     if value is None:
         raise BadRequest()
     return value
@@ -100,14 +107,14 @@ def _integers(query: Query, name: str) -> frozenset[int] | None:
     text = _given(query, name)
     if text is None:
         return None
-    values = [integer(item.strip()) for item in text.split(",")]
-    if any(value is None for value in values):
+    items = text.split(",")
+    if not all(_LISTED_ID.fullmatch(item) for item in items):
         raise BadRequest()
-    return frozenset(value for value in values if value is not None)
+    return frozenset(int(item) for item in items)
 
 
 def _words(query: Query, name: str) -> frozenset[str] | None:
-    text = _given(query, name)
+    text = _free_text(query, name)
     if text is None:
         return None
     words = frozenset(item.strip().casefold() for item in text.split(","))
@@ -137,10 +144,10 @@ def parse_catalog(query: Query) -> CatalogQuery:
     """The catalog's filters; 400 for a malformed one (D10)."""
     date_from = _given(query, "date_from")
     game_ids = _integers(query, "game_ids")
-    identifier = _given(query, "game_identifire")
-    name = _given(query, "game_name")
+    identifier = _free_text(query, "game_identifire")
+    name = _free_text(query, "game_name")
     return CatalogQuery(
-        date_from=_parse_day(date_from).isoformat() if date_from else DEFAULT_DATE_FROM,
+        date_from=DEFAULT_DATE_FROM if date_from is None else _parse_day(date_from).isoformat(),
         operator_id=_integer(query, "operator_id"),
         providers=_integers(query, "sub_provider"),
         identifier=identifier.casefold() if identifier else None,
@@ -153,7 +160,7 @@ def parse_history(query: Query, today: date) -> HistoryQuery:
     """The window and round ids of either history endpoint (D17, D20, D21); every syntax check
     (400) comes before every rule check (422)."""
     first, last = _day(query, "from", today), _day(query, "to", today)
-    period = _given(query, "time_period") or "today"
+    period = query.get("time_period", "today")
     both = first is not None and last is not None
     if not both and period not in TIME_PERIODS:
         raise BadRequest()
@@ -166,10 +173,11 @@ def parse_history(query: Query, today: date) -> HistoryQuery:
 
 
 def _round_ids(query: Query) -> tuple[str, ...] | None:
-    text = _given(query, "round_ids")
+    # The seed: "If empty, all rounds are returned."
+    text = _free_text(query, "round_ids")
     if text is None:
         return None
-    ids = [item.strip() for item in text.split(",")]
+    ids = text.split(",")
     if not all(_ROUND_ID.fullmatch(item) for item in ids):
         raise BadRequest()
     return tuple(dict.fromkeys(ids))
@@ -207,7 +215,7 @@ def _round_filters(query: Query) -> RoundFilters:
         game_categories=_words(query, "game_category"),
         game_types=_words(query, "game_type"),
         game_id=game_id,
-        player_id=_given(query, "player_id"),
+        player_id=_free_text(query, "player_id"),
     )
 
 
