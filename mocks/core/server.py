@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -97,11 +98,9 @@ class _ServerGroup:
         """Ask `run()` to return; safe from another thread or a signal handler."""
         self._stopping.set()
         for server in self.servers:
-            try:
+            # The loop may have woken by itself, seen the flag and closed its trigger already.
+            with contextlib.suppress(OSError):
                 server.pull_trigger()
-            except OSError:
-                # The loop woke by itself, saw the flag and already closed its trigger.
-                pass
 
     def _close(self) -> None:
         deadline = time.monotonic() + GRACE_SECONDS
