@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -21,7 +22,10 @@ from pepharness.serving import MOCKS, ServeOptions, access_log
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def env_option(*names: str, **kwargs: Any) -> Any:
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
+
+
+def env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
     """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
     long_name = next(n for n in names if n.startswith("--"))
     envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
