@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from pepharness import fixtures as fixture_data
+from pepharness.check import check as check_command
 from pepharness.mocks.core import ServeError, serve_many
 from pepharness.serving import MOCKS, ServeOptions, access_log
 
@@ -188,6 +189,17 @@ class ServeFailure(click.ClickException):
     show_default=True,
     help="Rate limit per credential where the API has one (Sinatra's paginated history).",
 )
+@env_option(
+    "--operator-url",
+    default=None,
+    help="The operator identity API the reference PEP calls.  [default: http://127.0.0.1:8102]",
+)
+@env_option(
+    "--database",
+    default=None,
+    help="The reference PEP's state: a SQLite file path or an SQLAlchemy URL.  [default: a new "
+    "temporary SQLite file]",
+)
 @env_option("--no-admin", is_flag=True, default=False, help="Do not serve the /__admin API.")
 @env_option(
     "--threads",
@@ -203,6 +215,8 @@ def serve(
     seed: int,
     rounds: int,
     rate_limit: tuple[int, float],
+    operator_url: str | None,
+    database: str | None,
     no_admin: bool,
     threads: int,
 ) -> None:
@@ -214,7 +228,7 @@ def serve(
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
     chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
-    options = ServeOptions(seed, rounds, rate_limit, not no_admin)
+    options = ServeOptions(seed, rounds, rate_limit, not no_admin, operator_url, database)
     def ready(urls: list[str]) -> None:
         for spec, url in zip(chosen, urls, strict=True):
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
@@ -259,6 +273,9 @@ def demo(seed: int, report_dir: Path) -> None:
     except OSError as error:
         raise click.ClickException(f"cannot write to {report_dir}: {error}") from None
     sys.exit(0 if passed else 1)
+
+
+cli.add_command(check_command)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import queue
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from typing import Any, TextIO
 
@@ -18,8 +19,9 @@ from pepharness.fixtures import (
     RESTRICTED_EMAIL,
     RESTRICTED_PASSWORD,
     SEEDED_OPERATOR_ID,
+    generate,
 )
-from pepharness.mocks import sinatra
+from pepharness.mocks import operator, pep, sinatra
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class ServeOptions:
     rounds: int = 4000
     rate_limit: tuple[int, float] = (5, 1.0)
     admin: bool = True
+    operator_url: str | None = None
+    """The operator API the PEP calls; None: the operator mock's default address."""
+    database: str | None = None
+    """The PEP's SQLite file or SQLAlchemy URL; None: a new temporary file."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,55 @@ def _sinatra_banner(options: ServeOptions) -> list[str]:
     ]
 
 
+def _operator_app(options: ServeOptions) -> Flask:
+    return operator.create_app({"SEED": options.seed, "ADMIN": options.admin})
+
+
+def _operator_banner(options: ServeOptions) -> list[str]:
+    player = generate(options.seed, anchor=datetime.now(UTC), rounds=0).players[0]
+    return [
+        "POST /api/auth/v1/player {identityToken}: every seeded player's token answers 200"
+        " (GET /__admin/tokens lists them)",
+        f"e.g. identityToken {player.identity_token} → playerId {player.player_id}",
+    ]
+
+
+def _operator_url(options: ServeOptions) -> str:
+    return options.operator_url or pep.DEFAULT_OPERATOR_URL
+
+
+def _database(options: ServeOptions) -> str | None:
+    return options.database or None
+
+
+def _pep_app(options: ServeOptions) -> Flask:
+    config: dict[str, Any] = {
+        "SEED": options.seed,
+        "ADMIN": options.admin,
+        "OPERATOR_URL": _operator_url(options),
+        "DATABASE": _database(options),
+    }
+    return pep.create_app(config)
+
+
+def _pep_banner(options: ServeOptions) -> list[str]:
+    database = _database(options)
+    return [
+        f"API client {pep.DEMO_CLIENT_ID} / {pep.DEMO_CLIENT_SECRET} (frontend and platform)",
+        f"checks identity tokens with the operator at {_operator_url(options)}",
+        "state: " + (database or "a new temporary SQLite file (GET /__admin/sessions names it)"),
+    ]
+
+
 MOCKS: dict[str, Mock] = {
-    mock.name: mock for mock in (Mock("sinatra", 8101, _sinatra_app, _sinatra_banner),)
+    mock.name: mock
+    for mock in (
+        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner),
+        Mock("operator", 8102, _operator_app, _operator_banner),
+        Mock("pep", 8103, _pep_app, _pep_banner),
+    )
 }
-"""Every mock that exists, in the order `serve all` starts them (operator, pep: to come)."""
+"""Every mock that exists, in the order `serve all` starts them."""
 
 
 @contextmanager

@@ -165,3 +165,130 @@ def sinatra(
     client.reset()
     yield client
     client.session.close()
+
+
+# -- the operator identity mock and the reference PEP, over real HTTP --------------------------
+
+PEP_OPERATOR_TIMEOUT = 1.0
+"""The module PEP's connect and read timeouts towards the operator: short, so a slow operator
+is a 504 within about a second."""
+
+
+def conforms_to(contract: str) -> ResponseHook:
+    """A hook holding every answer of `contract`'s operations (and `/__admin`'s, of admin.yaml)
+    to its contract; paths of no operation are the tests' own business."""
+
+    def hook(response: requests.Response) -> None:
+        path = urlsplit(response.url).path
+        name = "admin" if path.startswith("/__admin") else contract
+        method = response.request.method or "GET"
+        if contracts.match_operation(name, method, path) is None:
+            return
+        problems = contracts.response_problems(
+            name, method, path, response.status_code, response.headers, response.content
+        )
+        assert not problems, "\n".join(problems)
+
+    return hook
+
+
+class MockClient:
+    """A `requests.Session` on one mock; every response is checked by `contract`'s hook."""
+
+    def __init__(self, base_url: str, contract: str) -> None:
+        self.base_url = base_url
+        self.contract = contract
+        self.on_response = [conforms_to(contract)]
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        response = self.session.request(method, self.base_url + path, **kwargs)
+        for hook in self.on_response:
+            hook(response)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, "/__admin" + path, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def reset(self) -> None:
+        self.admin("POST", "/reset")
+
+    def now(self) -> datetime:
+        return parse_rfc3339(self.admin("GET", "/clock")["now"])
+
+    def advance(self, seconds: float) -> datetime:
+        return parse_rfc3339(self.admin("POST", "/clock", json={"advance_seconds": seconds})["now"])
+
+
+@pytest.fixture(scope="module")
+def operator_app() -> Flask:
+    """An operator identity mock (seed 42), shared by one test module."""
+    from pepharness.mocks import operator
+
+    return operator.create_app({"SEED": 42})
+
+
+@pytest.fixture(scope="module")
+def operator_server(operator_app: Flask) -> Iterator[ThreadedServer]:
+    with ThreadedServer(operator_app, threads=8) as server:
+        yield server
+
+
+@pytest.fixture
+def operator(operator_server: ThreadedServer) -> Iterator[MockClient]:
+    """A client of the module's operator mock, whose state is reset first."""
+    client = MockClient(operator_server.url, "operator-identity")
+    client.reset()
+    yield client
+    client.session.close()
+
+
+@pytest.fixture(scope="module")
+def pep_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The SQLite file of the module's PEP."""
+    return str(tmp_path_factory.mktemp("pep") / "pep.sqlite3")
+
+
+@pytest.fixture(scope="module")
+def pep_app(operator_app: Flask, operator_server: ThreadedServer, pep_database: str) -> Flask:
+    """A reference PEP calling the module's operator mock, with the operator's players."""
+    from pepharness.mocks import operator, pep
+
+    config = {
+        "SEED": 42,
+        "ANCHOR": operator.backend_of(operator_app).data.anchor,
+        "OPERATOR_URL": operator_server.url,
+        "OPERATOR_CONNECT_TIMEOUT": PEP_OPERATOR_TIMEOUT,
+        "OPERATOR_READ_TIMEOUT": PEP_OPERATOR_TIMEOUT,
+        "DATABASE": pep_database,
+    }
+    return pep.create_app(config)
+
+
+@pytest.fixture(scope="module")
+def pep_server(pep_app: Flask) -> Iterator[ThreadedServer]:
+    with ThreadedServer(pep_app, threads=8) as server:
+        yield server
+
+
+@pytest.fixture
+def pep(pep_server: ThreadedServer, operator: MockClient) -> Iterator[MockClient]:
+    """A client of the module's PEP (state reset first; its operator's too)."""
+    client = MockClient(pep_server.url, "pep-frontend")
+    client.reset()
+    yield client
+    client.session.close()

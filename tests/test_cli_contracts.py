@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_contracts_validate_passes_as_a_real_process() -> None:
     result = run("contracts", "validate", "--records", "3000")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "all 5 steps passed" in result.stdout
+    assert re.search(r"all \d+ steps passed", result.stdout)
     assert "Traceback" not in result.stderr
 
 

@@ -105,7 +105,10 @@ class _ServerGroup:
     def _close(self) -> None:
         deadline = time.monotonic() + GRACE_SECONDS
         for server in self.servers:
-            server.close()
+            # Stop accepting, but keep the server's trigger open: the worker threads still
+            # finishing a request pull it to hand their answer to this loop (waitress's own
+            # `close()` closes it first, and a late answer then dies on a closed descriptor).
+            wasyncore.dispatcher.close(server)
         for server in self.servers:
             server.task_dispatcher.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         while time.monotonic() < deadline and any(c.writable() for c in self.map.values()):

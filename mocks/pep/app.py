@@ -1,0 +1,255 @@
+"""The reference PEP Frontend gateway as a Flask app: player sessions and the player's own data."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from pepharness.mocks.core import (
+    AdminBadRequest,
+    AdminError,
+    Clock,
+    FaultRegistry,
+    Journal,
+    MockCore,
+    install_core,
+    install_error_renderer,
+    read_json_object,
+)
+from pepharness.mocks.pep.backend import PepBackend
+from pepharness.mocks.pep.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PepError,
+    render,
+)
+from pepharness.mocks.pep.operator_client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_OPERATOR_URL,
+    DEFAULT_READ_TIMEOUT,
+    OperatorClient,
+)
+from pepharness.mocks.pep.store import ClientExists, ClientSpec, Store, database_url
+from pepharness.mocks.pep.tokens import DEFAULT_ISSUER, AccessTokens, seed_secret
+
+EXTENSION = "pepharness.pep"
+SERVICE = "pep"
+DEMO_CLIENT_ID = "pep-demo-client"
+DEMO_CLIENT_SECRET = "pep-demo-secret"
+MAX_BODY_BYTES = 1024 * 1024
+CLIENT_KEYS = ("clientId", "clientSecret", "gateways")
+
+DEFAULTS: dict[str, Any] = {
+    "SEED": 42,
+    "ANCHOR": None,
+    "ADMIN": True,
+    "JOURNAL_SIZE": 1000,
+    "CLOCK": None,
+    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+    "OPERATOR_URL": DEFAULT_OPERATOR_URL,
+    "OPERATOR_CONNECT_TIMEOUT": DEFAULT_CONNECT_TIMEOUT,
+    "OPERATOR_READ_TIMEOUT": DEFAULT_READ_TIMEOUT,
+    "DATABASE": None,
+    "SECRET": None,
+    "ISSUER": DEFAULT_ISSUER,
+    "SESSION_LIFETIME_SECONDS": 3600,
+    "JWT_LEEWAY_SECONDS": 0,
+    "CLIENTS": (ClientSpec(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),),
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """A reference PEP Frontend gateway; `config` overrides these keys (all optional):
+
+    SEED                      42: seed of the players (the operator mock's) and of session ids.
+    ANCHOR                    tz-aware datetime the seeded data ends at; default: now.
+    ADMIN                     True: serve `/__admin` (with `/__admin/sessions`, `/__admin/clients`).
+    JOURNAL_SIZE              1000: requests kept by the journal (`GET /__admin/requests`).
+    CLOCK                     a `Clock` to read "now" from (tests inject one); default: real time.
+    MAX_CONTENT_LENGTH        1 MiB: a larger body is 400 `invalid_request`.
+    OPERATOR_URL              http://127.0.0.1:8102: the operator API the identity is checked at.
+    OPERATOR_CONNECT_TIMEOUT  2.0 s to connect to the operator (then 504).
+    OPERATOR_READ_TIMEOUT     5.0 s for each read of its answer; the whole call is bounded by
+                              connect + read (then 504).
+    DATABASE                  SQLite file path or SQLAlchemy URL of the PEP's state (API
+                              clients, sessions); default: a new file in a new temporary folder,
+                              removed with the app.
+    SECRET                    str or bytes (>= 32 bytes) signing access tokens; default: derived
+                              from SEED.
+    ISSUER                    "pep-harness": the tokens' `iss`.
+    SESSION_LIFETIME_SECONDS  3600: a token's lifetime when the operator's expiresAt is later
+                              or absent.
+    JWT_LEEWAY_SECONDS        0: leeway on `exp` (the issuer is the verifier, on one clock).
+    CLIENTS                   API clients seeded (and restored by /__admin/reset):
+                              `ClientSpec`s or `{clientId, clientSecret, gateways?}` mappings;
+                              default `pep-demo-client` / `pep-demo-secret`, both gateways.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    if config is not None:
+        app.config.from_mapping(config)
+    clock: Clock = app.config["CLOCK"] or Clock()
+    seed: int = app.config["SEED"]
+    secret = app.config["SECRET"]
+    key = seed_secret(seed) if secret is None else secret
+    store = _open_store(app, app.config["DATABASE"])
+    backend = PepBackend(
+        clock=clock,
+        store=store,
+        operator=OperatorClient(
+            app.config["OPERATOR_URL"],
+            connect_timeout=float(app.config["OPERATOR_CONNECT_TIMEOUT"]),
+            read_timeout=float(app.config["OPERATOR_READ_TIMEOUT"]),
+        ),
+        tokens=AccessTokens(
+            key.encode() if isinstance(key, str) else key,
+            issuer=app.config["ISSUER"],
+            leeway_seconds=int(app.config["JWT_LEEWAY_SECONDS"]),
+        ),
+        clients=_client_specs(app.config["CLIENTS"]),
+        seed=seed,
+        anchor=app.config["ANCHOR"],
+        session_lifetime_seconds=app.config["SESSION_LIFETIME_SECONDS"],
+    )
+    core = MockCore(
+        SERVICE,
+        clock=clock,
+        faults=FaultRegistry(seed),
+        journal=Journal(app.config["JOURNAL_SIZE"]),
+        reset=backend.reset,
+    )
+    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[session_routes])
+    install_error_renderer(
+        app,
+        PepError,
+        render,
+        not_found=NotFound,
+        method_not_allowed=MethodNotAllowed,
+        internal=InternalError,
+        http_errors={400: InvalidRequest, 413: _too_large},
+        logger=core.logger,
+    )
+    app.extensions[EXTENSION] = backend
+    app.register_blueprint(api)
+    return app
+
+
+def _too_large() -> InvalidRequest:
+    return InvalidRequest("the body is too large")
+
+
+def _open_store(app: Flask, database: str | Path | None) -> Store:
+    if database is not None:
+        store = Store(database_url(database))
+        weakref.finalize(app, store.close)
+        return store
+    folder = tempfile.mkdtemp(prefix="pepharness-pep-")
+    store = Store(database_url(Path(folder) / "pep.sqlite3"))
+    weakref.finalize(app, _discard, store, folder)
+    return store
+
+
+def _discard(store: Store, folder: str) -> None:
+    store.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _client_specs(clients: Iterable[ClientSpec | Mapping[str, Any]]) -> list[ClientSpec]:
+    specs = []
+    for client in clients:
+        if isinstance(client, ClientSpec):
+            specs.append(client)
+        else:
+            gateways = client.get("gateways")
+            specs.append(
+                ClientSpec(
+                    client["clientId"],
+                    client["clientSecret"],
+                    *(() if gateways is None else (tuple(gateways),)),
+                )
+            )
+    return specs
+
+
+def backend_of(app: Flask | None = None) -> PepBackend:
+    """The backend of `app` (the current app by default)."""
+    backend = (app or current_app).extensions.get(EXTENSION)
+    if not isinstance(backend, PepBackend):
+        raise LookupError("not a PEP app: build it with create_app()")
+    return backend
+
+
+api = Blueprint(SERVICE, __name__)
+
+AUTH_HEADER = "x-authorization"
+
+
+@api.post("/api/auth/v1/player")
+def start_session() -> ResponseReturnValue:
+    grant = backend_of().start_session(request.get_data(cache=True))
+    response = jsonify(grant.to_json())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.get("/api/auth/v1/session")
+def current_session() -> ResponseReturnValue:
+    return jsonify(backend_of().session(request.headers.get(AUTH_HEADER)).to_json())
+
+
+@api.delete("/api/auth/v1/session")
+def end_session() -> ResponseReturnValue:
+    backend_of().end_session(request.headers.get(AUTH_HEADER))
+    return Response(status=204)
+
+
+@api.get("/api/players/v1/me")
+def me() -> ResponseReturnValue:
+    backend = backend_of()
+    return jsonify(backend.player(backend.session(request.headers.get(AUTH_HEADER))))
+
+
+class AdminConflict(AdminError):
+    status = 409
+    message = "conflict"
+
+
+def session_routes(admin: Blueprint) -> None:
+    """`GET /__admin/sessions` lists the stored sessions; `GET/POST /__admin/clients` list
+    and add API clients (secrets are never shown)."""
+
+    @admin.get("/sessions")
+    def list_sessions() -> ResponseReturnValue:
+        backend = backend_of()
+        sessions = [session.to_json() for session in backend.store.sessions()]
+        return jsonify(database=backend.store.engine.url.render_as_string(), sessions=sessions)
+
+    @admin.get("/clients")
+    def list_clients() -> ResponseReturnValue:
+        return jsonify(clients=[client.to_json() for client in backend_of().store.clients()])
+
+    @admin.post("/clients")
+    def add_client() -> ResponseReturnValue:
+        body = read_json_object(allowed=CLIENT_KEYS, required=("clientId", "clientSecret"))
+        client_id, secret = body["clientId"], body["clientSecret"]
+        gateways = body.get("gateways", ["frontend", "platform"])
+        if not isinstance(client_id, str) or not isinstance(secret, str):
+            raise AdminBadRequest("clientId and clientSecret must be strings")
+        if not isinstance(gateways, list) or not all(isinstance(g, str) for g in gateways):
+            raise AdminBadRequest("gateways must be a list of strings")
+        try:
+            added = backend_of().store.add_client(ClientSpec(client_id, secret, tuple(gateways)))
+        except ValueError as error:
+            raise AdminBadRequest(str(error)) from None
+        except ClientExists as error:
+            raise AdminConflict(str(error)) from None
+        return jsonify(added.to_json()), 201

@@ -1,0 +1,121 @@
+"""The PEP Frontend gateway's errors, rendered as `{"error": code, "message": text}` (D43)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Response, jsonify
+
+from pepharness.mocks.core.errors import ApiError
+
+REALM = "pep-frontend"
+
+
+class PepError(ApiError):
+    """Base of every error the reference PEP answers; `code` is the body's `error`."""
+
+    code: str = "internal_error"
+
+
+class InvalidRequest(PepError):
+    status = 400
+    code = "invalid_request"
+    message = "the body must be a JSON object with non-empty string identityToken and clientId"
+
+
+class InvalidClient(PepError):
+    # 401, as RFC 6749 §5.2 answers an unknown client: the clientId is the API client's
+    # credential, and a 400 would tell it to fix a request that is well formed (D44).
+    status = 401
+    code = "invalid_client"
+    message = "unknown clientId, or the client may not use the Frontend gateway"
+    headers: Mapping[str, str] = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+
+
+class IdentityTokenMalformed(PepError):
+    status = 400
+    code = "identity_token_malformed"
+    message = "the operator refused the identity token as an invalid parameter"
+
+
+class IdentityTokenInvalid(PepError):
+    status = 401
+    code = "identity_token_invalid"
+    message = "the operator says the identity token is invalid or expired"
+    headers: Mapping[str, str] = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+
+
+class IdentityTokenExpired(IdentityTokenInvalid):
+    code = "identity_token_expired"
+    message = "the operator's expiresAt for this identity token has passed"
+
+
+class PlayerNotFound(PepError):
+    status = 404
+    code = "player_not_found"
+    message = "the operator knows no player for this identity token"
+
+
+class OperatorError(PepError):
+    status = 502
+    code = "operator_error"
+    message = "the operator's identity endpoint failed"
+
+
+class OperatorBadResponse(OperatorError):
+    code = "operator_bad_response"
+    message = "the operator's identity endpoint answered something the contract does not allow"
+
+
+class OperatorTimeout(PepError):
+    status = 504
+    code = "operator_timeout"
+    message = "the operator's identity endpoint did not answer in time"
+
+
+class OperatorUnreachable(OperatorTimeout):
+    code = "operator_unreachable"
+    message = "the operator's identity endpoint could not be reached"
+
+
+class MissingToken(PepError):
+    # RFC 6750 §3.1: no error code in the challenge when no credential was sent.
+    status = 401
+    code = "missing_token"
+    message = "the x-authorization header is required"
+    headers: Mapping[str, str] = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+
+
+class InvalidAccessToken(PepError):
+    status = 401
+    code = "invalid_token"
+    message = "the x-authorization token is invalid, expired or revoked"
+    headers: Mapping[str, str] = {
+        "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'
+    }
+
+
+class NotFound(PepError):
+    status = 404
+    code = "not_found"
+    message = "no such route"
+
+
+class MethodNotAllowed(PepError):
+    status = 405
+    code = "method_not_allowed"
+    message = "method not allowed"
+
+
+class InternalError(PepError):
+    status = 500
+    code = "internal_error"
+    message = "internal server error"
+
+
+def render(error: ApiError) -> Response:
+    code = error.code if isinstance(error, PepError) else "error"
+    response = jsonify(error=code, message=error.message)
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
