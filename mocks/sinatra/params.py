@@ -117,10 +117,9 @@ def _words(query: Query, name: str) -> frozenset[str] | None:
     text = _free_text(query, name)
     if text is None:
         return None
-    words = frozenset(item.strip().casefold() for item in text.split(","))
-    if "" in words:
-        raise BadRequest()
-    return words
+    # Free text: empty items (`a,,b`, a lone space) are dropped, and nothing left filters nothing.
+    words = frozenset(item.strip().casefold() for item in text.split(",")) - {""}
+    return words or None
 
 
 def _parse_day(text: str) -> date:
