@@ -48,6 +48,7 @@ def cli() -> None:
     pepharness demo                    serve the mocks, exercise them, validate every answer
     pepharness serve sinatra           run the Sinatra mock on http://127.0.0.1:8101
     pepharness serve all               run every mock, each on its default port
+    pepharness check sinatra --base-url URL    conformance of any Sinatra implementation
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
     """

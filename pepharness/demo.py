@@ -1,8 +1,10 @@
-"""`pepharness demo`: serve the local mocks on loopback, exercise them, validate every answer."""
+"""`pepharness demo`: serve the Sinatra mock on loopback, tour it, check it, leave the reports."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -192,13 +194,19 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
         echo(f"     serving on {url} (seed {seed})")
         tour = Tour(url, "sinatra", echo)
         sinatra_tour(tour)
-    passed = all(o["ok"] for o in outcomes) and all(s.ok for s in tour.steps)
+        echo("3. `pepharness check sinatra` against it: every rule, the reports in "
+             f"{report_dir}")
+        checked = _check(url, seed, report_dir)
+    passed = (
+        all(o["ok"] for o in outcomes) and all(s.ok for s in tour.steps) and checked == 0
+    )
     summary = {
         "verdict": "pass" if passed else "fail",
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 2),
         "contracts": outcomes,
         "sinatra": [{**asdict(s), "ok": s.ok} for s in tour.steps],
+        "check_sinatra_exit_code": checked,
     }
     report_dir.mkdir(parents=True, exist_ok=True)
     target = report_dir / "demo-summary.json"
@@ -206,8 +214,19 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
     failed = sum(not s.ok for s in tour.steps)
     echo(f"{'PASS' if passed else 'FAIL'}: {len(tour.steps) - failed}/{len(tour.steps)} requests "
          f"as documented, contracts {'valid' if all(o['ok'] for o in outcomes) else 'INVALID'}, "
-         f"{summary['seconds']}s; summary in {target}")
+         f"check sinatra {'passed' if checked == 0 else 'FAILED'}, {summary['seconds']}s; "
+         f"summary in {target}")
     return passed
+
+
+def _check(url: str, seed: int, report_dir: Path) -> int:
+    """`pepharness check sinatra` on the served mock, as a user runs it; its exit code."""
+    command = [
+        sys.executable, "-m", "pepharness", "check", "sinatra", "--base-url", url,
+        "--clock-control", f"{url}/__admin", "--expect-rate-limit", "5/1",
+        "--report-dir", str(report_dir), "--seed", str(seed), "--max-examples", "25",
+    ]
+    return subprocess.run(command, check=False).returncode
 
 
 def _spec_outcomes() -> list[dict[str, Any]]:

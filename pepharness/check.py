@@ -1,0 +1,292 @@
+"""`pepharness check API`: run an API's conformance suite against a target and write the reports."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import requests
+
+from pepharness.suites.options import (
+    DEFAULT_MAX_EXAMPLES,
+    OptionError,
+    parse_base_url,
+    parse_clock_control,
+    parse_rate_limit,
+)
+from pepharness.suites.rules import matches, split_patterns
+
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+SUITES = {"sinatra": "pepharness.suites.sinatra"}
+PLANNED = ("operator", "pep-platform", "pep-frontend")
+DEFAULT_BASE_URL = "http://127.0.0.1:8101"
+PROBE_TIMEOUT_SECONDS = 10
+SECRET_OPTIONS = ("PEPHARNESS_PASSWORD", "PEPHARNESS_RESTRICTED_PASSWORD")
+
+
+class CheckAborted(click.ClickException):
+    """The check could not run (target unreachable, credentials refused, bad option): exit 2,
+    one line."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
+    """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
+    long_name = next(n for n in names if n.startswith("--"))
+    envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
+    return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
+
+
+def _workers(value: str) -> str:
+    text = value.strip().lower()
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise CheckAborted(f"--workers {value!r} is neither a number >= 1 nor 'auto'")
+
+
+def probe_login(base_url: str, email: str, password: str) -> None:
+    """Log in once before anything runs: an unreachable target or refused credentials end the
+    check with one line, not with a report full of errors."""
+    try:
+        response = requests.post(
+            f"{base_url}/1.0/login/",
+            json={"email": email, "password": password},
+            timeout=PROBE_TIMEOUT_SECONDS,
+        )
+    except requests.ConnectionError as error:
+        reason = "connection refused" if "refused" in str(error).lower() else "cannot connect"
+        raise CheckAborted(f"cannot reach {base_url}: {reason}") from None
+    except requests.Timeout:
+        raise CheckAborted(
+            f"cannot reach {base_url}: no answer within {PROBE_TIMEOUT_SECONDS} s"
+        ) from None
+    except requests.RequestException as error:
+        raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
+    if response.status_code in (400, 401, 403):
+        text = response.text.strip().replace("\n", " ")[:80]
+        raise CheckAborted(
+            f"the target refused the credentials of {email} "
+            f"(POST /1.0/login/ answered {response.status_code} {text})"
+        )
+    if response.status_code != 200:
+        raise CheckAborted(
+            f"{base_url} does not answer like Sinatra: POST /1.0/login/ answered "
+            f"{response.status_code}"
+        )
+
+
+def probe_clock(url: str) -> None:
+    try:
+        response = requests.get(f"{url}/clock", timeout=PROBE_TIMEOUT_SECONDS)
+        response.raise_for_status()
+        response.json()["now"]
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        raise CheckAborted(f"the clock control at {url} does not answer GET {url}/clock") from None
+
+
+def _pytest_command(
+    package: str, parts: Path, phase: str, workers: str, arguments: list[str]
+) -> list[str]:
+    command = [
+        sys.executable, "-m", "pytest", "--pyargs", package,
+        # The suite's own settings only: no ini file, cache or rootdir of wherever this runs.
+        "-c", str(parts / "pytest.ini"), "--rootdir", str(parts), "-p", "no:cacheprovider",
+        "-q", "--no-header", "--tb=no", "-rN", "-W", "ignore",
+        # The checks raise their own failures: pytest's assertion rewriting of every imported
+        # plugin package (faker's hundreds of locale modules) would only cost seconds per worker.
+        "--assert=plain", "-p", "no:faker",
+        "--suite-phase", phase, *arguments,
+    ]
+    if phase == "shared" and workers != "1":
+        command += ["-n", workers, "--dist", "loadgroup"]
+    elif phase == "exclusive":
+        command += ["-p", "no:xdist"]
+    return command
+
+
+@click.command("check", context_settings=CONTEXT)
+@click.argument("api", type=click.Choice([*SUITES, *PLANNED]))
+@_env_option(
+    "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="The service under test."
+)
+@_env_option(
+    "--email", default="operator@example.com", show_default=True,
+    help="A user with every permission (the mock's seeded operator by default).",
+)
+@_env_option(
+    "--password", default="operator-secret", show_default="the seeded operator's",
+    help="That user's password.",
+)
+@_env_option(
+    "--restricted-email", default="restricted@example.com", show_default=True,
+    help="A user without permissions, for the 403 checks (NOT VERIFIED if it cannot log in).",
+)
+@_env_option(
+    "--restricted-password", default="restricted-secret", show_default="the seeded one's",
+    help="That user's password.",
+)
+@_env_option(
+    "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+    show_default=True, help="Where junit.xml, summary.json and report.html go.",
+)
+@_env_option(
+    "--max-examples", type=click.IntRange(min=1), default=DEFAULT_MAX_EXAMPLES,
+    show_default=True, help="Examples per generated test (schemathesis and Hypothesis).",
+)
+@_env_option(
+    "--workers", default="auto", show_default=True,
+    help="Parallel pytest-xdist workers: a number or 'auto' (one per CPU).",
+)
+@_env_option("--seed", type=int, default=None, help="Seed of every generator [default: random].")
+@_env_option(
+    "--clock-control", default="none", show_default=True, metavar="URL|none",
+    help="The target's clock control, e.g. http://127.0.0.1:8101/__admin: the token lifetime "
+    "and the rate-limit recovery are then checked by moving its clock.",
+)
+@_env_option(
+    "--expect-rate-limit", default=None, metavar="N/SECONDS",
+    help="The rate limit the target documents (e.g. 5/1); without it the 429 checks are NOT "
+    "VERIFIED.",
+)
+@_env_option(
+    "--include-slow", is_flag=True, default=False,
+    help="Also run the checks that really wait (the 20-minute token lifetime).",
+)
+@_env_option("--strict", is_flag=True, default=False, help="A failed SHOULD rule fails too.")
+@_env_option(
+    "--rules", default="", metavar="GLOBS",
+    help="Only the rules matching these comma-separated globs, e.g. 'check_token_*'.",
+)
+@_env_option(
+    "--operations", default="", metavar="GLOBS",
+    help="Only the checks of the operations matching these comma-separated globs, e.g. "
+    "'GET /games/*'.",
+)
+def check(
+    api: str,
+    base_url: str,
+    email: str,
+    password: str,
+    restricted_email: str,
+    restricted_password: str,
+    report_dir: Path,
+    max_examples: int,
+    workers: str,
+    seed: int | None,
+    clock_control: str,
+    expect_rate_limit: str | None,
+    include_slow: bool,
+    strict: bool,
+    rules: str,
+    operations: str,
+) -> None:
+    """Check that the service at --base-url conforms to API's contract and documented rules.
+
+    Every rule is MUST (the vendor's documents or an RFC require it), SHOULD (best practice) or
+    INFO. Reports: junit.xml (one testcase per rule and operation), summary.json and
+    report.html in --report-dir.
+
+    \b
+    Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
+    Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
+    Exit 2: the target is unreachable, the credentials are refused, or an option is wrong.
+    """
+    started = time.monotonic()
+    # The reports validate against the contracts, whose jsonschema takes a second to import:
+    # only `check` pays for it, not every `pepharness` command.
+    from pepharness.suites import report
+
+    if api not in SUITES:
+        raise CheckAborted(f"no conformance suite for {api} yet (available: {', '.join(SUITES)})")
+    try:
+        target = parse_base_url(base_url)
+        clock = parse_clock_control(clock_control)
+        limit = parse_rate_limit(expect_rate_limit) if expect_rate_limit else None
+    except OptionError as error:
+        raise CheckAborted(str(error)) from None
+    jobs = _workers(workers)
+    patterns = split_patterns([rules])
+    catalog = importlib.import_module(SUITES[api] + ".rules").RULES
+    selected = [rule for rule in catalog if matches(rule, patterns)]
+    if not selected:
+        raise CheckAborted(f"no rule matches --rules {rules!r}")
+    phases = {"exclusive" if rule.exclusive else "shared" for rule in selected}
+    probe_login(target, email, password)
+    if clock is not None:
+        probe_clock(clock)
+    chosen_seed = seed if seed is not None else random.randrange(2**31)
+
+    report_dir = report_dir.resolve()
+    parts = report_dir / report.PARTS_FOLDER
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    (parts / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    for name in (report.SUMMARY, report.JUNIT, report.HTML):
+        (report_dir / name).unlink(missing_ok=True)
+
+    arguments = [
+        "--base-url", target, "--email", email, "--restricted-email", restricted_email,
+        "--max-examples", str(max_examples), "--seed", str(chosen_seed),
+        "--clock-control", clock or "none", "--report-dir", str(report_dir),
+    ]
+    if limit is not None:
+        arguments += ["--expect-rate-limit", f"{limit[0]}/{limit[1]:g}"]
+    if include_slow:
+        arguments.append("--include-slow")
+    if strict:
+        arguments.append("--fail-on-should")
+    for pattern in patterns:
+        arguments += ["--rules", pattern]
+    for pattern in split_patterns([operations]):
+        arguments += ["--operations", pattern]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEPHARNESS_")}
+    env.update(
+        PEPHARNESS_PASSWORD=password,
+        PEPHARNESS_RESTRICTED_PASSWORD=restricted_password,
+        HYPOTHESIS_STORAGE_DIRECTORY=str(parts / "hypothesis"),
+    )
+
+    click.echo(
+        f"pepharness check {api}: {target}, seed {chosen_seed}, workers {jobs}, "
+        f"max examples {max_examples}"
+    )
+    exits = {}
+    for phase, title in (
+        ("shared", "checks"),
+        ("exclusive", "checks that move the clock or exhaust the rate limit (alone)"),
+    ):
+        if phase not in phases:
+            continue
+        click.echo(f"-- {title}")
+        command = _pytest_command(SUITES[api], parts, phase, jobs, arguments)
+        exits[phase] = subprocess.run(command, env=env, cwd=parts, check=False).returncode
+
+    found = [path for path in (parts / "shared.json", parts / "exclusive.json") if path.is_file()]
+    if not found:
+        raise CheckAborted(f"the suite did not run (pytest exit codes {exits})")
+    broken = {phase: code for phase, code in exits.items() if code not in (0, 1, 5)}
+    if broken:
+        raise CheckAborted(f"the suite was interrupted (pytest exit codes {broken})")
+    summary = report.render(
+        report_dir, found, strict=strict, wall_time=time.monotonic() - started
+    )
+    click.echo("")
+    for line in report.summary_lines(summary):
+        click.echo(line)
+    click.echo(f"reports: {report_dir / report.JUNIT}, {report_dir / report.SUMMARY}, "
+               f"{report_dir / report.HTML}")
+    sys.exit(0 if summary["verdict"] == "pass" else 1)

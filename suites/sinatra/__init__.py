@@ -1,0 +1,1 @@
+"""The Sinatra conformance suite."""

@@ -1,0 +1,270 @@
+"""contracts/sinatra.yaml as a schemathesis 4 schema: every built-in check that applies, positive
+and negative generation, the two kinds of credentials, and what counts as accepting valid input."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+import schemathesis
+from schemathesis import Case
+from schemathesis.auths import apply_basic_auth
+from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.schemas import BaseSchema
+
+from pepharness.suites import documents
+from pepharness.suites.http import summarize
+from pepharness.suites.options import SuiteOptions
+from pepharness.suites.rules import (
+    Rule,
+    RuleFailure,
+    RuleFailures,
+    matches,
+    operation_matches,
+)
+from pepharness.suites.sinatra import rules
+from pepharness.suites.sinatra.client import CONTRACT, Sinatra
+
+PAGINATED_ID = "getGameHistoryPaginated"
+
+
+def left_out(*, paginated: bool, patterns: Sequence[str] = ()) -> list[str]:
+    """The ids of the operations a test leaves out: with `paginated`, all but the paginated
+    history; without, the paginated history; and those --operations does not select. (An
+    exclude list, since schemathesis' `include` is no help here: the per-operation settings
+    below already add an include filter that matches everything.)"""
+    ids = []
+    for method, template, operation in documents.operations(CONTRACT):
+        wanted = (operation.get("operationId") == PAGINATED_ID) == paginated
+        if not wanted or not operation_matches(f"{method} {template}", patterns):
+            ids.append(str(operation["operationId"]))
+    return ids
+
+
+def operation_count() -> int:
+    return len(list(documents.operations(CONTRACT)))
+
+
+# Valid input is still refused where the contract says so: a login with unknown credentials is
+# 400 (D2), an unknown game's assets 400 (D7), an operator that is not the user's 403 (D9), a
+# round that is not there 422 (D29), `from` without `to` or after it 422 (D17).
+ACCEPTED: dict[str, list[str]] = {
+    "loginUser": ["200", "400"],
+    "getAvailableGameProviders": ["200"],
+    "getAvailableGames": ["200", "403"],
+    "getGameMarketingAssets": ["200", "400"],
+    "getGameHistory": ["200", "403", "422"],
+    PAGINATED_ID: ["200", "422"],
+    "getGameHistoryMetadata": ["200"],
+    "getRoundDetails": ["200", "403", "422"],
+}
+
+# Schemathesis checks that need what this API has not: resources created and deleted
+# (use_after_free, ensure_resource_availability), a second identity to swap in
+# (object_level_authorization), a required header parameter (missing_required_header: the
+# contract's only required headers are its security schemes, which ignored_auth covers).
+NOT_APPLICABLE = (
+    "use_after_free",
+    "ensure_resource_availability",
+    "object_level_authorization",
+    "missing_required_header",
+)
+
+_client: Sinatra | None = None
+
+
+def client(options: SuiteOptions) -> Sinatra:
+    """This process's client: the `sinatra` fixture and the auth providers share it (schemathesis
+    already logs in while it collects the schema's examples, before any fixture exists)."""
+    global _client
+    if _client is None or _client.options != options:
+        _client = Sinatra(options)
+    return _client
+
+
+def _bound() -> Sinatra:
+    from pepharness.suites.plugin import active_options
+
+    return client(active_options())
+
+
+def config(options: SuiteOptions) -> SchemathesisConfig:
+    """The run's schemathesis configuration (what a schemathesis.toml would say)."""
+    data: dict[str, Any] = {
+        "generation": {
+            "mode": "all",
+            "max-examples": options.max_examples,
+            "database": "none",
+        },
+        "phases": {"stateful": {"enabled": False}},
+        "checks": {name: {"enabled": False} for name in NOT_APPLICABLE},
+        "request-timeout": 30,
+        "operations": [
+            {
+                "include-operation-id": operation_id,
+                "checks": {"positive_data_acceptance": {"expected-statuses": statuses}},
+            }
+            for operation_id, statuses in ACCEPTED.items()
+        ],
+    }
+    # Every request of the paginated history spends its rate limit: fewer random examples there
+    # (its coverage phase still walks every parameter's boundaries).
+    data["operations"].append(
+        {
+            "include-operation-id": PAGINATED_ID,
+            "generation": {"max-examples": options.paced_examples},
+        }
+    )
+    if options.seed is not None:
+        data["seed"] = options.seed
+    return SchemathesisConfig.from_dict(data)
+
+
+class JwtAuth:
+    """`jwt-auth` from a login of the configured user (the login answers it in a header)."""
+
+    def get(self, case: Case[Any], ctx: schemathesis.AuthContext) -> str | None:
+        try:
+            return _bound().token()
+        except RuntimeError:
+            # No token to be had (check_login_returns_jwt_auth_header says why): the cases go
+            # without one rather than the whole schema failing to collect.
+            return None
+
+    def set(self, case: Case[Any], data: str, ctx: schemathesis.AuthContext) -> None:
+        case.headers["jwt-auth"] = data
+
+
+class BasicAuth:
+    """HTTP Basic with the configured user's email and password (D24)."""
+
+    def get(self, case: Case[Any], ctx: schemathesis.AuthContext) -> tuple[str, str]:
+        return _bound().basic()
+
+    def set(self, case: Case[Any], data: tuple[str, str], ctx: schemathesis.AuthContext) -> None:
+        apply_basic_auth(case, *data)
+
+
+MAX_ID_DIGITS = 18
+MAX_GAME_ID_DIGITS = 32
+MAX_ROUND_ID_LENGTH = 64
+ID_LISTS = ("game_ids", "sub_provider", "brand_ids", "organization_ids", "provider_ids")
+
+
+def within_usual_lengths(query: Mapping[str, Any]) -> bool:
+    """Whether a query keeps its ids to the lengths ids have in practice (the seed's longest has
+    15 digits): integer ids within 18 digits, a game id within 32, a round id within 64
+    characters. The contract bounds none of these; check_unbounded_parameters_are_accepted
+    (INFO) probes the longer ones on its own, so a service that refuses them is reported there
+    and not as refusing valid input everywhere."""
+    for name, raw in query.items():
+        for value in raw if isinstance(raw, list) else [raw]:
+            if isinstance(value, int) and not isinstance(value, bool):
+                if len(str(abs(value))) > MAX_ID_DIGITS:
+                    return False
+                continue
+            if not isinstance(value, str):
+                continue
+            items = value.split(",")
+            if name in ID_LISTS and any(i.isdigit() and len(i) > MAX_ID_DIGITS for i in items):
+                return False
+            if name == "operator_id" and value.lstrip("-").isdigit() and (
+                len(value.lstrip("-")) > MAX_ID_DIGITS
+            ):
+                return False
+            if name == "game_id" and value.isdigit() and len(value) > MAX_GAME_ID_DIGITS:
+                return False
+            if name == "round_ids" and any(len(i) > MAX_ROUND_ID_LENGTH for i in items):
+                return False
+    return True
+
+
+def filter_case(context: schemathesis.HookContext, case: Case[Any]) -> bool:
+    """Schemathesis' `filter_case` hook: generate no case beyond the usual id lengths."""
+    return within_usual_lengths(case.query or {})
+
+
+def schema(options: SuiteOptions) -> BaseSchema:
+    """The contract as a schemathesis schema, with both auth providers registered."""
+    document = copy.deepcopy(documents.load(CONTRACT))
+    loaded = schemathesis.openapi.from_dict(document, config=config(options))
+    loaded.hook(filter_case)
+    # The client caches its token itself (and renews it long before its 20 minutes are up).
+    loaded.auth(refresh_interval=None).skip_for(operation_id=["loginUser", PAGINATED_ID])(JwtAuth)
+    loaded.auth(refresh_interval=None).apply_to(operation_id=PAGINATED_ID)(BasicAuth)
+    return loaded
+
+
+def enabled_checks(selected: list[str]) -> tuple[list[CheckFunction], list[Rule]]:
+    """The schemathesis check functions to run and the rules they report as, narrowed to the
+    rules `--rules` selects."""
+    load_all_checks()
+    functions: list[CheckFunction] = []
+    covered: list[Rule] = []
+    for check in CHECKS.get_all():
+        if isinstance(check, type):
+            continue
+        name = getattr(check, "__name__", "")
+        rule = rules.SCHEMATHESIS_CHECKS.get(name)
+        if rule is None or not matches(rule, selected):
+            continue
+        functions.append(check)
+        covered.append(rule)
+    return functions, covered
+
+
+def _rule_of(failure: Failure) -> Rule:
+    """The rule a schemathesis failure breaks. A failure class can serve two checks (a header off
+    its schema is a JsonSchemaError, like a body off its schema): its title tells them apart."""
+    names = [name for name in type(failure).checks if name in rules.SCHEMATHESIS_CHECKS]
+    if "response_headers_conformance" in names and "header" in failure.title.lower():
+        return rules.RESPONSE_HEADERS_CONFORMANCE
+    if names:
+        return rules.SCHEMATHESIS_CHECKS[names[0]]
+    if "server error" in failure.title.lower():
+        return rules.NOT_A_SERVER_ERROR
+    return rules.STATUS_CODE_CONFORMANCE
+
+
+def call_and_check(case: Case[Any], client: Sinatra, checks: list[CheckFunction]) -> None:
+    """Send `case` and run `checks` on the answer; a failure is raised as RuleFailures naming
+    the broken rules, each with the received answer and a curl line."""
+    base_url = client.target.base_url
+    session = client.target.paced
+    response = case.call(base_url=base_url, session=session)
+    try:
+        case.validate_response(
+            response,
+            checks=checks,
+            transport_kwargs={"base_url": base_url, "session": session},
+        )
+    except FailureGroup as group:
+        curl = client.curl(response)
+        failures = [
+            RuleFailure(
+                _rule_of(failure),
+                failure.title,
+                received=f"{summarize(response)}\n{failure.message}".strip(),
+                documented=_documented(case, failure),
+                curl=curl,
+                operation=f"{case.operation.method.upper()} {case.operation.path}",
+            )
+            for failure in group.exceptions
+            if isinstance(failure, Failure)
+        ]
+        raise RuleFailures(failures, str(group)) from None
+
+
+def _documented(case: Case[Any], failure: Failure) -> str:
+    responses = case.operation.definition.raw.get("responses", {})
+    statuses = ", ".join(sorted(responses))
+    return f"{failure.kind_title} (schemathesis {', '.join(type(failure).checks) or 'check'}); " \
+        f"documented statuses: {statuses}"
+
+
+def response_of(response: requests.Response) -> str:
+    return summarize(response)
