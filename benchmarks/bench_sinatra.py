@@ -137,7 +137,10 @@ def wrk(
         run = subprocess.run([*command, url], capture_output=True, text=True, check=True)
     output = run.stdout
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    seconds = float(re.search(r"requests in ([\d.]+)s", output).group(1))  # type: ignore[union-attr]
+    took = re.search(r"requests in ([\d.]+)(ms|s|m|h),", output)
+    if took is None:
+        raise SystemExit(f"cannot read wrk's output:\n{output}")
+    seconds = float(took.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[took.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return Figures(
         name, total, seconds, _percentile(output, "50"), _percentile(output, "99"),
