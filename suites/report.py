@@ -349,6 +349,13 @@ def render_html(summary: dict[str, Any]) -> str:
     out.append(f"<h2>Failures ({len(summary['failures'])})</h2>")
     if not summary["failures"]:
         out.append("<p class='muted'>None.</p>")
+    else:
+        out.append(
+            "<p class='muted'>The curl lines read the credentials from the environment, as "
+            "<code>pepharness check</code> does: <code>$PEPHARNESS_EMAIL</code>, "
+            "<code>$PEPHARNESS_PASSWORD</code>, and <code>$JWT_AUTH</code> for a token "
+            "(the <code>jwt-auth</code> header of a fresh login).</p>"
+        )
     for failure in summary["failures"]:
         out.append(
             f"<div class='card {failure['level']}'><h3><span class='badge {failure['level']}'>"

@@ -301,10 +301,3 @@ POSITIVE_RESPONSE_CONFORMS = add(
     "seed: example responses and 'Response codes' tables; contracts/sinatra.yaml; D15, D16",
     "A well-formed request by an entitled user is 200 with a JSON body matching the contract.",
 )
-UNBOUNDED_ACCEPTED = add(
-    "check_unbounded_parameters_are_accepted", INFO,
-    "contracts/sinatra.yaml sets no length on IntegerList, game_id, round_ids or the comma "
-    "lists of words; D10/D17 refuse only what cannot be parsed",
-    "A 19-digit id, a 33-digit game_id, a 65-character round id and a blank list item are "
-    "well-formed: the answer is 200.",
-)

@@ -746,18 +746,6 @@ def no_allow_header() -> Flask:
     return app
 
 
-def long_ids_refused() -> Flask:
-    app = base_app()
-
-    @app.before_request
-    def refuse() -> Response | None:
-        if any(len(part) > 18 for part in request.args.get("game_ids", "").split(",")):
-            return Response('{"errMsg": "Bad Request"}', 400, mimetype="application/json")
-        return None
-
-    return app
-
-
 CATALOG = "GET /games/{version}/view/detailed"
 ASSETS = "GET /games/{version}/assets/{game_id}"
 METADATA = "GET /transactions/{version}/games/history/metadata"
@@ -903,9 +891,6 @@ VARIANTS = [
     Variant("no_allow_header", "a 405 without Allow", no_allow_header,
             "check_unsupported_method", "check_unsupported_method", exit_code=0,
             level="SHOULD", operations=CATALOG),
-    Variant("long_ids_refused", "a 19-digit game id is 400", long_ids_refused,
-            "check_unbounded*", "check_unbounded_parameters_are_accepted", exit_code=0,
-            level="INFO", operations=CATALOG),
     Variant("options_allow_lies", "OPTIONS advertises an undocumented POST",
             options_allow_lies, "check_allow_header_conformance",
             "check_allow_header_conformance", exit_code=0, level="SHOULD",
