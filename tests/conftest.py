@@ -192,46 +192,14 @@ def conforms_to(contract: str) -> ResponseHook:
     return hook
 
 
-class MockClient:
-    """A `requests.Session` on one mock; every response is checked by `contract`'s hook."""
+class MockClient(SinatraClient):
+    """A client of the operator or PEP mock: the same HTTP and /__admin plumbing, every
+    response checked by `contract`'s hook."""
 
     def __init__(self, base_url: str, contract: str) -> None:
-        self.base_url = base_url
+        super().__init__(base_url, [conforms_to(contract)])
         self.contract = contract
-        self.on_response = [conforms_to(contract)]
-        self.session = requests.Session()
         self.session.trust_env = False
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs.setdefault("allow_redirects", False)
-        response = self.session.request(method, self.base_url + path, **kwargs)
-        for hook in self.on_response:
-            hook(response)
-        return response
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("POST", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("DELETE", path, **kwargs)
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, "/__admin" + path, **kwargs)
-        assert response.status_code < 300, response.text
-        return response.json()
-
-    def reset(self) -> None:
-        self.admin("POST", "/reset")
-
-    def now(self) -> datetime:
-        return parse_rfc3339(self.admin("GET", "/clock")["now"])
-
-    def advance(self, seconds: float) -> datetime:
-        return parse_rfc3339(self.admin("POST", "/clock", json={"advance_seconds": seconds})["now"])
 
 
 @pytest.fixture(scope="module")
