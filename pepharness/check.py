@@ -27,11 +27,18 @@ from pepharness.suites.rules import matches, split_patterns
 
 Decorated = TypeVar("Decorated", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-SUITES = {"sinatra": "pepharness.suites.sinatra"}
-PLANNED = ("operator", "pep-platform", "pep-frontend")
-DEFAULT_BASE_URL = "http://127.0.0.1:8101"
+SUITES = {
+    "sinatra": "pepharness.suites.sinatra",
+    "operator": "pepharness.suites.operator",
+    "pep-frontend": "pepharness.suites.pep_frontend",
+}
+PLANNED = ("pep-platform",)
+DEFAULT_BASE_URLS = {
+    "sinatra": "http://127.0.0.1:8101",
+    "operator": "http://127.0.0.1:8102",
+    "pep-frontend": "http://127.0.0.1:8103",
+}
 PROBE_TIMEOUT_SECONDS = 10
-SECRET_OPTIONS = ("PEPHARNESS_PASSWORD", "PEPHARNESS_RESTRICTED_PASSWORD")
 
 
 class CheckAborted(click.ClickException):
@@ -118,11 +125,168 @@ def _pytest_command(
     return command
 
 
-@click.command("check", context_settings=CONTEXT)
-@click.argument("api", type=click.Choice([*SUITES, *PLANNED]))
-@_env_option(
-    "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="The service under test."
-)
+#CLI
+def _common_options(api: str) -> Callable[[Decorated], Decorated]:
+    """The options every suite takes: target, reports, budgets, selection."""
+
+    def apply(command: Decorated) -> Decorated:
+        options = [
+            _env_option(
+                "--base-url", default=DEFAULT_BASE_URLS[api], show_default=True,
+                help="The service under test.",
+            ),
+            _env_option(
+                "--report-dir", type=click.Path(file_okay=False, path_type=Path),
+                default=Path("reports"), show_default=True,
+                help="Where junit.xml, summary.json and report.html go.",
+            ),
+            _env_option(
+                "--max-examples", type=click.IntRange(min=1), default=DEFAULT_MAX_EXAMPLES,
+                show_default=True,
+                help="Examples per generated test (schemathesis and Hypothesis).",
+            ),
+            _env_option(
+                "--seed", type=int, default=None, help="Seed of every generator [default: random]."
+            ),
+            _env_option(
+                "--strict", is_flag=True, default=False, help="A failed SHOULD rule fails too."
+            ),
+            _env_option(
+                "--rules", default="", metavar="GLOBS",
+                help="Only the rules matching these comma-separated globs, e.g. 'check_token_*'.",
+            ),
+            _env_option(
+                "--operations", default="", metavar="GLOBS",
+                help="Only the checks of the operations matching these comma-separated globs, "
+                "e.g. 'POST /api/*'.",
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+class Run:
+    """One `pepharness check API` run: what every suite is given, then how its pytest runs."""
+
+    def __init__(
+        self,
+        api: str,
+        *,
+        base_url: str,
+        report_dir: Path,
+        max_examples: int,
+        seed: int | None,
+        strict: bool,
+        rules: str,
+        operations: str,
+    ) -> None:
+        self.api = api
+        self.started = time.monotonic()
+        try:
+            self.target = parse_base_url(base_url)
+        except OptionError as error:
+            raise CheckAborted(str(error)) from None
+        self.report_dir = report_dir.resolve()
+        self.strict = strict
+        self.seed = seed if seed is not None else random.randrange(2**31)
+        self.max_examples = max_examples
+        self.patterns = split_patterns([rules])
+        catalog = importlib.import_module(SUITES[api] + ".rules").RULES
+        self.selected = [rule for rule in catalog if matches(rule, self.patterns)]
+        if not self.selected:
+            raise CheckAborted(f"no rule matches --rules {rules!r}")
+        self.arguments = [
+            "--base-url", self.target, "--max-examples", str(max_examples),
+            "--seed", str(self.seed), "--report-dir", str(self.report_dir),
+        ]
+        if strict:
+            self.arguments.append("--fail-on-should")
+        for pattern in self.patterns:
+            self.arguments += ["--rules", pattern]
+        for pattern in split_patterns([operations]):
+            self.arguments += ["--operations", pattern]
+        self.secrets: dict[str, str] = {}
+
+    @property
+    def phases(self) -> set[str]:
+        return {"exclusive" if rule.exclusive else "shared" for rule in self.selected}
+
+    def execute(self, *, workers: str, banner: str) -> None:
+        """Run the suite's phases, merge the reports, print the verdict and exit 0 or 1."""
+        from pepharness.suites import report
+
+        parts = self.report_dir / report.PARTS_FOLDER
+        shutil.rmtree(parts, ignore_errors=True)
+        parts.mkdir(parents=True)
+        (parts / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        for name in (report.SUMMARY, report.JUNIT, report.HTML):
+            (self.report_dir / name).unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PEPHARNESS_")}
+        env.update(self.secrets, HYPOTHESIS_STORAGE_DIRECTORY=str(parts / "hypothesis"))
+
+        click.echo(f"pepharness check {self.api}: {self.target}, seed {self.seed}, {banner}")
+        exits = {}
+        for phase, title in (
+            ("shared", "checks"),
+            ("exclusive", "checks that move the clock or exhaust the rate limit (alone)"),
+        ):
+            if phase not in self.phases:
+                continue
+            click.echo(f"-- {title}")
+            command = _pytest_command(SUITES[self.api], parts, phase, workers, self.arguments)
+            exits[phase] = subprocess.run(command, env=env, cwd=parts, check=False).returncode
+
+        found = [p for p in (parts / "shared.json", parts / "exclusive.json") if p.is_file()]
+        if not found:
+            raise CheckAborted(f"the suite did not run (pytest exit codes {exits})")
+        broken = {phase: code for phase, code in exits.items() if code not in (0, 1, 5)}
+        if broken:
+            raise CheckAborted(f"the suite was interrupted (pytest exit codes {broken})")
+        summary = report.render(
+            self.report_dir, found, strict=self.strict, wall_time=time.monotonic() - self.started
+        )
+        # The per-process results are merged into the reports: nothing of them is left behind.
+        shutil.rmtree(parts, ignore_errors=True)
+        click.echo("")
+        for line in report.summary_lines(summary):
+            click.echo(line)
+        click.echo(
+            f"reports: {self.report_dir / report.JUNIT}, {self.report_dir / report.SUMMARY}, "
+            f"{self.report_dir / report.HTML}"
+        )
+        sys.exit(0 if summary["verdict"] == "pass" else 1)
+
+
+class CheckGroup(click.Group):
+    """`check API`: an API without a suite yet is one line and exit 2, not click's usage error."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in PLANNED:
+            available = ", ".join(SUITES)
+            raise CheckAborted(f"no conformance suite for {cmd_name} yet (available: {available})")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group("check", cls=CheckGroup, context_settings=CONTEXT)
+def check() -> None:
+    """Check that a service conforms to an API's contract and documented rules.
+
+    Every rule is MUST (the vendor's documents or an RFC require it), SHOULD (best practice) or
+    INFO. Each API's check writes junit.xml (one testcase per rule and operation),
+    summary.json and a self-contained report.html in --report-dir.
+
+    \b
+    Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
+    Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
+    Exit 2: the target is unreachable, a credential is refused, or an option is wrong.
+    """
+
+
+@check.command("sinatra", context_settings=CONTEXT)
+@_common_options("sinatra")
 @_env_option(
     "--email", default="operator@example.com", show_default=True,
     help="A user with every permission (the mock's seeded operator by default).",
@@ -140,18 +304,9 @@ def _pytest_command(
     help="That user's password.",
 )
 @_env_option(
-    "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-    show_default=True, help="Where junit.xml, summary.json and report.html go.",
-)
-@_env_option(
-    "--max-examples", type=click.IntRange(min=1), default=DEFAULT_MAX_EXAMPLES,
-    show_default=True, help="Examples per generated test (schemathesis and Hypothesis).",
-)
-@_env_option(
     "--workers", default="auto", show_default=True,
     help="Parallel pytest-xdist workers: a number or 'auto' (one per CPU).",
 )
-@_env_option("--seed", type=int, default=None, help="Seed of every generator [default: random].")
 @_env_option(
     "--clock-control", default="none", show_default=True, metavar="URL|none",
     help="The target's clock control, e.g. http://127.0.0.1:8101/__admin: the token lifetime "
@@ -166,127 +321,141 @@ def _pytest_command(
     "--include-slow", is_flag=True, default=False,
     help="Also run the checks that really wait (the 20-minute token lifetime).",
 )
-@_env_option("--strict", is_flag=True, default=False, help="A failed SHOULD rule fails too.")
-@_env_option(
-    "--rules", default="", metavar="GLOBS",
-    help="Only the rules matching these comma-separated globs, e.g. 'check_token_*'.",
-)
-@_env_option(
-    "--operations", default="", metavar="GLOBS",
-    help="Only the checks of the operations matching these comma-separated globs, e.g. "
-    "'GET /games/*'.",
-)
-def check(
-    api: str,
+def check_sinatra(
     base_url: str,
+    report_dir: Path,
+    max_examples: int,
+    seed: int | None,
+    strict: bool,
+    rules: str,
+    operations: str,
     email: str,
     password: str,
     restricted_email: str,
     restricted_password: str,
-    report_dir: Path,
-    max_examples: int,
     workers: str,
-    seed: int | None,
     clock_control: str,
     expect_rate_limit: str | None,
     include_slow: bool,
-    strict: bool,
-    rules: str,
-    operations: str,
 ) -> None:
-    """Check that the service at --base-url conforms to API's contract and documented rules.
-
-    Every rule is MUST (the vendor's documents or an RFC require it), SHOULD (best practice) or
-    INFO. Reports: junit.xml (one testcase per rule and operation), summary.json and
-    report.html in --report-dir.
+    """Check a Sinatra game-catalog API (contracts/sinatra.yaml): login and its 20-minute token,
+    the catalog's filters, the histories, Basic auth and the rate limit of the paginated one.
 
     \b
     Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
     Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
     Exit 2: the target is unreachable, the credentials are refused, or an option is wrong.
     """
-    started = time.monotonic()
-    # The reports validate against the contracts, whose jsonschema takes a second to import:
-    # only `check` pays for it, not every `pepharness` command.
-    from pepharness.suites import report
-
-    if api not in SUITES:
-        raise CheckAborted(f"no conformance suite for {api} yet (available: {', '.join(SUITES)})")
+    run = Run(
+        "sinatra", base_url=base_url, report_dir=report_dir, max_examples=max_examples,
+        seed=seed, strict=strict, rules=rules, operations=operations,
+    )
     try:
-        target = parse_base_url(base_url)
         clock = parse_clock_control(clock_control)
         limit = parse_rate_limit(expect_rate_limit) if expect_rate_limit else None
     except OptionError as error:
         raise CheckAborted(str(error)) from None
     jobs = _workers(workers)
-    patterns = split_patterns([rules])
-    catalog = importlib.import_module(SUITES[api] + ".rules").RULES
-    selected = [rule for rule in catalog if matches(rule, patterns)]
-    if not selected:
-        raise CheckAborted(f"no rule matches --rules {rules!r}")
-    phases = {"exclusive" if rule.exclusive else "shared" for rule in selected}
-    probe_login(target, email, password)
+    probe_login(run.target, email, password)
     if clock is not None:
         probe_clock(clock)
-    chosen_seed = seed if seed is not None else random.randrange(2**31)
-
-    report_dir = report_dir.resolve()
-    parts = report_dir / report.PARTS_FOLDER
-    shutil.rmtree(parts, ignore_errors=True)
-    parts.mkdir(parents=True)
-    (parts / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    for name in (report.SUMMARY, report.JUNIT, report.HTML):
-        (report_dir / name).unlink(missing_ok=True)
-
-    arguments = [
-        "--base-url", target, "--email", email, "--restricted-email", restricted_email,
-        "--max-examples", str(max_examples), "--seed", str(chosen_seed),
-        "--clock-control", clock or "none", "--report-dir", str(report_dir),
+    run.arguments += [
+        "--email", email, "--restricted-email", restricted_email,
+        "--clock-control", clock or "none",
     ]
     if limit is not None:
-        arguments += ["--expect-rate-limit", f"{limit[0]}/{limit[1]:g}"]
+        run.arguments += ["--expect-rate-limit", f"{limit[0]}/{limit[1]:g}"]
     if include_slow:
-        arguments.append("--include-slow")
-    if strict:
-        arguments.append("--fail-on-should")
-    for pattern in patterns:
-        arguments += ["--rules", pattern]
-    for pattern in split_patterns([operations]):
-        arguments += ["--operations", pattern]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEPHARNESS_")}
-    env.update(
-        PEPHARNESS_PASSWORD=password,
-        PEPHARNESS_RESTRICTED_PASSWORD=restricted_password,
-        HYPOTHESIS_STORAGE_DIRECTORY=str(parts / "hypothesis"),
+        run.arguments.append("--include-slow")
+    run.secrets.update(
+        PEPHARNESS_PASSWORD=password, PEPHARNESS_RESTRICTED_PASSWORD=restricted_password
     )
+    run.execute(workers=jobs, banner=f"workers {jobs}, max examples {max_examples}")
 
-    click.echo(
-        f"pepharness check {api}: {target}, seed {chosen_seed}, workers {jobs}, "
-        f"max examples {max_examples}"
-    )
-    exits = {}
-    for phase, title in (
-        ("shared", "checks"),
-        ("exclusive", "checks that move the clock or exhaust the rate limit (alone)"),
-    ):
-        if phase not in phases:
-            continue
-        click.echo(f"-- {title}")
-        command = _pytest_command(SUITES[api], parts, phase, jobs, arguments)
-        exits[phase] = subprocess.run(command, env=env, cwd=parts, check=False).returncode
 
-    found = [path for path in (parts / "shared.json", parts / "exclusive.json") if path.is_file()]
-    if not found:
-        raise CheckAborted(f"the suite did not run (pytest exit codes {exits})")
-    broken = {phase: code for phase, code in exits.items() if code not in (0, 1, 5)}
-    if broken:
-        raise CheckAborted(f"the suite was interrupted (pytest exit codes {broken})")
-    summary = report.render(
-        report_dir, found, strict=strict, wall_time=time.monotonic() - started
+
+def probe_reachable(base_url: str, path: str) -> None:
+    """POST `{}` to `path` once: any HTTP answer will do; no answer ends the check (exit 2)."""
+    try:
+        requests.post(f"{base_url}{path}", json={}, timeout=PROBE_TIMEOUT_SECONDS)
+    except requests.ConnectionError as error:
+        reason = "connection refused" if "refused" in str(error).lower() else "cannot connect"
+        raise CheckAborted(f"cannot reach {base_url}: {reason}") from None
+    except requests.Timeout:
+        raise CheckAborted(
+            f"cannot reach {base_url}: no answer within {PROBE_TIMEOUT_SECONDS} s"
+        ) from None
+    except requests.RequestException as error:
+        raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
+
+
+def _tokens(values: tuple[str, ...], option: str) -> list[str]:
+    tokens = [value.strip() for value in values if value.strip()]
+    for token in tokens:
+        if "\n" in token or "\r" in token:
+            raise CheckAborted(f"{option} values cannot hold a line break")
+    return tokens
+
+
+@check.command("operator", context_settings=CONTEXT)
+@_common_options("operator")
+@_env_option(
+    "--valid-token", "valid_tokens", multiple=True, metavar="TOKEN",
+    help="An identity token the operator answers 200 (repeatable; at least one). For the "
+    "mock: any token of GET /__admin/tokens, e.g. a seeded player's.",
+)
+@_env_option(
+    "--expired-token", "expired_tokens", multiple=True, metavar="TOKEN",
+    help="An identity token that has expired (repeatable); without one, the 401-on-expiry "
+    "check is NOT VERIFIED.",
+)
+@_env_option(
+    "--burst", type=click.IntRange(min=1, max=10_000), default=50, show_default=True,
+    help="Concurrent validations in the burst check.",
+)
+def check_operator(
+    base_url: str,
+    report_dir: Path,
+    max_examples: int,
+    seed: int | None,
+    strict: bool,
+    rules: str,
+    operations: str,
+    valid_tokens: tuple[str, ...],
+    expired_tokens: tuple[str, ...],
+    burst: int,
+) -> None:
+    """Check an operator's identity-validation endpoint (contracts/operator-identity.yaml), the
+    one the PEP calls at every player login: 200 with playerId and an RFC 3339 expiresAt in the
+    future, 401 for an unknown or expired token, 400 for a malformed request, no stack trace in
+    any answer, a burst of concurrent calls held, and schemathesis over the contract.
+
+    Tokens are secrets: they reach the suite through its environment, never its command line,
+    and curl lines in the reports show $PEPHARNESS_VALID_TOKEN_1 instead.
+
+    \b
+    Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
+    Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
+    Exit 2: the target is unreachable, no --valid-token was given, or an option is wrong.
+    """
+    run = Run(
+        "operator", base_url=base_url, report_dir=report_dir, max_examples=max_examples,
+        seed=seed, strict=strict, rules=rules, operations=operations,
     )
-    click.echo("")
-    for line in report.summary_lines(summary):
-        click.echo(line)
-    click.echo(f"reports: {report_dir / report.JUNIT}, {report_dir / report.SUMMARY}, "
-               f"{report_dir / report.HTML}")
-    sys.exit(0 if summary["verdict"] == "pass" else 1)
+    valid = _tokens(valid_tokens, "--valid-token")
+    if not valid:
+        raise CheckAborted(
+            "give at least one --valid-token (a token the operator answers 200); for the "
+            "pep-harness mock, see GET /__admin/tokens"
+        )
+    expired = _tokens(expired_tokens, "--expired-token")
+    probe_reachable(run.target, "/api/auth/v1/player")
+    run.arguments += ["--burst", str(burst)]
+    run.secrets.update(
+        PEPHARNESS_VALID_TOKENS="\n".join(valid), PEPHARNESS_EXPIRED_TOKENS="\n".join(expired)
+    )
+    run.execute(
+        workers="1",
+        banner=f"{len(valid)} valid and {len(expired)} expired token(s), burst {burst}, "
+        f"max examples {max_examples}",
+    )

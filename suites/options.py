@@ -14,6 +14,12 @@ from pepharness.fixtures import (
 )
 
 DEFAULT_MAX_EXAMPLES = 50
+DEFAULT_BURST = 50
+DEFAULT_CLIENT_ID = "pep-demo-client"
+DEFAULT_OPERATOR_PORT = 8102
+DEFAULT_OPERATOR_TIMEOUT = 10.0
+"""How long a PEP may take to answer when the operator hangs or is down (D45 bounds the
+reference at 2 s + 5 s)."""
 DOCUMENTED_RATE_LIMIT = (5, 1.0)
 """D26's rate limit, assumed for pacing when --expect-rate-limit is not given."""
 PHASES = ("all", "shared", "exclusive")
@@ -45,6 +51,11 @@ def parse_clock_control(value: str | None) -> str | None:
     return url
 
 
+def split_lines(value: str | None) -> tuple[str, ...]:
+    """Values passed one per line (tokens may hold commas, never a newline)."""
+    return tuple(line.strip() for line in (value or "").splitlines() if line.strip())
+
+
 def parse_base_url(value: str) -> str:
     url = value.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
@@ -71,6 +82,20 @@ class SuiteOptions:
     operations: tuple[str, ...] = field(default_factory=tuple)
     phase: str = "all"
     strict: bool = False
+    valid_tokens: tuple[str, ...] = ()
+    """Operator check: identity tokens the operator answers 200 for."""
+    expired_tokens: tuple[str, ...] = ()
+    """Operator check: identity tokens that have expired (401)."""
+    burst: int = DEFAULT_BURST
+    """Operator check: concurrent calls in the burst."""
+    client_id: str = DEFAULT_CLIENT_ID
+    """PEP Frontend check: the API client the casino front end sends."""
+    client_secret: str | None = None
+    """PEP Frontend check: that client's secret, which must never reach the operator."""
+    operator_port: int = DEFAULT_OPERATOR_PORT
+    """PEP Frontend check: the loopback port the harness plays the operator on."""
+    operator_timeout: float = DEFAULT_OPERATOR_TIMEOUT
+    """PEP Frontend check: seconds the PEP may take when the operator hangs or is down."""
 
     @property
     def paced_examples(self) -> int:

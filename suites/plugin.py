@@ -20,13 +20,18 @@ import pytest
 
 from pepharness.suites.http import RECORDER
 from pepharness.suites.options import (
+    DEFAULT_BURST,
+    DEFAULT_CLIENT_ID,
     DEFAULT_MAX_EXAMPLES,
+    DEFAULT_OPERATOR_PORT,
+    DEFAULT_OPERATOR_TIMEOUT,
     PHASES,
     OptionError,
     SuiteOptions,
     parse_base_url,
     parse_clock_control,
     parse_rate_limit,
+    split_lines,
 )
 from pepharness.suites.rules import (
     EXCLUSIVE,
@@ -135,6 +140,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=_flag("strict"),
         help="a failed SHOULD rule fails the verdict too",
     )
+    # Identity tokens and the client secret come from the environment only (one per line):
+    # a command line is visible to every user of the machine.
+    group.addoption(
+        "--burst",
+        type=int,
+        default=int(_env("burst", str(DEFAULT_BURST)) or DEFAULT_BURST),
+        help=f"operator: concurrent calls in the burst (default {DEFAULT_BURST}); "
+        "tokens come from PEPHARNESS_VALID_TOKENS / PEPHARNESS_EXPIRED_TOKENS, one per line",
+    )
+    group.addoption(
+        "--client-id",
+        default=_env("client-id", DEFAULT_CLIENT_ID),
+        help="pep-frontend: the API client's id (its secret from PEPHARNESS_CLIENT_SECRET)",
+    )
+    group.addoption(
+        "--operator-port",
+        type=int,
+        default=int(_env("operator-port", str(DEFAULT_OPERATOR_PORT)) or DEFAULT_OPERATOR_PORT),
+        help="pep-frontend: the loopback port the harness plays the operator on",
+    )
+    group.addoption(
+        "--operator-timeout",
+        type=float,
+        default=float(_env("operator-timeout", str(DEFAULT_OPERATOR_TIMEOUT)) or 10),
+        help="pep-frontend: seconds the PEP may take when the operator hangs or is down",
+    )
 
 
 def _options(config: pytest.Config) -> SuiteOptions:
@@ -160,6 +191,13 @@ def _options(config: pytest.Config) -> SuiteOptions:
         operations=tuple(split_patterns(get("operations") or [])),
         phase=get("suite_phase"),
         strict=bool(get("fail_on_should")),
+        valid_tokens=split_lines(_env("valid-tokens")),
+        expired_tokens=split_lines(_env("expired-tokens")),
+        burst=max(1, int(get("burst"))),
+        client_id=get("client_id") or DEFAULT_CLIENT_ID,
+        client_secret=_env("client-secret") or None,
+        operator_port=int(get("operator_port")),
+        operator_timeout=float(get("operator_timeout")),
     )
 
 
@@ -437,6 +475,9 @@ def write_part(store: RunStore, report_dir: Path, exitstatus: int) -> Path:
     path = folder / f"{store.options.phase}.json"
     options = asdict(store.options)
     options["password"] = options["restricted_password"] = "***"
+    options["valid_tokens"] = ["***"] * len(store.options.valid_tokens)
+    options["expired_tokens"] = ["***"] * len(store.options.expired_tokens)
+    options["client_secret"] = "***" if store.options.client_secret else None
     options["report_dir"] = str(store.options.report_dir)
     part = {
         "phase": store.options.phase,

@@ -42,8 +42,16 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_help_lists_the_options() -> None:
+def test_help_lists_the_apis() -> None:
     result = pepharness("check", "--help")
+    assert result.returncode == 0
+    for api in ("sinatra", "operator", "pep-frontend"):
+        assert api in result.stdout
+    assert "Exit 2" in result.stdout
+
+
+def test_sinatra_help_lists_the_options() -> None:
+    result = pepharness("check", "sinatra", "--help")
     assert result.returncode == 0
     for option in ("--base-url", "--email", "--password", "--report-dir", "--max-examples",
                    "--workers", "--seed", "--clock-control", "--expect-rate-limit",
@@ -97,5 +105,5 @@ def test_unreachable_clock_control_is_exit_2(target: str) -> None:
 
 
 def test_suite_not_built_yet_is_exit_2() -> None:
-    line = one_line_error(pepharness("check", "operator"))
-    assert "no conformance suite for operator yet" in line
+    line = one_line_error(pepharness("check", "pep-platform"))
+    assert "no conformance suite for pep-platform yet" in line

@@ -15,9 +15,10 @@ import requests
 
 from pepharness.suites import report
 from pepharness.suites.http import Secrets, curl_line, retry_after_seconds
+from pepharness.suites.jwts import jwt_claims
 from pepharness.suites.options import OptionError, parse_clock_control, parse_rate_limit
 from pepharness.suites.rules import Level, Rule, RuleCatalog, matches, operation_matches
-from pepharness.suites.sinatra.client import jwt_claims, transaction_ids
+from pepharness.suites.sinatra.client import transaction_ids
 from pepharness.suites.sinatra.rules import RULES
 from pepharness.suites.throttle import SharedWindow
 

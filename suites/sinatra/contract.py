@@ -11,21 +11,14 @@ import requests
 import schemathesis
 from schemathesis import Case
 from schemathesis.auths import apply_basic_auth
-from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
+from schemathesis.checks import CheckFunction
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.schemas import BaseSchema
 
-from pepharness.suites import documents
+from pepharness.suites import documents, generated
 from pepharness.suites.http import summarize
 from pepharness.suites.options import SuiteOptions
-from pepharness.suites.rules import (
-    Rule,
-    RuleFailure,
-    RuleFailures,
-    matches,
-    operation_matches,
-)
+from pepharness.suites.rules import Rule, operation_matches
 from pepharness.suites.sinatra import rules
 from pepharness.suites.sinatra.client import CONTRACT, Sinatra
 
@@ -183,68 +176,12 @@ def schema(options: SuiteOptions) -> BaseSchema:
 def enabled_checks(selected: list[str]) -> tuple[list[CheckFunction], list[Rule]]:
     """The schemathesis check functions to run and the rules they report as, narrowed to the
     rules `--rules` selects."""
-    load_all_checks()
-    functions: list[CheckFunction] = []
-    covered: list[Rule] = []
-    for check in CHECKS.get_all():
-        if isinstance(check, type):
-            continue
-        name = getattr(check, "__name__", "")
-        rule = rules.SCHEMATHESIS_CHECKS.get(name)
-        if rule is None or not matches(rule, selected):
-            continue
-        functions.append(check)
-        covered.append(rule)
-    return functions, covered
-
-
-def _rule_of(failure: Failure) -> Rule:
-    """The rule a schemathesis failure breaks. A failure class can serve two checks (a header off
-    its schema is a JsonSchemaError, like a body off its schema): its title tells them apart."""
-    names = [name for name in type(failure).checks if name in rules.SCHEMATHESIS_CHECKS]
-    if "response_headers_conformance" in names and "header" in failure.title.lower():
-        return rules.RESPONSE_HEADERS_CONFORMANCE
-    if names:
-        return rules.SCHEMATHESIS_CHECKS[names[0]]
-    if "server error" in failure.title.lower():
-        return rules.NOT_A_SERVER_ERROR
-    return rules.STATUS_CODE_CONFORMANCE
+    return generated.enabled_checks(rules.SCHEMATHESIS_CHECKS, selected)
 
 
 def call_and_check(case: Case[Any], client: Sinatra, checks: list[CheckFunction]) -> None:
-    """Send `case` and run `checks` on the answer; a failure is raised as RuleFailures naming
-    the broken rules, each with the received answer and a curl line."""
-    base_url = client.target.base_url
-    session = client.target.paced
-    response = case.call(base_url=base_url, session=session)
-    try:
-        case.validate_response(
-            response,
-            checks=checks,
-            transport_kwargs={"base_url": base_url, "session": session},
-        )
-    except FailureGroup as group:
-        curl = client.curl(response)
-        failures = [
-            RuleFailure(
-                _rule_of(failure),
-                failure.title,
-                received=f"{summarize(response)}\n{failure.message}".strip(),
-                documented=_documented(case, failure),
-                curl=curl,
-                operation=f"{case.operation.method.upper()} {case.operation.path}",
-            )
-            for failure in group.exceptions
-            if isinstance(failure, Failure)
-        ]
-        raise RuleFailures(failures, str(group)) from None
-
-
-def _documented(case: Case[Any], failure: Failure) -> str:
-    responses = case.operation.definition.raw.get("responses", {})
-    statuses = ", ".join(sorted(responses))
-    return f"{failure.kind_title} (schemathesis {', '.join(type(failure).checks) or 'check'}); " \
-        f"documented statuses: {statuses}"
+    """Send `case` and run `checks` on the answer (RuleFailures name the broken rules)."""
+    generated.call_and_check(case, client.target, checks, rules.SCHEMATHESIS_CHECKS)
 
 
 def response_of(response: requests.Response) -> str:

@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from pepharness.suites.http import summarize
+from pepharness.suites.jwts import b64url, jwt_claims, jwt_header
 from pepharness.suites.rules import Rule, covers, fail, not_verified
 from pepharness.suites.sinatra import rules
 from pepharness.suites.sinatra.client import (
@@ -18,10 +19,7 @@ from pepharness.suites.sinatra.client import (
     NO_TOKEN,
     PAGINATED,
     Sinatra,
-    b64url,
     body_of,
-    jwt_claims,
-    jwt_header,
     jwt_operations,
     label,
 )
