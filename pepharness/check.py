@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -389,6 +390,30 @@ def probe_reachable(base_url: str, path: str) -> None:
         raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
 
 
+def mock_operator_tokens(base_url: str) -> tuple[list[str], str] | None:
+    """For a pep-harness operator mock only: a seeded player's token, and a token programmed
+    (through its /__admin) to have expired. None for any other operator."""
+    try:
+        listed = requests.get(f"{base_url}/__admin/tokens", timeout=PROBE_TIMEOUT_SECONDS)
+        seeded = [
+            str(token["identityToken"])
+            for token in listed.json()["tokens"]
+            if token.get("seeded") and token.get("playerId")
+        ]
+        if not listed.ok or not seeded:
+            return None
+        expired = f"pepharness-expired-{secrets.token_hex(8)}"
+        programmed = requests.post(
+            f"{base_url}/__admin/tokens",
+            json={"identityToken": expired, "expiresAt": "2020-01-01T00:00:00Z",
+                  "playerId": "expired-player"},
+            timeout=PROBE_TIMEOUT_SECONDS,
+        )
+        return ([seeded[0]], expired) if programmed.status_code == 201 else None
+    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _tokens(values: tuple[str, ...], option: str) -> list[str]:
     tokens = [value.strip() for value in values if value.strip()]
     for token in tokens:
@@ -401,8 +426,9 @@ def _tokens(values: tuple[str, ...], option: str) -> list[str]:
 @_common_options("operator")
 @_env_option(
     "--valid-token", "valid_tokens", multiple=True, metavar="TOKEN",
-    help="An identity token the operator answers 200 (repeatable; at least one). For the "
-    "mock: any token of GET /__admin/tokens, e.g. a seeded player's.",
+    help="An identity token the operator answers 200 (repeatable; at least one). Against a "
+    "pep-harness operator mock it may be left out: a seeded player's token is used, and one "
+    "programmed to have expired.",
 )
 @_env_option(
     "--expired-token", "expired_tokens", multiple=True, metavar="TOKEN",
@@ -436,20 +462,28 @@ def check_operator(
     \b
     Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
     Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
-    Exit 2: the target is unreachable, no --valid-token was given, or an option is wrong.
+    Exit 2: the target is unreachable, no --valid-token was given (and the target is not a
+            pep-harness operator mock), or an option is wrong.
     """
     run = Run(
         "operator", base_url=base_url, report_dir=report_dir, max_examples=max_examples,
         seed=seed, strict=strict, rules=rules, operations=operations,
     )
     valid = _tokens(valid_tokens, "--valid-token")
-    if not valid:
-        raise CheckAborted(
-            "give at least one --valid-token (a token the operator answers 200); for the "
-            "pep-harness mock, see GET /__admin/tokens"
-        )
     expired = _tokens(expired_tokens, "--expired-token")
     probe_reachable(run.target, "/api/auth/v1/player")
+    if not valid:
+        mock_tokens = mock_operator_tokens(run.target)
+        if mock_tokens is None:
+            raise CheckAborted(
+                "give at least one --valid-token (a token the operator answers 200)"
+            )
+        valid, programmed = mock_tokens
+        expired = expired or [programmed]
+        click.echo(
+            "no --valid-token: the target is a pep-harness operator mock; using a seeded "
+            "player's token and one programmed to have expired"
+        )
     run.arguments += ["--burst", str(burst)]
     run.secrets.update(
         PEPHARNESS_VALID_TOKENS="\n".join(valid), PEPHARNESS_EXPIRED_TOKENS="\n".join(expired)

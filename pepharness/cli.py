@@ -49,6 +49,8 @@ def cli() -> None:
     pepharness serve sinatra           run the Sinatra mock on http://127.0.0.1:8101
     pepharness serve all               run every mock, each on its default port
     pepharness check sinatra --base-url URL    conformance of any Sinatra implementation
+    pepharness check operator --valid-token T  an operator's identity-validation endpoint
+    pepharness check pep-frontend              a PEP's Frontend gateway (plays its operator)
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
     """

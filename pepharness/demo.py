@@ -1,10 +1,13 @@
-"""`pepharness demo`: serve the Sinatra mock on loopback, tour it, check it, leave the reports."""
+"""`pepharness demo`: serve the mocks on loopback, tour Sinatra, check all three APIs, leave the
+reports."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from typing import Any
 import requests
 
 from pepharness import contracts, fixtures, validation
+from pepharness.mocks import operator, pep
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.sinatra import create_app
 
@@ -183,7 +187,8 @@ def served(config: dict[str, Any]) -> Iterator[str]:
 
 
 def run(seed: int, report_dir: Path, echo: Echo) -> bool:
-    """The demo: contracts validated, the Sinatra mock served and toured. True when all passed."""
+    """The demo: contracts validated, the Sinatra mock served, toured and checked, the operator
+    mock and the reference PEP checked. True when all passed."""
     started = time.perf_counter()
     echo("1. the contracts are valid OpenAPI 3.1 and the seeds' examples fit them")
     outcomes = [*_spec_outcomes(), _golden_outcome()]
@@ -197,8 +202,15 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
         echo("3. `pepharness check sinatra` against it: every rule, the reports in "
              f"{report_dir}")
         checked = _check(url, seed, report_dir)
+    echo("4. the operator mock and the reference PEP: `pepharness check operator` and "
+         "`pepharness check pep-frontend`, the reports in "
+         f"{report_dir / 'operator'} and {report_dir / 'pep-frontend'}")
+    player_auth = _check_player_auth(seed, report_dir)
     passed = (
-        all(o["ok"] for o in outcomes) and all(s.ok for s in tour.steps) and checked == 0
+        all(o["ok"] for o in outcomes)
+        and all(s.ok for s in tour.steps)
+        and checked == 0
+        and all(code == 0 for code in player_auth.values())
     )
     summary = {
         "verdict": "pass" if passed else "fail",
@@ -207,6 +219,7 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
         "contracts": outcomes,
         "sinatra": [{**asdict(s), "ok": s.ok} for s in tour.steps],
         "check_sinatra_exit_code": checked,
+        "check_exit_codes": {"sinatra": checked, **player_auth},
     }
     report_dir.mkdir(parents=True, exist_ok=True)
     target = report_dir / "demo-summary.json"
@@ -214,7 +227,10 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
     failed = sum(not s.ok for s in tour.steps)
     echo(f"{'PASS' if passed else 'FAIL'}: {len(tour.steps) - failed}/{len(tour.steps)} requests "
          f"as documented, contracts {'valid' if all(o['ok'] for o in outcomes) else 'INVALID'}, "
-         f"check sinatra {'passed' if checked == 0 else 'FAILED'}, {summary['seconds']}s; "
+         f"check sinatra {'passed' if checked == 0 else 'FAILED'}, "
+         + "".join(f"check {api} {'passed' if code == 0 else 'FAILED'}, "
+                   for api, code in player_auth.items())
+         + f"{summary['seconds']}s; "
          f"summary in {target}")
     return passed
 
@@ -227,6 +243,47 @@ def _check(url: str, seed: int, report_dir: Path) -> int:
         "--report-dir", str(report_dir), "--seed", str(seed), "--max-examples", "25",
     ]
     return subprocess.run(command, check=False).returncode
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
+    """`check operator` on a served operator mock (a seeded token, and one programmed to have
+    expired), then `check pep-frontend` on a reference PEP whose operator the check plays."""
+    operator_app = operator.create_app({"SEED": seed})
+    backend = operator.backend_of(operator_app)
+    valid = next(rule.identity_token for rule in backend.rules() if rule.seeded)
+    backend.program(
+        {"identityToken": "demo-expired-1", "playerId": "131918",
+         "expiresAt": "2020-01-01T00:00:00Z"}
+    )
+    codes = {}
+    with ThreadedServer(operator_app, threads=16) as server:
+        codes["operator"] = subprocess.run(
+            [sys.executable, "-m", "pepharness", "check", "operator", "--base-url", server.url,
+             "--valid-token", valid, "--expired-token", "demo-expired-1",
+             "--report-dir", str(report_dir / "operator"), "--seed", str(seed)],
+            check=False,
+        ).returncode
+    harness_port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="pepharness-demo-") as folder:
+        pep_app = pep.create_app(
+            {"SEED": seed, "OPERATOR_URL": f"http://127.0.0.1:{harness_port}",
+             "DATABASE": str(Path(folder) / "pep.sqlite3")}
+        )
+        with ThreadedServer(pep_app, threads=16) as server:
+            codes["pep-frontend"] = subprocess.run(
+                [sys.executable, "-m", "pepharness", "check", "pep-frontend",
+                 "--base-url", server.url, "--client-id", "pep-demo-client",
+                 "--client-secret", "pep-demo-secret", "--operator-port", str(harness_port),
+                 "--report-dir", str(report_dir / "pep-frontend"), "--seed", str(seed)],
+                check=False,
+            ).returncode
+    return codes
 
 
 def _spec_outcomes() -> list[dict[str, Any]]:

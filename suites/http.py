@@ -20,6 +20,7 @@ from pepharness.suites.throttle import SharedWindow
 TIMEOUT_SECONDS = 30
 MAX_429_RETRIES = 4
 MAX_RETRY_WAIT_SECONDS = 10.0
+MAX_CURL_BODY = 4096
 QUIET_HEADERS = {"user-agent", "accept-encoding", "accept", "connection", "content-length"}
 
 
@@ -107,6 +108,9 @@ def curl_line(request: requests.PreparedRequest, secrets: Secrets | None = None)
     body = request.body
     if body:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        if len(text) > MAX_CURL_BODY:
+            # Not a line anyone pastes: the start of it, and how long it was.
+            text = f"{text[:MAX_CURL_BODY // 8]}… ({len(text):,} characters in all)"
         parts += ["--data-raw", text]
     parts.append(request.url or "")
     return " ".join(_quoted(part, secrets) for part in parts)

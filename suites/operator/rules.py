@@ -34,7 +34,7 @@ VALID_TOKEN_RETURNS_PLAYER = add(
     "check_valid_token_returns_player_id", MUST,
     "seed: 'status: 200', 'playerId: <string|required> the player id related to the identity "
     "token'",
-    "A valid identity token is 200 with a non-empty string playerId.",
+    "A valid identity token is 200, a JSON body with a non-empty string playerId.",
 )
 EXPIRES_AT_IS_RFC3339 = add(
     "check_expires_at_is_rfc3339", MUST,
@@ -59,7 +59,8 @@ EXPIRED_TOKEN_REFUSED = add(
 UNKNOWN_TOKEN_REFUSED = add(
     "check_unknown_token_is_401", MUST,
     "seed: '401: Token Invalid or expired'; D35",
-    "A well-formed token the operator never issued is 401.",
+    "A token the operator never issued is 401, a near miss of a valid one too (cut short, "
+    "extended, another case, one character changed).",
 )
 MALFORMED_REFUSED = add(
     "check_malformed_request_is_refused", MUST,
@@ -81,7 +82,8 @@ HOSTILE_REFUSED = add(
 NO_LEAKED_INTERNALS = add(
     "check_errors_do_not_leak_internals", MUST,
     "OWASP ASVS 7.4.1 (generic error messages); D34",
-    "No answer carries a stack trace, an exception name with its location, or a source path.",
+    "No answer, a 200 included, carries a stack trace, an exception name with its location, "
+    "or a source path.",
 )
 BURST_HELD = add(
     "check_burst_is_answered", MUST,

@@ -55,6 +55,15 @@ def _player_answer(operator: Operator, number: int) -> requests.Response:
 @covers(rules.VALID_TOKEN_RETURNS_PLAYER, operation=OPERATION)
 def test_valid_token_returns_player_id(operator: Operator, number: int) -> None:
     response = _player_answer(operator, number)
+    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        fail(
+            rules.VALID_TOKEN_RETURNS_PLAYER,
+            f"valid token #{number}: the 200 is not JSON",
+            received=f"Content-Type: {response.headers.get('Content-Type')}",
+            documented="Payload (JSON)",
+            curl=operator.curl(response),
+        )
     body = body_of(response)
     player = body.get("playerId") if isinstance(body, dict) else None
     if not isinstance(player, str) or not player:
@@ -134,9 +143,21 @@ def test_expired_token_is_401(operator: Operator, number: int) -> None:
         )
 
 
+def near_misses(token: str) -> list[str]:
+    """Tokens close to a valid one that no operator issued: cut short, extended, another case,
+    one character changed."""
+    changed = token[:-1] + ("0" if token[-1:] != "0" else "1")
+    misses = [token[: max(1, len(token) // 2)], token[:-1], token + "0", changed]
+    misses += [token.swapcase()] if token.swapcase() != token else []
+    return [miss for miss in misses if miss != token]
+
+
 @covers(rules.UNKNOWN_TOKEN_REFUSED, operation=OPERATION)
 def test_unknown_token_is_401(operator: Operator) -> None:
-    for token in (unknown_token(), unknown_token().upper(), "x" + unknown_token()):
+    tokens = [unknown_token(), unknown_token().upper(), "x" + unknown_token()]
+    for valid in operator.options.valid_tokens:
+        tokens += [miss for miss in near_misses(valid) if miss not in operator.options.valid_tokens]
+    for token in tokens:
         response = operator.validate(token)
         if response.status_code != 401:
             fail(
@@ -218,7 +239,14 @@ def _wrong_method(operator: Operator) -> requests.Response:
     return operator.target.request("GET", "/api/auth/v1/player")
 
 
+def _valid_answer(operator: Operator) -> requests.Response:
+    if not operator.options.valid_tokens:
+        return operator.validate(unknown_token())
+    return operator.validate(operator.options.valid_tokens[0])
+
+
 LEAK_PROBES: dict[str, Probe] = {
+    "a valid token": _valid_answer,
     **{case: (lambda op, body=body: op.post(body)) for case, body in MALFORMED.items()},
     **HOSTILE,
     "an unknown token": lambda op: op.validate(unknown_token()),

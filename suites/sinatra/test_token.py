@@ -6,6 +6,7 @@ import math
 import time
 
 from pepharness.suites.http import summarize
+from pepharness.suites.jwts import jwt_claims
 from pepharness.suites.rules import covers, fail, not_verified
 from pepharness.suites.sinatra import rules
 from pepharness.suites.sinatra.client import (
@@ -14,7 +15,6 @@ from pepharness.suites.sinatra.client import (
     PROVIDERS,
     ClockControl,
     Sinatra,
-    jwt_claims,
     label,
 )
 
