@@ -24,10 +24,29 @@ class UnknownContract(LookupError):
     """Raised for a contract name that is not shipped."""
 
 
+ASYNCAPI_SUFFIX = ".asyncapi.yaml"
+
+
 def names() -> list[str]:
-    """Every contract shipped, by name (the file name without `.yaml`), sorted."""
+    """Every OpenAPI contract shipped, by name (the file name without `.yaml`), sorted. The
+    AsyncAPI documents (`*.asyncapi.yaml`, e.g. the Socket.IO events) are not OpenAPI: they
+    are listed by `asyncapi_names()`."""
     folder = resources.files(__name__)
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name[: -len(".yaml")]
+        for p in folder.iterdir()
+        if p.name.endswith(".yaml") and not p.name.endswith(ASYNCAPI_SUFFIX)
+    )
+
+
+def asyncapi_names() -> list[str]:
+    """Every AsyncAPI document shipped, by name (the file name without `.asyncapi.yaml`)."""
+    folder = resources.files(__name__)
+    return sorted(
+        p.name[: -len(ASYNCAPI_SUFFIX)]
+        for p in folder.iterdir()
+        if p.name.endswith(ASYNCAPI_SUFFIX)
+    )
 
 
 @functools.cache

@@ -58,7 +58,9 @@ def all_examples(node: Any) -> list[Any]:
     return found
 
 
-@pytest.mark.parametrize("name", ["sinatra", "operator-identity", "admin"])
+@pytest.mark.parametrize(
+    "name", ["sinatra", "operator-identity", "admin", "pep-frontend", "pep-platform"]
+)
 def test_contract_is_valid_openapi_31_and_its_examples_fit(name: str) -> None:
     assert name in contracts.names()
     assert contracts.load(name)["openapi"].startswith("3.1")
@@ -81,15 +83,24 @@ def test_a_broken_contract_is_reported(monkeypatch: pytest.MonkeyPatch, damage: 
     assert contracts.spec_errors("sinatra")
 
 
-def test_every_operation_and_response_says_where_it_comes_from() -> None:
-    for name in ("sinatra", "operator-identity"):
-        for method, path, operation in contracts.operations(name):
-            assert operation.get("x-source") in {"documented", "inferred"}, (method, path)
-            for status, response in operation["responses"].items():
-                if "$ref" in response:
-                    ref = response["$ref"].rsplit("/", 1)[-1]
-                    response = contracts.load(name)["components"]["responses"][ref]
-                assert response.get("x-source") in {"documented", "inferred"}, (path, status)
+@pytest.mark.parametrize(
+    ("name", "sources"),
+    [
+        ("sinatra", {"documented", "inferred"}),
+        ("operator-identity", {"documented", "inferred"}),
+        ("pep-platform", {"documented", "observed", "inferred"}),
+    ],
+)
+def test_every_operation_and_response_says_where_it_comes_from(
+    name: str, sources: set[str]
+) -> None:
+    for method, path, operation in contracts.operations(name):
+        assert operation.get("x-source") in sources, (method, path)
+        for status, response in operation["responses"].items():
+            if "$ref" in response:
+                ref = response["$ref"].rsplit("/", 1)[-1]
+                response = contracts.load(name)["components"]["responses"][ref]
+            assert response.get("x-source") in sources, (path, status)
 
 
 def test_sinatra_has_every_operation_of_the_seed_with_its_status_codes() -> None:

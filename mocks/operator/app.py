@@ -33,6 +33,7 @@ from pepharness.mocks.operator.errors import (
 EXTENSION = "pepharness.operator"
 SERVICE = "operator"
 IDENTITY_PATH = "/api/auth/v1/player"
+FEEDBACK_PATH = "/api/players/v1/migration/feedback"
 MAX_BODY_BYTES = 1024 * 1024
 
 DEFAULTS: dict[str, Any] = {
@@ -117,9 +118,15 @@ def validate_identity() -> ResponseReturnValue:
     return jsonify(backend_of().validate(request.get_data(cache=True)).to_json())
 
 
+@api.post(FEEDBACK_PATH)
+def migration_feedback() -> ResponseReturnValue:
+    """The PEP's word that a bulk player sync ended: 204, kept in `/__admin/received`."""
+    return Response(status=204)
+
+
 def _keep_received(response: Response) -> Response:
-    # Kept for every POST to the endpoint, faulted or refused ones too: what was *sent*.
-    if request.path == IDENTITY_PATH and request.method == "POST":
+    # Kept for every POST to the endpoints, faulted or refused ones too: what was *sent*.
+    if request.path in (IDENTITY_PATH, FEEDBACK_PATH) and request.method == "POST":
         try:
             raw: bytes | None = request.get_data(cache=True)
         except RequestEntityTooLarge:

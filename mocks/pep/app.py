@@ -24,6 +24,7 @@ from pepharness.mocks.core import (
     read_json_object,
 )
 from pepharness.mocks.pep.backend import PepBackend
+from pepharness.mocks.pep.engine import ENGINE_EXTENSION, EngineConfig, ReactiveEngine
 from pepharness.mocks.pep.errors import (
     InternalError,
     InvalidRequest,
@@ -32,12 +33,18 @@ from pepharness.mocks.pep.errors import (
     PepError,
     render,
 )
+from pepharness.mocks.pep.oauth import PlatformGuard, PlatformTokens, TokenServer
 from pepharness.mocks.pep.operator_client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_OPERATOR_URL,
     DEFAULT_READ_TIMEOUT,
     OperatorClient,
 )
+from pepharness.mocks.pep.platform import PlatformGateway
+from pepharness.mocks.pep.platform_routes import EXTENSION as PLATFORM_EXTENSION
+from pepharness.mocks.pep.platform_routes import Platform, platform, render_auth_error
+from pepharness.mocks.pep.reads import engine_of, reads
+from pepharness.mocks.pep.realtime import frontend_verifier, install_realtime
 from pepharness.mocks.pep.store import ClientExists, ClientSpec, Store, database_url
 from pepharness.mocks.pep.tokens import DEFAULT_ISSUER, AccessTokens, seed_secret
 
@@ -64,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_LIFETIME_SECONDS": 3600,
     "JWT_LEEWAY_SECONDS": 0,
     "CLIENTS": (ClientSpec(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),),
+    "PLATFORM_TOKEN_LIFETIME_SECONDS": 3600,
+    "ENGINE_CONFIG": None,
+    "ENGINE": True,
 }
 
 
@@ -89,6 +99,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     SESSION_LIFETIME_SECONDS  3600: a token's lifetime when the operator's expiresAt is later
                               or absent.
     JWT_LEEWAY_SECONDS        0: leeway on `exp` (the issuer is the verifier, on one clock).
+    PLATFORM_TOKEN_LIFETIME_SECONDS  3600: a Platform access token's lifetime.
+    ENGINE_CONFIG             YAML file of segments, missions, levels, ranks and notification
+                              triggers; default: the shipped mocks/pep/engine.yaml.
+    ENGINE                    True: a background thread applies every stored event within
+                              milliseconds; False: only `engine.apply_pending()` does.
     CLIENTS                   API clients seeded (and restored by /__admin/reset):
                               `ClientSpec`s or `{clientId, clientSecret, gateways?}` mappings;
                               default `pep-demo-client` / `pep-demo-secret`, both gateways.
@@ -140,7 +155,62 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.extensions[EXTENSION] = backend
     app.register_blueprint(api)
+    engine = _install_engine(app, backend, clock)
+    _install_platform(app, backend, key, clock, seed, engine)
     return app
+
+
+def _install_engine(app: Flask, backend: PepBackend, clock: Clock) -> ReactiveEngine:
+    """The reactive engine on the same database, pushing to the players over Socket.IO; its
+    thread applies the events the Platform gateway stores (not started with ENGINE False:
+    then only `apply_pending` applies them)."""
+    realtime = install_realtime(app, frontend_verifier(backend))
+    engine = ReactiveEngine(
+        backend.store.engine,
+        clock=clock,
+        config=EngineConfig.load(app.config["ENGINE_CONFIG"]),
+        publish=realtime.publish,
+    )
+    app.extensions[ENGINE_EXTENSION] = engine
+    app.register_blueprint(reads)
+    if app.config["ENGINE"]:
+        engine.start()
+        weakref.finalize(app, engine.stop)
+    return engine
+
+
+def _install_platform(
+    app: Flask,
+    backend: PepBackend,
+    key: str | bytes,
+    clock: Clock,
+    seed: int,
+    engine: ReactiveEngine,
+) -> None:
+    """The Platform gateway on the same database and clock. Its tokens are signed with the
+    Frontend's key for another audience: neither opens the other gateway (D46)."""
+    tokens = PlatformTokens(
+        key.encode() if isinstance(key, str) else key,
+        clock=clock,
+        issuer=app.config["ISSUER"],
+        lifetime_seconds=int(app.config["PLATFORM_TOKEN_LIFETIME_SECONDS"]),
+        seed=seed,
+    )
+    gateway = PlatformGateway(
+        clock=clock,
+        db=backend.store.engine,
+        operator_url=app.config["OPERATOR_URL"],
+        seed=seed,
+        wake=engine.wake,
+    )
+    app.extensions[PLATFORM_EXTENSION] = Platform(
+        gateway, TokenServer(backend.store, tokens), PlatformGuard(tokens, render_auth_error)
+    )
+    # The events go first, then the engine's state built from them.
+    backend.on_reset(gateway.reset)
+    backend.on_reset(engine.reset)
+    backend.on_reset(lambda: tokens.reset(seed))
+    app.register_blueprint(platform)
 
 
 def _too_large() -> InvalidRequest:
@@ -215,7 +285,9 @@ def end_session() -> ResponseReturnValue:
 @api.get("/api/players/v1/me")
 def me() -> ResponseReturnValue:
     backend = backend_of()
-    return jsonify(backend.player(backend.session(request.headers.get(AUTH_HEADER))))
+    session = backend.session(request.headers.get(AUTH_HEADER))
+    state = engine_of().player_state(session.player_id)
+    return jsonify(backend.players.document(session.player_id, state))
 
 
 class AdminConflict(AdminError):

@@ -6,7 +6,7 @@ import json
 import math
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -103,13 +103,21 @@ class PepBackend:
         self.players = Players(seed, data.player_by_id)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._resets: list[Callable[[], None]] = []
         store.seed_clients(self.clients)
 
+    def on_reset(self, reset: Callable[[], None]) -> None:
+        """Also call `reset` on `reset()` (the Platform gateway's state, the engine's)."""
+        self._resets.append(reset)
+
     def reset(self) -> None:
-        """No session, the configured clients only, the id source back at its seed."""
+        """No session, the configured clients only, the id source back at its seed, and every
+        other part registered with `on_reset` back to its start."""
         self.store.reset(self.clients)
         with self._lock:
             self._random = random.Random(self.seed)
+        for reset in self._resets:
+            reset()
 
     def _draw_jti(self) -> str:
         with self._lock:

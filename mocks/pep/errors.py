@@ -113,9 +113,60 @@ class InternalError(PepError):
     message = "internal server error"
 
 
+PLATFORM_REALM = "pep-platform"
+
+
+class InvalidEvent(PepError):
+    """A Platform request body with invalid fields; `problems` lists them."""
+
+    status = 400
+    code = "invalid_request"
+    message = "the body has invalid fields"
+
+    def __init__(self, problems: list[dict[str, str]], message: str | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class PlatformAuthError(PepError):
+    """A Platform Bearer token missing, invalid or short of scope (RFC 6750 §3.1): the status
+    and challenge are Authlib's, the body the gateway's."""
+
+    status = 401
+    code = "invalid_token"
+    message = "the access token is missing, invalid or expired"
+
+
+class UnsupportedEncoding(PepError):
+    status = 415
+    code = "unsupported_content_encoding"
+    message = "Content-Encoding must be gzip, br or identity"
+
+
+class PayloadTooLarge(PepError):
+    status = 413
+    code = "payload_too_large"
+    message = "the body is over 15 MB (after decompression)"
+
+
+class RateLimited(PepError):
+    status = 429
+    code = "rate_limited"
+    message = "too many data-fetch requests: at most 100 per minute"
+
+
+class TaskNotFound(PepError):
+    status = 404
+    code = "not_found"
+    message = "no migration task with this id"
+
+
 def render(error: ApiError) -> Response:
     code = error.code if isinstance(error, PepError) else "error"
-    response = jsonify(error=code, message=error.message)
+    document: dict[str, object] = {"error": code, "message": error.message}
+    if isinstance(error, InvalidEvent):
+        document["errors"] = error.problems
+    response = jsonify(document)
     response.status_code = error.status
     response.headers.update(error.headers)
     return response

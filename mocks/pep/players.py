@@ -2,7 +2,8 @@
 
 The PEP learns players from the operator's platform (bulk sync, events); the reference PEP
 stands in for that with the seeded players — the same ones the operator mock has tokens for —
-and derives gamification and wallet data from the seed and the player id (D47).
+and derives gamification and wallet data from the seed and the player id (D47); once the
+reactive engine has applied an event of the player, `ranksData` is the engine's.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ def player_document(seed: int, player_id: str, player: Player | None) -> dict[st
     }
 
 
+def ranks_data(state: Mapping[str, Any]) -> dict[str, Any]:
+    """`ranksData` of a player from the reactive engine's state (`ReactiveEngine.player_state`)."""
+    return {
+        "rank": {"name": state["rank"]},
+        "level": {"levelNumber": state["level"]},
+        "xpBalance": state["xpBalance"],
+    }
+
+
 class Players:
     """The player documents of one seed, by player id."""
 
@@ -54,5 +64,12 @@ class Players:
         self.seed = seed
         self.players = players
 
-    def document(self, player_id: str) -> dict[str, Any]:
-        return player_document(self.seed, player_id, self.players.get(player_id))
+    def document(
+        self, player_id: str, engine_state: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The player's document; its `ranksData` is the engine's when the engine has state
+        for the player (`engine_state`), derived from the seed otherwise."""
+        document = player_document(self.seed, player_id, self.players.get(player_id))
+        if engine_state is not None:
+            document["ranksData"] = ranks_data(engine_state)
+        return document

@@ -168,6 +168,10 @@ def _session(row: Any) -> PlayerSession:
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL: readers never wait for the writer; NORMAL: a commit survives the process being
+    # killed (not a power cut), which is what "stored before the 202" has to hold against.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
