@@ -449,3 +449,18 @@ def test_registration_keeps_a_synced_profile(platform: MockClient) -> None:
 def test_insufficient_scope_names_the_scope(platform: MockClient) -> None:
     answer = platform.post(MONEY, json=deposit(), headers=bearer(platform, "data:read"))
     assert 'scope="events:write"' in answer.headers["WWW-Authenticate"]
+
+
+def test_the_engine_applies_events_exactly_and_says_so(platform: MockClient) -> None:
+    headers = bearer(platform)
+    for number, (amount, rate) in enumerate([(100, 1.0), (50, 1.1), (20, 0.5)]):
+        body = deposit(f"agg-{number}", amount=amount, exchangeRate=rate, currency="USD")
+        platform.post(MONEY, json=body, headers=headers)
+    platform.post(MONEY, json=deposit("agg-0"), headers=headers)  # a retry: counted once
+    platform.post(MONEY, json=deposit("agg-9", transactionStatus="REJECTED"), headers=headers)
+    deadline = time.monotonic() + 5
+    while platform.admin("GET", "/engine")["pending"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state = platform.admin("GET", "/engine/players/p-1")
+    assert state["deposits"] == 100 + 55 + 10 and state["depositCount"] == 3
+    assert platform.get("/__admin/engine/players/nobody").status_code == 404

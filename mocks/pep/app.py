@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from pepharness.mocks.core import (
     AdminBadRequest,
     AdminError,
+    AdminNotFound,
     Clock,
     FaultRegistry,
     Journal,
@@ -297,13 +298,27 @@ class AdminConflict(AdminError):
 
 def session_routes(admin: Blueprint) -> None:
     """`GET /__admin/sessions` lists the stored sessions; `GET/POST /__admin/clients` list
-    and add API clients (secrets are never shown)."""
+    and add API clients (secrets are never shown); `GET /__admin/engine` and
+    `GET /__admin/engine/players/<id>` show the reactive engine's progress and a player's
+    state."""
 
     @admin.get("/sessions")
     def list_sessions() -> ResponseReturnValue:
         backend = backend_of()
         sessions = [session.to_json() for session in backend.store.sessions()]
         return jsonify(database=backend.store.engine.url.render_as_string(), sessions=sessions)
+
+    @admin.get("/engine")
+    def engine_status() -> ResponseReturnValue:
+        engine = engine_of()
+        return jsonify(pending=engine.pending(), running=engine.running)
+
+    @admin.get("/engine/players/<player_id>")
+    def engine_player(player_id: str) -> ResponseReturnValue:
+        state = engine_of().player_state(player_id)
+        if state is None:
+            raise AdminNotFound(f"no event of player {player_id!r} has been applied")
+        return jsonify({"playerId": player_id, **state})
 
     @admin.get("/clients")
     def list_clients() -> ResponseReturnValue:
