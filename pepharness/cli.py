@@ -203,6 +203,13 @@ class ServeFailure(click.ClickException):
     help="The reference PEP's state: a SQLite file path or an SQLAlchemy URL.  [default: a new "
     "temporary SQLite file]",
 )
+@env_option(
+    "--engine-config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The reference PEP's reactive engine: a YAML file of segments, missions, levels, "
+    "ranks and notification triggers.  [default: the shipped mocks/pep/engine.yaml]",
+)
 @env_option("--no-admin", is_flag=True, default=False, help="Do not serve the /__admin API.")
 @env_option(
     "--threads",
@@ -220,6 +227,7 @@ def serve(
     rate_limit: tuple[int, float],
     operator_url: str | None,
     database: str | None,
+    engine_config: str | None,
     no_admin: bool,
     threads: int,
 ) -> None:
@@ -231,7 +239,9 @@ def serve(
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
     chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
-    options = ServeOptions(seed, rounds, rate_limit, not no_admin, operator_url, database)
+    options = ServeOptions(
+        seed, rounds, rate_limit, not no_admin, operator_url, database, engine_config
+    )
     def ready(urls: list[str]) -> None:
         for spec, url in zip(chosen, urls, strict=True):
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
@@ -248,6 +258,8 @@ def serve(
             serve_many(apps, threads=threads, on_ready=ready)
     except ServeError as error:
         raise ServeFailure(str(error)) from None
+    except ValueError as error:  # a configuration the mock refuses (the engine's YAML)
+        raise ServeFailure(str(error).splitlines()[0]) from None
     except KeyboardInterrupt:
         pass  # Ctrl-C before the servers were up: nothing to clean, a clean exit all the same
     click.echo("stopped")

@@ -36,6 +36,8 @@ class ServeOptions:
     """The operator API the PEP calls; None: the operator mock's default address."""
     database: str | None = None
     """The PEP's SQLite file or SQLAlchemy URL; None: a new temporary file."""
+    engine_config: str | None = None
+    """The PEP's reactive-engine YAML (segments, missions, levels…); None: the shipped one."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def _pep_app(options: ServeOptions) -> Flask:
         "ADMIN": options.admin,
         "OPERATOR_URL": _operator_url(options),
         "DATABASE": _database(options),
+        "ENGINE_CONFIG": options.engine_config,
     }
     return pep.create_app(config)
 
@@ -103,6 +106,9 @@ def _pep_banner(options: ServeOptions) -> list[str]:
     database = _database(options)
     return [
         f"API client {pep.DEMO_CLIENT_ID} / {pep.DEMO_CLIENT_SECRET} (frontend and platform)",
+        "Platform token: POST /api/oauth/v1/token (client credentials); Socket.IO on "
+        "/socket.io",
+        "engine: " + (options.engine_config or "the shipped missions, segments and levels"),
         f"checks identity tokens with the operator at {_operator_url(options)}",
         "state: " + (database or "a new temporary SQLite file (GET /__admin/sessions names it)"),
     ]

@@ -129,3 +129,53 @@ def test_serve_operator_and_pep_run_the_player_auth_process(tmp_path: Path) -> N
     with sqlite3.connect(database) as connection:
         (count,) = connection.execute("SELECT count(*) FROM player_sessions").fetchone()
     assert count == 1
+
+
+def test_a_bad_engine_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "engine.yaml"
+    config.write_text("segments: 5\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pepharness", "serve", "pep", "--port", "0",
+         "--engine-config", str(config)],
+        capture_output=True, text=True, env=environment(), timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "engine config" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_custom_engine_config_is_served(tmp_path: Path) -> None:
+    from pepharness.mocks.pep.engine import DEFAULT_CONFIG
+
+    config = tmp_path / "engine.yaml"
+    config.write_text(
+        Path(DEFAULT_CONFIG).read_text(encoding="utf-8").replace("xp: 100", "xp: 120"),
+        encoding="utf-8",
+    )
+    with served("pep", "--port", "0", "--engine-config", str(config),
+                env=environment()) as gateway:
+        url = gateway.url()
+        grant = requests.post(
+            f"{url}/api/oauth/v1/token", data={"grant_type": "client_credentials"},
+            auth=(pep.DEMO_CLIENT_ID, pep.DEMO_CLIENT_SECRET), timeout=10,
+        )
+        deposit = {
+            "playerId": "custom-1", "amount": 80, "exchangeRate": 1, "currency": "EUR",
+            "date": "2026-11-20T10:00:00Z", "transactionStatus": "APPROVED",
+            "transactionType": "DEPOSIT", "transactionId": "custom-d1", "realMoneyBalance": 80,
+            "bonusMoneyBalance": 0,
+        }
+        headers = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+        answer = requests.post(f"{url}/rx-api/transactions/v1/money-transaction", json=deposit,
+                               headers=headers, timeout=10)
+        assert answer.status_code == 202
+        state: dict[str, object] = {}
+        for _ in range(100):
+            found = requests.get(f"{url}/__admin/engine/players/custom-1", timeout=5)
+            if found.status_code == 200:
+                state = found.json()
+                break
+            time.sleep(0.05)
+        gateway.stop()
+    assert state["xpBalance"] == 120
+    assert str(config) in "".join(gateway.stdout)
