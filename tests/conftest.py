@@ -249,7 +249,8 @@ def pep_app(operator_app: Flask, operator_server: ThreadedServer, pep_database: 
 
 @pytest.fixture(scope="module")
 def pep_server(pep_app: Flask) -> Iterator[ThreadedServer]:
-    with ThreadedServer(pep_app, threads=8) as server:
+    # Each connected Socket.IO client holds a thread for its long-poll (up to 25 s).
+    with ThreadedServer(pep_app, threads=32) as server:
         yield server
 
 

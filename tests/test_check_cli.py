@@ -45,7 +45,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def test_help_lists_the_apis() -> None:
     result = pepharness("check", "--help")
     assert result.returncode == 0
-    for api in ("sinatra", "operator", "pep-frontend"):
+    for api in ("sinatra", "operator", "pep-frontend", "pep-platform"):
         assert api in result.stdout
     assert "Exit 2" in result.stdout
 
@@ -104,6 +104,8 @@ def test_unreachable_clock_control_is_exit_2(target: str) -> None:
     assert "clock control" in one_line_error(result)
 
 
-def test_suite_not_built_yet_is_exit_2() -> None:
-    line = one_line_error(pepharness("check", "pep-platform"))
-    assert "no conformance suite for pep-platform yet" in line
+def test_unknown_api_is_a_usage_error() -> None:
+    result = pepharness("check", "pep-backoffice")
+    assert result.returncode == 2
+    assert "No such command 'pep-backoffice'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -262,6 +262,8 @@ def test_every_error_status_is_documented() -> None:
     while pending:
         error = pending.pop()
         pending.extend(error.__subclasses__())
+        if not error.__module__.startswith("pepharness.mocks"):
+            continue  # a planted-fault variant's own error, in this process
         if error.__name__ in {"NotFound", "MethodNotAllowed"}:
             continue  # routing errors of paths and methods the contract does not have
         assert str(error.status) in documented, error.__name__

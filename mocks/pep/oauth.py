@@ -26,6 +26,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
     InvalidRequestError,
+    InvalidScopeError,
     OAuth2Request,
     TokenMixin,
 )
@@ -264,6 +265,15 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         basic = request.headers.get("Authorization", "").lower().startswith("basic ")
         if request.mimetype == "application/json":
             return self._json_token_response(request, basic)
+        if not request.form.get("grant_type"):
+            # RFC 6749 §5.2: a missing parameter is invalid_request, not an unsupported grant.
+            return self.handle_error_response(
+                None, InvalidRequestError(description="grant_type is required")
+            )
+        if "scope" in request.form and not request.form["scope"].strip():
+            return self.handle_error_response(
+                None, InvalidScopeError(description="scope, when sent, names a scope")
+            )
         if basic and ("client_secret" in request.form or "client_id" in request.form):
             # RFC 6749 §2.3: a client uses one authentication method per request.
             error = InvalidRequestError(
@@ -274,7 +284,10 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return response
 
     def _json_token_response(self, request: Request, basic: bool) -> Response:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # JSON nested deeper than the parser goes
+            body = None
         fields = ("clientId", "clientSecret")
         if not isinstance(body, dict) or not all(
             isinstance(body.get(key), str) and body[key] for key in fields
@@ -289,9 +302,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             )
             return _camel(self.handle_error_response(None, error))
         scope = body.get("scope")
-        if scope is not None and not isinstance(scope, str):
+        if "scope" in body and (not isinstance(scope, str) or not scope.strip()):
             return _camel(self.handle_error_response(
-                None, InvalidRequestError(description="scope must be a string")
+                None, InvalidScopeError(description="scope, when sent, is a string naming scopes")
             ))
         form = {
             "grant_type": "client_credentials",

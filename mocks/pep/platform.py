@@ -436,5 +436,8 @@ def _data_player(document: Mapping[str, Any], updated_at: str) -> dict[str, Any]
     """A stored player as the data fetch lists it: every field, null (tags `[]`) if unknown."""
     item: dict[str, Any] = {name: document.get(name) for name in PLAYER_FIELDS}
     item["tags"] = list(document.get("tags") or [])
+    for optional in ("email", "birthDate", "registrationDevice"):
+        if document.get(optional) is not None:
+            item[optional] = document[optional]
     item["updatedAt"] = updated_at
     return item

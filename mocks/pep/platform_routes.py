@@ -54,7 +54,8 @@ def _platform() -> Platform:
 def render_auth_error(error: OAuth2Error) -> Response:
     """Authlib's RFC 6750 verdict (status, challenge) with the gateway's error body."""
     code = error.error or "invalid_token"
-    no_credentials = code == "missing_authorization"
+    # No Bearer token (none, or another scheme such as Basic): RFC 6750 §3.1's bare challenge.
+    no_credentials = code in ("missing_authorization", "unsupported_token_type")
     failure = errors.PlatformAuthError(
         "the Authorization header needs a Bearer access token"
         if no_credentials

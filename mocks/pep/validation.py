@@ -38,8 +38,21 @@ class Problem:
         return {"field": self.field, "message": self.message}
 
 
+# JSON Schema's `\S` is ECMA-262's: these are its white space and line terminators (Python's
+# str.strip() also strips U+001C-U+001F and U+0085, which ECMA-262 does not).
+ECMA_BLANK = frozenset(
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def blank(value: str) -> bool:
+    r"""Whether `value` holds nothing but white space, as the contract's `\S` patterns see it."""
+    return all(char in ECMA_BLANK for char in value)
+
+
 def identifier(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or blank(value):
         return "must be a non-empty string"
     return f"must be at most {MAX_ID} characters" if len(value) > MAX_ID else None
 
@@ -51,15 +64,23 @@ def text(value: Any) -> str | None:
 
 
 def id_or_number(value: Any) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return None
+    """A provider's or category's id: a string, or an integer >= 0 (JSON Schema counts 7.0 as
+    an integer too)."""
+    if isinstance(value, bool):
+        return "must be a string or an integer >= 0"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return None if value >= 0 else "must be a string or an integer >= 0"
     return identifier(value)
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return number if math.isfinite(number) else None
 
 
 def number(value: Any) -> str | None:
@@ -121,7 +142,7 @@ def one_of(*allowed: str) -> Check:
 def tags(value: Any) -> str | None:
     if not isinstance(value, list) or len(value) > MAX_TAGS:
         return f"must be a list of at most {MAX_TAGS} tags"
-    if not all(isinstance(tag, str) and tag.strip() and len(tag) <= MAX_ID for tag in value):
+    if not all(isinstance(tag, str) and not blank(tag) and len(tag) <= MAX_ID for tag in value):
         return "every tag must be a non-empty string"
     return None
 

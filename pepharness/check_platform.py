@@ -1,0 +1,143 @@
+"""`pepharness check pep-platform`: a PEP's Platform gateway against contracts/pep-platform.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from pepharness.check import (
+    CONTEXT,
+    PROBE_TIMEOUT_SECONDS,
+    CheckAborted,
+    Run,
+    _common_options,
+    _env_option,
+    probe_clock,
+    probe_reachable,
+)
+from pepharness.suites.options import OptionError, parse_clock_control, parse_rate_limit
+
+API = "pep-platform"
+TOKEN_PATH = "/api/oauth/v1/token"
+DEMO_CLIENT_ID = "pep-demo-client"
+DEMO_CLIENT_SECRET = "pep-demo-secret"
+
+
+def _token_requests(client_id: str, secret: str) -> list[tuple[str, dict[str, Any]]]:
+    """The three ways a client may ask for a token (D51): HTTP Basic, the form, JSON."""
+    return [
+        ("HTTP Basic", {"data": {"grant_type": "client_credentials"}, "auth": (client_id, secret)}),
+        ("form", {"data": {"grant_type": "client_credentials", "client_id": client_id,
+                           "client_secret": secret}}),
+        ("JSON", {"json": {"clientId": client_id, "clientSecret": secret}}),
+    ]
+
+
+def probe_token(base_url: str, client_id: str, secret: str) -> str:
+    """Ask for a token before anything runs: refused credentials, or a target that is no
+    Platform gateway, end the check with one line. Returns how the token was obtained."""
+    answers = []
+    for how, kwargs in _token_requests(client_id, secret):
+        try:
+            response = requests.post(
+                f"{base_url}{TOKEN_PATH}", timeout=PROBE_TIMEOUT_SECONDS, **kwargs
+            )
+        except requests.RequestException as error:
+            raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        token = (body.get("access_token") or body.get("accessToken")) if isinstance(
+            body, dict
+        ) else None
+        if response.status_code == 200 and isinstance(token, str) and token:
+            return how
+        answers.append(response)
+    first = answers[0]
+    text = first.text.strip().replace("\n", " ")[:80]
+    if all(answer.status_code in (400, 401, 403) for answer in answers):
+        raise CheckAborted(
+            f"the target refused the credentials of {client_id} "
+            f"(POST {TOKEN_PATH} answered {first.status_code} {text})"
+        )
+    raise CheckAborted(
+        f"{base_url} does not answer like a PEP Platform gateway: POST {TOKEN_PATH} answered "
+        f"{first.status_code} {text}"
+    )
+
+
+@click.command(API, context_settings=CONTEXT)
+@_common_options(API)
+@_env_option(
+    "--client-id", default=DEMO_CLIENT_ID, show_default=True,
+    help="An API client of the PEP allowed on the Platform gateway.",
+)
+@_env_option(
+    "--client-secret", default=DEMO_CLIENT_SECRET, show_default="the seeded client's",
+    help="That client's secret (reaches the suite through its environment only; curl lines "
+    "show $PEPHARNESS_CLIENT_SECRET).",
+)
+@_env_option(
+    "--clock-control", default="none", show_default=True, metavar="URL|none",
+    help="The target's clock control, e.g. http://127.0.0.1:8103/__admin: the token's expiry "
+    "and the rate limit's recovery are then checked by moving its clock.",
+)
+@_env_option(
+    "--expect-rate-limit", default=None, metavar="N/SECONDS",
+    help="The data fetch's rate limit (the vendor documents 100/60); without it the 429 checks "
+    "are NOT VERIFIED.",
+)
+def check_pep_platform(
+    base_url: str,
+    report_dir: Path,
+    max_examples: int,
+    seed: int | None,
+    strict: bool,
+    rules: str,
+    operations: str,
+    client_id: str,
+    client_secret: str,
+    clock_control: str,
+    expect_rate_limit: str | None,
+) -> None:
+    """Check a PEP's Platform gateway (contracts/pep-platform.yaml): the OAuth 2.0 client
+    credentials token (by HTTP Basic, the form or JSON, its RFC 6749 errors, its scopes, its
+    expiry), Bearer tokens on every endpoint (missing, garbage, forged, alg none, another
+    scope), the reactive events (202, 400, a retry counted once), the bulk player sync (its
+    per-player report, gzip and Brotli, the task), the data fetch (limit, pages, its rate
+    limit), and schemathesis over the contract. Events and players it sends are stored by the
+    target for good.
+
+    \b
+    Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
+    Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
+    Exit 2: the target is unreachable, the credentials are refused, the clock control does not
+            answer, or an option is wrong.
+    """
+    run = Run(
+        API, base_url=base_url, report_dir=report_dir, max_examples=max_examples,
+        seed=seed, strict=strict, rules=rules, operations=operations,
+    )
+    try:
+        clock = parse_clock_control(clock_control)
+        limit = parse_rate_limit(expect_rate_limit) if expect_rate_limit else None
+    except OptionError as error:
+        raise CheckAborted(str(error)) from None
+    probe_reachable(run.target, TOKEN_PATH)
+    probe_token(run.target, client_id, client_secret)
+    if clock is not None:
+        probe_clock(clock)
+    run.arguments += ["--client-id", client_id, "--clock-control", clock or "none"]
+    if limit is not None:
+        run.arguments += ["--expect-rate-limit", f"{limit[0]}/{limit[1]:g}"]
+    run.secrets["PEPHARNESS_CLIENT_SECRET"] = client_secret
+    expected = f"{limit[0]}/{limit[1]:g} s" if limit is not None else "not expected"
+    run.execute(
+        workers="1",
+        banner=f"client {client_id}, clock control {clock or 'none'}, rate limit {expected}, "
+        f"max examples {max_examples}",
+    )
