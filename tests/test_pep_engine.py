@@ -5,6 +5,7 @@ ranks, notifications, segments on the service clock, and configuration errors.""
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from pepharness.mocks.core.clock import Clock, to_rfc3339
 from pepharness.mocks.pep.engine import (
     DEFAULT_CONFIG,
     EngineConfig,
+    NotificationRule,
     ReactiveEngine,
     engine_players,
 )
@@ -301,6 +305,111 @@ def test_an_unreadable_event_is_skipped_and_blocks_nothing(
     assert engine.apply_pending() == 2
     state = engine.player_state("p1")
     assert state is not None and state["deposits"] == 7 and engine.pending() == 0
+
+
+# A player's events of every kind, as (kind, player, day, amount): amounts around the default
+# missions' targets and the VIP threshold, some rejected, some unreadable.
+EVENT_KINDS = (
+    "deposit",
+    "withdraw",
+    "slots bet",
+    "table bet",
+    "win",
+    "login",
+    "registration",
+    "tags",
+    "rejected",
+    "unreadable",
+)
+mixes = st.lists(
+    st.tuples(
+        st.sampled_from(EVENT_KINDS),
+        st.sampled_from(("p1", "p2", "p3")),
+        st.integers(min_value=0, max_value=4),
+        st.sampled_from((0, 0.1, 10, 49.99, 50, 120.5, 999.99)),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def mixed_events(mix: list[tuple[str, str, int, float]]) -> list[NewEvent]:
+    events = []
+    for number, (kind, player, day, amount) in enumerate(mix):
+        when = T0 - timedelta(days=day, hours=number % 5)
+        key = f"t{number}"
+        if kind == "deposit":
+            events.append(money(player, key, amount, rate=1.1, when=when))
+        elif kind == "withdraw":
+            events.append(money(player, key, amount, kind="WITHDRAW", when=when))
+        elif kind in ("slots bet", "table bet"):
+            category = "Slots" if kind == "slots bet" else "Table"
+            events.append(round_item(player, key, amount, 1, category=category, when=when))
+        elif kind == "win":
+            events.append(round_item(player, key, amount, kind="WIN", when=when))
+        elif kind == "login":
+            events.append(login(player, when))
+        elif kind == "registration":
+            events.append(registration(player, when))
+        elif kind == "tags":
+            events.append(tags(player, f"t{day}"))
+        elif kind == "rejected":
+            events.append(money(player, key, amount, status="REJECTED", when=when))
+        else:
+            unreadable = money(player, key, amount, when=when)
+            unreadable.body["exchangeRate"] = "one"
+            events.append(unreadable)
+    return events
+
+
+def applied(database: Path, events: list[NewEvent], limit: int) -> tuple[Published, list[Any], int]:
+    """What applying `events` `limit` at a time comes to: the publications in their order, and
+    every player's state, missions, notifications and leaderboard row."""
+    store = Store(database_url(database))
+    published: Published = []
+    config = EngineConfig(
+        DEFAULT.segments,
+        DEFAULT.missions,
+        DEFAULT.levels,
+        DEFAULT.ranks,
+        (*DEFAULT.notifications, NotificationRule("rankUp", "Rank up", "{rank} at {level}")),
+    )
+    engine = ReactiveEngine(
+        store.engine,
+        clock=Clock(lambda: T0),
+        config=config,
+        publish=lambda player, event, data: published.append((player, event, data)),
+    )
+    append(store, *events)
+    calls = 0
+    while engine.apply_pending(limit):
+        calls += 1
+    players = [
+        (
+            engine.player_state(player),
+            engine.missions(player),
+            engine.notifications(player),
+            engine.leaderboard(player, 3),
+        )
+        for player in ("p1", "p2", "p3")
+    ]
+    store.close()
+    return published, players, calls
+
+
+@settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+@given(mix=mixes)
+def test_a_batch_applies_exactly_as_its_events_one_at_a_time(
+    mix: list[tuple[str, str, int, float]],
+) -> None:
+    events = mixed_events(mix)
+    with tempfile.TemporaryDirectory() as directory:
+        one_by_one = applied(Path(directory) / "one.sqlite3", events, limit=1)
+        batched = applied(Path(directory) / "batch.sqlite3", events, limit=500)
+    stored = len({event.key for event in events})
+    assert (one_by_one[2], batched[2]) == (stored, 1)
+    assert batched[1] == one_by_one[1]
+    assert batched[0] == one_by_one[0]
 
 
 # -- missions, XP, levels, ranks, notifications -------------------------------------------------

@@ -1,27 +1,24 @@
 """The reactive engine: the Platform gateway's events applied to per-player aggregates, missions,
-XP, levels, ranks and notifications, configured in YAML (engine.yaml ships the default).
+XP, levels, ranks and notifications, configured in YAML (engine_config.py reads it).
 
-Each event is applied in one transaction that also sets its `processed_at`, so a restart
-resumes exactly where it stopped: nothing lost, nothing counted twice. Amounts are exact
-decimals (stored as text), so events applied in any order give the same sums.
+Events are applied in batches, each in one transaction that also sets its events'
+`processed_at`, so a restart resumes exactly where it stopped: nothing lost, nothing counted
+twice. Amounts are exact decimals (stored as text), so events applied in any order give the
+same sums.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
-import string
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import yaml
 from sqlalchemy import (
     Column,
     Connection,
@@ -31,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -40,330 +38,73 @@ from sqlalchemy import (
 )
 
 from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
+from pepharness.mocks.pep.engine_config import (
+    AMOUNT_CONDITIONS,
+    CATEGORY_OBJECTIVES,
+    COUNT_CONDITIONS,
+    DEFAULT_CONFIG,
+    OBJECTIVE_MEASURES,
+    SEGMENT_CONDITIONS,
+    TRIGGER_FIELDS,
+    ZERO,
+    Activity,
+    EngineConfig,
+    Mission,
+    NotificationRule,
+    Objective,
+    Rank,
+    SegmentRule,
+)
 from pepharness.mocks.pep.events import platform_events
 from pepharness.mocks.pep.store import metadata
 
+__all__ = [
+    "AMOUNT_CONDITIONS",
+    "APPROVED",
+    "BATCH_SIZE",
+    "CATEGORY_OBJECTIVES",
+    "COALESCE_SECONDS",
+    "COUNT_CONDITIONS",
+    "DEFAULT_CONFIG",
+    "DEFAULT_POLL_SECONDS",
+    "ENGINE_EXTENSION",
+    "ENGINE_TABLES",
+    "OBJECTIVE_MEASURES",
+    "SEGMENT_CONDITIONS",
+    "TRIGGER_FIELDS",
+    "ZERO",
+    "Activity",
+    "Aggregates",
+    "EngineConfig",
+    "MalformedEvent",
+    "Mission",
+    "MissionProgress",
+    "NotificationRule",
+    "Objective",
+    "Publish",
+    "Rank",
+    "ReactiveEngine",
+    "SegmentRule",
+    "Standing",
+    "engine_login_days",
+    "engine_missions",
+    "engine_notifications",
+    "engine_players",
+    "engine_ranks",
+    "segments_of",
+]
+
 ENGINE_EXTENSION = "pepharness.pep.engine"
-DEFAULT_CONFIG = Path(__file__).with_name("engine.yaml")
 DEFAULT_POLL_SECONDS = 0.05
 APPROVED = "APPROVED"
-ZERO = Decimal(0)
-
-OBJECTIVE_MEASURES: Mapping[str, tuple[str, ...]] = {
-    "deposit": ("sum", "count", "max"),
-    "withdrawal": ("sum", "count", "max"),
-    "wager": ("sum", "count", "max"),
-    "win": ("sum", "count", "max"),
-    "login": ("days", "count"),
-}
-CATEGORY_OBJECTIVES = ("wager", "win")
-AMOUNT_CONDITIONS = ("depositsAtLeast", "betsAtLeast", "ggrAtLeast")
-COUNT_CONDITIONS = ("depositCountAtLeast", "noLoginForDays", "registeredWithinDays")
-SEGMENT_CONDITIONS = (*AMOUNT_CONDITIONS, *COUNT_CONDITIONS, "hasTag")
-TRIGGER_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "missionCompleted": ("missionId", "missionName", "xp"),
-    "levelUp": ("level",),
-    "rankUp": ("rank", "level"),
-    "segmentEntered": ("segment",),
-}
 
 Publish = Callable[[str, str, dict[str, Any]], None]
+Publication = tuple[str, str, dict[str, Any]]
 logger = logging.getLogger("pepharness.pep.engine")
 
 
 def _no_publish(player_id: str, event: str, data: dict[str, Any]) -> None:
     """The default publisher: nobody listens."""
-
-
-# -- configuration -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SegmentRule:
-    """A segment: its name and the one condition a player meets to be in it."""
-
-    name: str
-    condition: str
-    value: Decimal | int | str
-
-
-@dataclass(frozen=True)
-class Objective:
-    """What a mission counts, up to `target`: events of `type` (deposit, withdrawal, wager,
-    win, login) as `measure`: EUR added up (`sum`), events counted (`count`), the largest
-    single amount (`max`) or distinct login days (`days`)."""
-
-    type: str
-    measure: str
-    target: Decimal
-    game_category: str | None = None
-
-    def matches(self, activity: Activity) -> bool:
-        if activity.kind != self.type:
-            return False
-        wanted = self.game_category
-        return wanted is None or (activity.category or "").casefold() == wanted.casefold()
-
-
-@dataclass(frozen=True)
-class Mission:
-    id: str
-    name: str
-    xp: int
-    objectives: tuple[Objective, ...]
-
-
-@dataclass(frozen=True)
-class Rank:
-    name: str
-    from_level: int
-
-
-@dataclass(frozen=True)
-class NotificationRule:
-    """A notification created when `trigger` fires (for `segment` / `mission` when given)."""
-
-    trigger: str
-    title: str
-    message: str
-    segment: str | None = None
-    mission: str | None = None
-
-
-class _Reader:
-    """Reads one configuration document, naming the place of every problem."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, problem: str) -> NoReturn:
-        raise ValueError(f"engine config {self.source}: {where}: {problem}")
-
-    def mapping(
-        self, value: Any, where: str, required: Sequence[str], optional: Sequence[str] = ()
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, "must be a mapping")
-        unknown = sorted(str(key) for key in set(value) - set(required) - set(optional))
-        if unknown:
-            self.fail(where, f"unknown key(s): {', '.join(unknown)}")
-        missing = [key for key in required if key not in value]
-        if missing:
-            self.fail(where, f"missing key(s): {', '.join(missing)}")
-        return value
-
-    def items(self, value: Any, where: str, *, empty: bool = False) -> list[Any]:
-        if not isinstance(value, list) or (not value and not empty):
-            self.fail(where, "must be a list" if empty else "must be a non-empty list")
-        return value
-
-    def text(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(where, "must be a non-empty string")
-        return value
-
-    def number(self, value: Any, where: str) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(where, "must be a number")
-        number = Decimal(str(value))
-        if not number.is_finite():
-            self.fail(where, "must be a finite number")
-        return number
-
-    def integer(self, value: Any, where: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.fail(where, f"must be an integer >= {minimum}")
-        return value
-
-    def template(self, value: Any, where: str, fields: Sequence[str]) -> str:
-        text = self.text(value, where)
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-        except ValueError as error:
-            self.fail(where, f"is not a valid template ({error})")
-        unknown = sorted({name for name in names if name not in fields})
-        if unknown:
-            allowed = ", ".join(f"{{{name}}}" for name in fields)
-            self.fail(where, f"unknown placeholder(s) {', '.join(unknown)}; allowed: {allowed}")
-        return text
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Segments, missions, levels (XP thresholds), ranks (by level) and notification rules."""
-
-    segments: tuple[SegmentRule, ...]
-    missions: tuple[Mission, ...]
-    levels: tuple[int, ...]
-    ranks: tuple[Rank, ...]
-    notifications: tuple[NotificationRule, ...] = ()
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> EngineConfig:
-        """The configuration in the YAML file at `path` (None: the shipped engine.yaml);
-        ValueError says what is wrong and where."""
-        source = Path(DEFAULT_CONFIG if path is None else path)
-        try:
-            data = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ValueError(f"engine config {source}: cannot read: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise ValueError(f"engine config {source}: not YAML: {error}") from None
-        return cls.from_mapping(data, source=str(source))
-
-    @classmethod
-    def from_mapping(cls, data: Any, *, source: str = "<mapping>") -> EngineConfig:
-        """The configuration of an already parsed document; ValueError when it is invalid."""
-        reader = _Reader(source)
-        top = reader.mapping(
-            data, "top level", ("segments", "missions", "levels", "ranks"), ("notifications",)
-        )
-        segments = _segments(reader, top["segments"])
-        missions = _missions(reader, top["missions"])
-        levels = _levels(reader, top["levels"])
-        ranks = _ranks(reader, top["ranks"], len(levels))
-        notifications = _notifications(
-            reader,
-            top.get("notifications", []),
-            {segment.name for segment in segments},
-            {mission.id for mission in missions},
-        )
-        return cls(segments, missions, levels, ranks, notifications)
-
-    def level_for(self, xp: int) -> int:
-        """The level `xp` reaches: level n from the n-th threshold on."""
-        return max(1, bisect.bisect_right(self.levels, xp))
-
-    def rank_for(self, level: int) -> str:
-        return [rank.name for rank in self.ranks if rank.from_level <= level][-1]
-
-
-def _segments(reader: _Reader, value: Any) -> tuple[SegmentRule, ...]:
-    if not isinstance(value, dict):
-        reader.fail("segments", "must be a mapping of segment name to condition")
-    rules = []
-    for name, rule in value.items():
-        where = f"segments.{name}"
-        reader.text(name, where)
-        condition = reader.mapping(rule, where, (), SEGMENT_CONDITIONS)
-        if len(condition) != 1:
-            reader.fail(where, f"needs exactly one condition of {', '.join(SEGMENT_CONDITIONS)}")
-        ((kind, raw),) = condition.items()
-        limit: Decimal | int | str
-        if kind in AMOUNT_CONDITIONS:
-            limit = reader.number(raw, f"{where}.{kind}")
-        elif kind in COUNT_CONDITIONS:
-            limit = reader.integer(raw, f"{where}.{kind}", 0 if kind.startswith("deposit") else 1)
-        else:
-            limit = reader.text(raw, f"{where}.{kind}")
-        rules.append(SegmentRule(name, kind, limit))
-    return tuple(rules)
-
-
-def _missions(reader: _Reader, value: Any) -> tuple[Mission, ...]:
-    missions: list[Mission] = []
-    for index, item in enumerate(reader.items(value, "missions", empty=True)):
-        where = f"missions[{index}]"
-        raw = reader.mapping(item, where, ("id", "name", "xp", "objectives"))
-        mission_id = reader.text(raw["id"], f"{where}.id")
-        if any(mission.id == mission_id for mission in missions):
-            reader.fail(f"{where}.id", f"{mission_id!r} is used by another mission")
-        objectives = []
-        for number, entry in enumerate(reader.items(raw["objectives"], f"{where}.objectives")):
-            place = f"{where}.objectives[{number}]"
-            spec = reader.mapping(
-                entry, place, ("type", "measure", "target"), ("gameCategoryName",)
-            )
-            kind, measure = spec["type"], spec["measure"]
-            if kind not in OBJECTIVE_MEASURES:
-                reader.fail(f"{place}.type", f"must be one of {', '.join(OBJECTIVE_MEASURES)}")
-            measures = OBJECTIVE_MEASURES[kind]
-            if measure not in measures:
-                reader.fail(f"{place}.measure", f"for {kind} must be one of {', '.join(measures)}")
-            target = reader.number(spec["target"], f"{place}.target")
-            if target <= 0:
-                reader.fail(f"{place}.target", "must be above 0")
-            if measure in ("count", "days") and target != target.to_integral_value():
-                reader.fail(f"{place}.target", "must be a whole number for a count")
-            category = spec.get("gameCategoryName")
-            if category is not None:
-                if kind not in CATEGORY_OBJECTIVES:
-                    reader.fail(f"{place}.gameCategoryName", "applies to wager and win only")
-                category = reader.text(category, f"{place}.gameCategoryName")
-            objectives.append(Objective(kind, measure, target, category))
-        missions.append(
-            Mission(
-                mission_id,
-                reader.text(raw["name"], f"{where}.name"),
-                reader.integer(raw["xp"], f"{where}.xp", 0),
-                tuple(objectives),
-            )
-        )
-    return tuple(missions)
-
-
-def _levels(reader: _Reader, value: Any) -> tuple[int, ...]:
-    levels = [
-        reader.integer(item, f"levels[{index}]", 0)
-        for index, item in enumerate(reader.items(value, "levels"))
-    ]
-    if levels[0] != 0:
-        reader.fail("levels[0]", "level 1 starts at 0 XP")
-    for index in range(1, len(levels)):
-        if levels[index] <= levels[index - 1]:
-            reader.fail(f"levels[{index}]", "XP thresholds must increase strictly")
-    return tuple(levels)
-
-
-def _ranks(reader: _Reader, value: Any, level_count: int) -> tuple[Rank, ...]:
-    ranks: list[Rank] = []
-    for index, item in enumerate(reader.items(value, "ranks")):
-        where = f"ranks[{index}]"
-        raw = reader.mapping(item, where, ("name", "fromLevel"))
-        rank = Rank(
-            reader.text(raw["name"], f"{where}.name"),
-            reader.integer(raw["fromLevel"], f"{where}.fromLevel", 1),
-        )
-        if not ranks and rank.from_level != 1:
-            reader.fail(f"{where}.fromLevel", "the first rank starts at level 1")
-        if ranks and rank.from_level <= ranks[-1].from_level:
-            reader.fail(f"{where}.fromLevel", "ranks must start at increasing levels")
-        if rank.from_level > level_count:
-            reader.fail(f"{where}.fromLevel", f"there are only {level_count} levels")
-        if any(other.name == rank.name for other in ranks):
-            reader.fail(f"{where}.name", f"{rank.name!r} is used by another rank")
-        ranks.append(rank)
-    return tuple(ranks)
-
-
-def _notifications(
-    reader: _Reader, value: Any, segments: set[str], missions: set[str]
-) -> tuple[NotificationRule, ...]:
-    rules = []
-    for index, item in enumerate(reader.items(value, "notifications", empty=True)):
-        where = f"notifications[{index}]"
-        raw = reader.mapping(item, where, ("trigger", "title", "message"), ("segment", "mission"))
-        trigger = raw["trigger"]
-        if trigger not in TRIGGER_FIELDS:
-            reader.fail(f"{where}.trigger", f"must be one of {', '.join(TRIGGER_FIELDS)}")
-        segment, mission = raw.get("segment"), raw.get("mission")
-        if (segment is not None) != (trigger == "segmentEntered"):
-            reader.fail(f"{where}.segment", "is required by segmentEntered and only allowed there")
-        if segment is not None and segment not in segments:
-            reader.fail(f"{where}.segment", f"{segment!r} is not a configured segment")
-        if mission is not None and (trigger != "missionCompleted" or mission not in missions):
-            reader.fail(f"{where}.mission", "must name a configured mission, on missionCompleted")
-        fields = TRIGGER_FIELDS[trigger]
-        rules.append(
-            NotificationRule(
-                trigger,
-                reader.template(raw["title"], f"{where}.title", fields),
-                reader.template(raw["message"], f"{where}.message", fields),
-                segment,
-                mission,
-            )
-        )
-    return tuple(rules)
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -557,23 +298,20 @@ class Standing:
     rank: str
 
 
-@dataclass(frozen=True)
-class Activity:
-    """What an event means to missions: a deposit, withdrawal, wager, win or login."""
-
-    kind: str
-    amount: Decimal = ZERO
-    category: str | None = None
-
-
 @dataclass
 class MissionProgress:
-    """One player's progress in one mission: a value per objective."""
+    """One player's progress in one mission: a value per objective; `stored` when its row
+    exists, `changed` when it has moved since it was read (and is to be written)."""
 
     mission: Mission
     values: list[Decimal]
     completed_at: str | None = None
     stored: bool = False
+    changed: bool = False
+
+    def copy(self) -> MissionProgress:
+        values = list(self.values)
+        return MissionProgress(self.mission, values, self.completed_at, self.stored, self.changed)
 
     def advance(self, activities: Sequence[Activity], login_days: int) -> bool:
         """Count `activities` in; True when a value changed."""
@@ -634,19 +372,9 @@ class MalformedEvent(ValueError):
     """An event body the engine cannot read: marked processed without effect, and logged."""
 
 
-@dataclass
-class _Effects:
-    """What applying one event changed, to publish once it is committed."""
-
-    publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    def add(self, player_id: str, event: str, data: dict[str, Any]) -> None:
-        self.publications.append((player_id, event, data))
-
-
 def _amount(body: Mapping[str, Any], *names: str) -> Decimal:
     """The EUR value of the sum of `names`, times the event's exchangeRate."""
-    total = ZERO
+    total: Decimal = ZERO
     for name in (*names, "exchangeRate"):
         value = body.get(name)
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -656,6 +384,158 @@ def _amount(body: Mapping[str, Any], *names: str) -> Decimal:
     for name in names:
         total += Decimal(body[name])
     return total * Decimal(body["exchangeRate"])
+
+
+# -- a batch ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A claimed event, its body and date read, or the `error` that makes it unreadable."""
+
+    row: Any
+    body: Mapping[str, Any]
+    occurred: str
+    error: Exception | None = None
+
+
+def _read(row: Any) -> _Event:
+    try:
+        body = json.loads(row.body, parse_float=Decimal)
+        if not isinstance(body, dict):
+            raise MalformedEvent("the body is not a JSON object")
+        return _Event(row, body, to_rfc3339(parse_rfc3339(row.occurred_at)))
+    except (ValueError, InvalidOperation) as error:
+        return _Event(row, {}, "", error)
+
+
+@dataclass
+class _Player:
+    """One player's state while a batch is applied: read once, changed in memory, its rows
+    written once at the end of the batch. `stored`: its engine_players row existed when the
+    batch began; `stored_standing`: its engine_ranks row then; `settled`: an event reached
+    it, so its rows are written."""
+
+    aggregates: Aggregates
+    standing: Standing
+    progress: list[MissionProgress]
+    stored: bool
+    stored_standing: Standing | None
+    settled: bool = False
+
+    def copy(self) -> _Player:
+        return _Player(
+            replace(self.aggregates),
+            self.standing,
+            [progress.copy() for progress in self.progress],
+            self.stored,
+            self.stored_standing,
+            self.settled,
+        )
+
+
+@dataclass
+class _Effects:
+    """What applying one event changed beyond its player: publications to make once the batch
+    is committed, notifications to store (each with its published form, numbered when
+    stored) and a login day seen for the first time."""
+
+    publications: list[Publication] = field(default_factory=list)
+    notifications: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    login_day: str | None = None
+
+    def add(self, player_id: str, event: str, data: dict[str, Any]) -> None:
+        self.publications.append((player_id, event, data))
+
+
+@dataclass
+class _Batch:
+    """The players of a batch's events and what the applied ones added, to write together."""
+
+    players: dict[str, _Player]
+    login_days: set[tuple[str, str]]
+    new_login_days: list[dict[str, str]] = field(default_factory=list)
+    notifications: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def keep(self, player: _Player, effects: _Effects) -> None:
+        """An event applied in full: its player's new state and its effects are the batch's."""
+        player_id = player.aggregates.player_id
+        self.players[player_id] = player
+        if effects.login_day is not None:
+            self.login_days.add((player_id, effects.login_day))
+            self.new_login_days.append({"player_id": player_id, "day": effects.login_day})
+        self.notifications += effects.notifications
+
+
+# -- statements -------------------------------------------------------------------------------
+# Built once and executed with parameters: building a SQLAlchemy statement costs more than
+# SQLite's running it, and the engine shares its process (and GIL) with ingestion.
+
+_PENDING = (
+    select(platform_events)
+    .where(platform_events.c.processed_at.is_(None))
+    .order_by(platform_events.c.seq)
+    .limit(bindparam("limit"))
+)
+_PENDING_COUNT = select(func.count()).where(platform_events.c.processed_at.is_(None))
+_CLAIM = (
+    update(platform_events)
+    .where(
+        platform_events.c.seq.in_(bindparam("seqs", expanding=True)),
+        platform_events.c.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("stamp"))
+    .returning(platform_events.c.seq)
+)
+# Without UPDATE … RETURNING (SQLite before 3.35): one claim per event, counted.
+_CLAIM_ONE = (
+    update(platform_events)
+    .where(
+        platform_events.c.seq == bindparam("claimed_seq"),
+        platform_events.c.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("stamp"))
+)
+_PLAYER = select(engine_players).where(engine_players.c.player_id == bindparam("player_id"))
+_PLAYERS = (
+    select(engine_players)
+    .where(engine_players.c.player_id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+_STANDING = select(engine_ranks).where(engine_ranks.c.player_id == bindparam("player_id"))
+_STANDINGS = select(engine_ranks).where(
+    engine_ranks.c.player_id.in_(bindparam("ids", expanding=True))
+)
+_PROGRESS = select(engine_missions).where(engine_missions.c.player_id == bindparam("player_id"))
+_PROGRESSES = select(engine_missions).where(
+    engine_missions.c.player_id.in_(bindparam("ids", expanding=True))
+)
+_LOGIN_DAYS = select(engine_login_days).where(
+    engine_login_days.c.player_id.in_(bindparam("ids", expanding=True)),
+    engine_login_days.c.day.in_(bindparam("days", expanding=True)),
+)
+_NOTIFICATIONS = (
+    select(engine_notifications)
+    .where(engine_notifications.c.player_id == bindparam("player_id"))
+    .order_by(engine_notifications.c.id.desc())
+)
+_INSERT_PLAYERS = insert(engine_players)
+_UPDATE_PLAYERS = update(engine_players).where(engine_players.c.player_id == bindparam("key"))
+_INSERT_STANDINGS = insert(engine_ranks)
+_UPDATE_STANDINGS = update(engine_ranks).where(engine_ranks.c.player_id == bindparam("key"))
+_INSERT_PROGRESS = insert(engine_missions)
+_UPDATE_PROGRESS = update(engine_missions).where(
+    engine_missions.c.player_id == bindparam("key"),
+    engine_missions.c.mission_id == bindparam("mission_key"),
+)
+_INSERT_LOGIN_DAYS = insert(engine_login_days)
+_INSERT_NOTIFICATION = insert(engine_notifications)
+
+
+def _write(connection: Connection, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """`statement` once per row, in one executemany; nothing when there is no row."""
+    if rows:
+        connection.execute(statement, list(rows))
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -695,6 +575,7 @@ class ReactiveEngine:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._first_standing = Standing(0, 1, config.rank_for(1))
         metadata.create_all(db, tables=[platform_events, *ENGINE_TABLES])
 
     # -- running --------------------------------------------------------------------------
@@ -731,7 +612,7 @@ class ReactiveEngine:
             try:
                 while not self._stopping.is_set() and self.apply_pending() > 0:
                     pass
-            except Exception:  # the thread lives on; the event stays pending and is retried
+            except Exception:  # the thread lives on; the batch stays pending and is retried
                 logger.exception("the reactive engine failed to apply events")
                 self._stopping.wait(self.poll_seconds)
 
@@ -751,9 +632,8 @@ class ReactiveEngine:
             time.sleep(0.01)
 
     def pending(self) -> int:
-        query = select(func.count()).where(platform_events.c.processed_at.is_(None))
         with self.db.connect() as connection:
-            return int(connection.execute(query).scalar_one())
+            return int(connection.execute(_PENDING_COUNT).scalar_one())
 
     def reset(self) -> None:
         """Forget every aggregate, mission, XP and notification (the event log is kept)."""
@@ -768,100 +648,139 @@ class ReactiveEngine:
         their `processed_at` (so a restart finds each either applied with its effects or
         pending, never half); publish their effects after the commit. Returns how many were
         applied. One commit per batch, not per event: ingestion and the engine share the
-        database's single writer."""
+        database's single writer.
+
+        The batch's events are claimed first (one another engine claimed already is left to
+        it), their players read once, the events applied in memory one after the other, and
+        every row they changed written once before the commit."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         with self._lock:
-            query = (
-                select(platform_events)
-                .where(platform_events.c.processed_at.is_(None))
-                .order_by(platform_events.c.seq)
-                .limit(limit)
-            )
             with self.db.connect() as connection:
-                rows = connection.execute(query).all()
+                rows = connection.execute(_PENDING, {"limit": limit}).all()
             if not rows:
                 return 0
-            applied: list[_Effects] = []
+            now = self.clock.now()
+            stamp = to_rfc3339(now)
+            publications: list[Publication] = []
             with self.db.begin() as connection:
-                for row in rows:
-                    effects = self._apply_one(connection, row)
-                    if effects is not None:
-                        applied.append(effects)
-            for effects in applied:
-                for player_id, event, data in effects.publications:
-                    try:
-                        self.publish(player_id, event, data)
-                    except Exception:
-                        logger.exception("publishing %s to %s failed", event, player_id)
-            return len(applied)
+                events = [_read(row) for row in self._claim(connection, rows, stamp)]
+                if events:
+                    batch = self._load(connection, events)
+                    for event in events:
+                        publications += self._apply_one(batch, event, now, stamp)
+                    self._save(connection, batch, stamp)
+            for player_id, name, data in publications:
+                try:
+                    self.publish(player_id, name, data)
+                except Exception:
+                    logger.exception("publishing %s to %s failed", name, player_id)
+            return len(events)
 
-    def _apply_one(self, connection: Connection, row: Any) -> _Effects | None:
-        now = self.clock.now()
-        stamp = to_rfc3339(now)
-        # Claimed first: another engine on the same database that got here first makes this
-        # a no-op, and the write lock is held from here to the commit.
-        claimed = connection.execute(
-            update(platform_events)
-            .where(platform_events.c.seq == row.seq, platform_events.c.processed_at.is_(None))
-            .values(processed_at=stamp)
-        ).rowcount
-        if claimed != 1:
-            return None
+    def _claim(self, connection: Connection, rows: Sequence[Any], stamp: str) -> list[Any]:
+        """The `rows` this engine claims (sets processed_at of) in this transaction: not those
+        another engine on the same database applied first. The write lock is held from here
+        to the commit."""
+        if connection.dialect.update_returning:
+            seqs = [row.seq for row in rows]
+            claimed = set(
+                connection.execute(_CLAIM, {"seqs": seqs, "stamp": stamp}).scalars().all()
+            )
+            return [row for row in rows if row.seq in claimed]
+        claimed_rows = []
+        for row in rows:
+            result = connection.execute(_CLAIM_ONE, {"claimed_seq": row.seq, "stamp": stamp})
+            if result.rowcount == 1:
+                claimed_rows.append(row)
+        return claimed_rows
+
+    def _load(self, connection: Connection, events: Sequence[_Event]) -> _Batch:
+        """The stored state of the players of `events`, and the login days they may repeat."""
+        ids = sorted({event.row.player_id for event in events})
+        # The players' rows first: on PostgreSQL, locked until the commit.
+        players = {row.player_id: row for row in connection.execute(_PLAYERS, {"ids": ids})}
+        standings = {
+            row.player_id: Standing(row.xp_balance, row.level, row.rank)
+            for row in connection.execute(_STANDINGS, {"ids": ids})
+        }
+        progress: dict[str, list[Any]] = {}
+        for row in connection.execute(_PROGRESSES, {"ids": ids}):
+            progress.setdefault(row.player_id, []).append(row)
+        logins = {
+            (event.row.player_id, event.occurred[:10])
+            for event in events
+            if event.error is None and event.row.kind == "login"
+        }
+        known: set[tuple[str, str]] = set()
+        if logins:
+            query = {"ids": sorted({p for p, _ in logins}), "days": sorted({d for _, d in logins})}
+            known = {(row.player_id, row.day) for row in connection.execute(_LOGIN_DAYS, query)}
+        batch = _Batch({}, known)
+        for player_id in ids:
+            found = players.get(player_id)
+            standing = standings.get(player_id)
+            batch.players[player_id] = _Player(
+                aggregates=Aggregates(player_id) if found is None else Aggregates.from_row(found),
+                standing=standing or self._first_standing,
+                progress=self._progress_of(progress.get(player_id, ())),
+                stored=found is not None,
+                stored_standing=standing,
+            )
+        return batch
+
+    def _apply_one(
+        self, batch: _Batch, event: _Event, now: datetime, stamp: str
+    ) -> list[Publication]:
+        """Apply `event` to a copy of its player's state, kept only once it applied in full:
+        an unreadable event changes nothing, and is not retried."""
         try:
-            with connection.begin_nested():
-                body = json.loads(row.body, parse_float=Decimal)
-                if not isinstance(body, dict):
-                    raise MalformedEvent("the body is not a JSON object")
-                occurred = to_rfc3339(parse_rfc3339(row.occurred_at))
-                return self._apply(connection, row, body, occurred, now)
+            if event.error is not None:
+                raise event.error
+            player = batch.players[event.row.player_id].copy()
+            effects = self._apply(batch, player, event, now, stamp)
         except (ValueError, InvalidOperation) as error:
             # The gateway validates what it accepts; one that slipped through must not block
             # every later event: it counts nothing and is not retried.
-            logger.warning("event %s (%s) skipped: %s", row.seq, row.event_key, error)
-            return _Effects()
+            logger.warning("event %s (%s) skipped: %s", event.row.seq, event.row.event_key, error)
+            return []
+        batch.keep(player, effects)
+        return effects.publications
 
     def _apply(
-        self, connection: Connection, row: Any, body: dict[str, Any], occurred: str, now: datetime
+        self, batch: _Batch, player: _Player, event: _Event, now: datetime, stamp: str
     ) -> _Effects:
+        effects = _Effects()
         activities: list[Activity] = []
-        player = self._aggregates(connection, row.player_id)
-        kind = row.kind
+        aggregates, body, occurred = player.aggregates, event.body, event.occurred
+        kind = event.row.kind
         if kind in ("money", "round"):
             if body.get("transactionStatus") != APPROVED:
-                return _Effects()
-            activities += self._transaction(player, kind, body)
+                return effects
+            activities += self._transaction(aggregates, kind, body)
             currency = body.get("currency")
-            key = f"{occurred}|{row.event_key}"
-            if isinstance(currency, str) and (player.currency_key or "") < key:
-                player.currency, player.currency_key = currency, key
+            key = f"{occurred}|{event.row.event_key}"
+            if isinstance(currency, str) and (aggregates.currency_key or "") < key:
+                aggregates.currency, aggregates.currency_key = currency, key
         elif kind == "registration":
-            if player.registered_at is None or occurred < player.registered_at:
-                player.registered_at = occurred
+            if aggregates.registered_at is None or occurred < aggregates.registered_at:
+                aggregates.registered_at = occurred
         elif kind == "login":
-            if player.last_login_at is None or occurred > player.last_login_at:
-                player.last_login_at = occurred
+            if aggregates.last_login_at is None or occurred > aggregates.last_login_at:
+                aggregates.last_login_at = occurred
             day = occurred[:10]
-            known = connection.execute(
-                select(engine_login_days.c.day).where(
-                    engine_login_days.c.player_id == player.player_id,
-                    engine_login_days.c.day == day,
-                )
-            ).first()
-            if known is None:
-                connection.execute(
-                    insert(engine_login_days).values(player_id=player.player_id, day=day)
-                )
-                player.login_days += 1
+            if (aggregates.player_id, day) not in batch.login_days:
+                effects.login_day = day
+                aggregates.login_days += 1
             activities.append(Activity("login"))
         elif kind == "tags":
             tags = body.get("tags")
             if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
                 raise MalformedEvent("tags is not a list of strings")
-            player.tags = tuple(sorted(set(player.tags) | set(tags)))
+            aggregates.tags = tuple(sorted(set(aggregates.tags) | set(tags)))
         else:
             raise MalformedEvent(f"unknown kind {kind!r}")
-        return self._settle(connection, player, activities, now)
+        self._settle(player, activities, now, stamp, effects)
+        return effects
 
     def _transaction(
         self, player: Aggregates, kind: str, body: Mapping[str, Any]
@@ -889,158 +808,58 @@ class ReactiveEngine:
             return [Activity("win", amount, category)] if amount > 0 else []
         raise MalformedEvent(f"unknown transactionType {kind_of!r}")
 
-    def _aggregates(self, connection: Connection, player_id: str) -> Aggregates:
-        row = connection.execute(
-            select(engine_players).where(engine_players.c.player_id == player_id).with_for_update()
-        ).first()
-        return Aggregates(player_id) if row is None else Aggregates.from_row(row)
-
     def _settle(
         self,
-        connection: Connection,
-        player: Aggregates,
+        player: _Player,
         activities: Sequence[Activity],
         now: datetime,
-    ) -> _Effects:
-        """Write `player`, count `activities` into missions, award XP, notify."""
-        effects = _Effects()
-        stamp = to_rfc3339(now)
-        stored = self._standing(connection, player.player_id)
-        before = stored or Standing(0, 1, self.config.rank_for(1))
+        stamp: str,
+        effects: _Effects,
+    ) -> None:
+        """Count `activities` into `player`'s missions, award XP, notify; the player's rows
+        are written at the end of the batch."""
+        aggregates = player.aggregates
+        player_id = aggregates.player_id
+        player.settled = True
+        before = player.standing
         xp = before.xp
-        missions = self._progress(connection, player.player_id)
         moved: list[MissionProgress] = []
-        for progress in missions:
+        for progress in player.progress:
             was_done = progress.completed_at is not None
-            if not progress.advance(activities, player.login_days):
+            if not progress.advance(activities, aggregates.login_days):
                 continue
+            progress.changed = True
             # Progress keeps counting after completion, so any order ends on the same values.
             if not was_done:
                 moved.append(progress)
                 if progress.reached():
                     progress.completed_at = stamp
-            self._store_progress(connection, player.player_id, progress, stamp)
         for progress in moved:
-            effects.add(player.player_id, "missions:on:progress", progress.to_json())
+            effects.add(player_id, "missions:on:progress", progress.to_json())
             if progress.completed_at is not None:
                 xp += progress.mission.xp
                 self._notify(
-                    connection,
-                    effects,
-                    player.player_id,
-                    "missionCompleted",
-                    stamp,
-                    mission=progress.mission,
+                    effects, player_id, "missionCompleted", stamp, mission=progress.mission
                 )
         level = self.config.level_for(xp)
-        standing = Standing(xp, level, self.config.rank_for(level))
-        self._store_standing(connection, player.player_id, stored, standing, stamp)
+        standing = player.standing = Standing(xp, level, self.config.rank_for(level))
         if standing.xp != before.xp:
-            effects.add(player.player_id, "ranks:on:xpUp", {"xpBalance": standing.xp})
+            effects.add(player_id, "ranks:on:xpUp", {"xpBalance": standing.xp})
         for reached in range(before.level + 1, standing.level + 1):
-            effects.add(player.player_id, "ranks:on:levelUp", {"level": {"levelNumber": reached}})
-            self._notify(connection, effects, player.player_id, "levelUp", stamp, level=reached)
+            effects.add(player_id, "ranks:on:levelUp", {"level": {"levelNumber": reached}})
+            self._notify(effects, player_id, "levelUp", stamp, level=reached)
         if standing.rank != before.rank:
             self._notify(
-                connection,
-                effects,
-                player.player_id,
-                "rankUp",
-                stamp,
-                rank=standing.rank,
-                level=standing.level,
+                effects, player_id, "rankUp", stamp, rank=standing.rank, level=standing.level
             )
-        segments = segments_of(self.config, player, now)
+        segments = segments_of(self.config, aggregates, now)
         for segment in segments:
-            if segment not in player.segments:
-                self._notify(
-                    connection, effects, player.player_id, "segmentEntered", stamp, segment=segment
-                )
-        player.segments = segments
-        values = player.row(stamp)
-        if (
-            connection.execute(
-                update(engine_players)
-                .where(engine_players.c.player_id == player.player_id)
-                .values(**values)
-            ).rowcount
-            == 0
-        ):
-            connection.execute(insert(engine_players).values(**values))
-        return effects
-
-    def _standing(self, connection: Connection, player_id: str) -> Standing | None:
-        row = connection.execute(
-            select(engine_ranks).where(engine_ranks.c.player_id == player_id)
-        ).first()
-        return None if row is None else Standing(row.xp_balance, row.level, row.rank)
-
-    def _store_standing(
-        self,
-        connection: Connection,
-        player_id: str,
-        before: Standing | None,
-        standing: Standing,
-        stamp: str,
-    ) -> None:
-        values = {"xp_balance": standing.xp, "level": standing.level, "rank": standing.rank}
-        if before is None:
-            connection.execute(
-                insert(engine_ranks).values(player_id=player_id, updated_at=stamp, **values)
-            )
-        elif standing != before:
-            connection.execute(
-                update(engine_ranks)
-                .where(engine_ranks.c.player_id == player_id)
-                .values(updated_at=stamp, **values)
-            )
-
-    def _progress(self, connection: Connection, player_id: str) -> list[MissionProgress]:
-        """The player's progress in every configured mission (zero where none is stored)."""
-        rows = connection.execute(
-            select(engine_missions).where(engine_missions.c.player_id == player_id)
-        )
-        stored = {row.mission_id: row for row in rows}
-        result = []
-        for mission in self.config.missions:
-            row = stored.get(mission.id)
-            values = [ZERO] * len(mission.objectives)
-            if row is not None:
-                saved = [Decimal(value) for value in json.loads(row.progress)]
-                # A configuration changed since: keep what still lines up.
-                values = (saved + values)[: len(values)]
-            completed = None if row is None else row.completed_at
-            result.append(MissionProgress(mission, values, completed, row is not None))
-        return result
-
-    def _store_progress(
-        self, connection: Connection, player_id: str, progress: MissionProgress, stamp: str
-    ) -> None:
-        values = {
-            "progress": json.dumps([_text(value) for value in progress.values]),
-            "completed_at": progress.completed_at,
-            "updated_at": stamp,
-        }
-        if progress.stored:
-            connection.execute(
-                update(engine_missions)
-                .where(
-                    engine_missions.c.player_id == player_id,
-                    engine_missions.c.mission_id == progress.mission.id,
-                )
-                .values(**values)
-            )
-        else:
-            connection.execute(
-                insert(engine_missions).values(
-                    player_id=player_id, mission_id=progress.mission.id, **values
-                )
-            )
-            progress.stored = True
+            if segment not in aggregates.segments:
+                self._notify(effects, player_id, "segmentEntered", stamp, segment=segment)
+        aggregates.segments = segments
 
     def _notify(
         self,
-        connection: Connection,
         effects: _Effects,
         player_id: str,
         trigger: str,
@@ -1063,18 +882,74 @@ class ReactiveEngine:
             if rule.mission is not None and (mission is None or rule.mission != mission.id):
                 continue
             values = {
+                "player_id": player_id,
                 "kind": trigger,
                 "title": rule.title.format_map(data),
                 "message": rule.message.format_map(data),
                 "data": json.dumps(data),
                 "created_at": stamp,
             }
-            inserted = connection.execute(
-                insert(engine_notifications).values(player_id=player_id, **values)
-            )
-            key = inserted.inserted_primary_key
-            notification = _notification(int(key[0]) if key else 0, values)
+            notification = _notification(0, values)  # numbered once stored
+            effects.notifications.append((values, notification))
             effects.add(player_id, "notifications:on:new", notification)
+
+    def _save(self, connection: Connection, batch: _Batch, stamp: str) -> None:
+        """Write every row the batch's applied events changed."""
+        settled = [player for player in batch.players.values() if player.settled]
+        rows = [(player, player.aggregates.row(stamp)) for player in settled]
+        _write(connection, _INSERT_PLAYERS, [row for player, row in rows if not player.stored])
+        _write(
+            connection,
+            _UPDATE_PLAYERS,
+            [_keyed(row, "player_id") for player, row in rows if player.stored],
+        )
+        standings = [(player, _standing_row(player, stamp)) for player in settled]
+        _write(
+            connection,
+            _INSERT_STANDINGS,
+            [row for player, row in standings if player.stored_standing is None],
+        )
+        _write(
+            connection,
+            _UPDATE_STANDINGS,
+            [
+                _keyed(row, "player_id")
+                for player, row in standings
+                if player.stored_standing is not None and player.stored_standing != player.standing
+            ],
+        )
+        progress = [
+            (item, _progress_row(player.aggregates.player_id, item, stamp))
+            for player in settled
+            for item in player.progress
+            if item.changed
+        ]
+        _write(connection, _INSERT_PROGRESS, [row for item, row in progress if not item.stored])
+        _write(
+            connection,
+            _UPDATE_PROGRESS,
+            [_keyed(row, "player_id", "mission_id") for item, row in progress if item.stored],
+        )
+        _write(connection, _INSERT_LOGIN_DAYS, batch.new_login_days)
+        for values, notification in batch.notifications:
+            key = connection.execute(_INSERT_NOTIFICATION, values).inserted_primary_key
+            notification["id"] = str(int(key[0]) if key else 0)
+
+    def _progress_of(self, rows: Iterable[Any]) -> list[MissionProgress]:
+        """The progress in every configured mission from a player's stored `rows` (zero where
+        none is stored)."""
+        stored = {row.mission_id: row for row in rows}
+        result = []
+        for mission in self.config.missions:
+            row = stored.get(mission.id)
+            values = [ZERO] * len(mission.objectives)
+            if row is not None:
+                saved = [Decimal(value) for value in json.loads(row.progress)]
+                # A configuration changed since: keep what still lines up.
+                values = (saved + values)[: len(values)]
+            completed = None if row is None else row.completed_at
+            result.append(MissionProgress(mission, values, completed, row is not None))
+        return result
 
     # -- reading --------------------------------------------------------------------------
 
@@ -1082,15 +957,13 @@ class ReactiveEngine:
         """The player's aggregates, segments (at the service clock's now), XP balance, level
         and rank; None when no event of the player has been applied."""
         with self.db.connect() as connection:
-            row = connection.execute(
-                select(engine_players).where(engine_players.c.player_id == player_id)
-            ).first()
+            row = connection.execute(_PLAYER, {"player_id": player_id}).first()
             standing = self._standing(connection, player_id)
         if row is None:
             return None
         player = Aggregates.from_row(row)
         if standing is None:
-            standing = Standing(0, 1, self.config.rank_for(1))
+            standing = self._first_standing
         return {
             **player.to_json(),
             "segments": list(segments_of(self.config, player, self.clock.now())),
@@ -1099,12 +972,16 @@ class ReactiveEngine:
             "rank": standing.rank,
         }
 
+    def _standing(self, connection: Connection, player_id: str) -> Standing | None:
+        row = connection.execute(_STANDING, {"player_id": player_id}).first()
+        return None if row is None else Standing(row.xp_balance, row.level, row.rank)
+
     def missions(self, player_id: str) -> list[dict[str, Any]]:
         """Every configured mission with the player's progress, in the configuration's order
         (every one at 0 for a player the engine has no state for) (D67)."""
         with self.db.connect() as connection:
-            progress = self._progress(connection, player_id)
-        return [item.to_json() for item in progress]
+            rows = connection.execute(_PROGRESS, {"player_id": player_id}).all()
+        return [item.to_json() for item in self._progress_of(rows)]
 
     def leaderboard(self, player_id: str, limit: int = 25) -> dict[str, Any]:
         """`{"items": the top `limit` by XP (ties by player id), "me": the player's row}`
@@ -1130,18 +1007,42 @@ class ReactiveEngine:
             for index, row in enumerate(rows, start=1)
         ]
         if mine is None:
-            mine = Standing(0, 1, self.config.rank_for(1))
+            mine = self._first_standing
         return {"items": items, "me": _leader(position, player_id, mine)}
 
     def notifications(self, player_id: str) -> list[dict[str, Any]]:
         """The player's notifications, newest first (D69)."""
-        query = (
-            select(engine_notifications)
-            .where(engine_notifications.c.player_id == player_id)
-            .order_by(engine_notifications.c.id.desc())
-        )
         with self.db.connect() as connection:
-            return [_notification(row.id, row._asdict()) for row in connection.execute(query)]
+            rows = connection.execute(_NOTIFICATIONS, {"player_id": player_id})
+            return [_notification(row.id, row._asdict()) for row in rows]
+
+
+def _keyed(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """`row` as the parameters of an UPDATE of its other columns where its `keys` match
+    (`player_id` as `key`, `mission_id` as `mission_key`)."""
+    names = {"player_id": "key", "mission_id": "mission_key"}
+    return {names[name] if name in keys else name: value for name, value in row.items()}
+
+
+def _standing_row(player: _Player, stamp: str) -> dict[str, Any]:
+    standing = player.standing
+    return {
+        "player_id": player.aggregates.player_id,
+        "xp_balance": standing.xp,
+        "level": standing.level,
+        "rank": standing.rank,
+        "updated_at": stamp,
+    }
+
+
+def _progress_row(player_id: str, progress: MissionProgress, stamp: str) -> dict[str, Any]:
+    return {
+        "player_id": player_id,
+        "mission_id": progress.mission.id,
+        "progress": json.dumps([_text(value) for value in progress.values]),
+        "completed_at": progress.completed_at,
+        "updated_at": stamp,
+    }
 
 
 def _leader(position: int | None, player_id: str, standing: Standing) -> dict[str, Any]:
