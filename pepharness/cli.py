@@ -212,6 +212,10 @@ class ServeFailure(click.ClickException):
 )
 @env_option("--no-admin", is_flag=True, default=False, help="Do not serve the /__admin API.")
 @env_option(
+    "--quiet", is_flag=True, default=False,
+    help="No line per request (warnings and errors only): for load tests.",
+)
+@env_option(
     "--threads",
     type=click.IntRange(1, 256),
     default=8,
@@ -229,6 +233,7 @@ def serve(
     database: str | None,
     engine_config: str | None,
     no_admin: bool,
+    quiet: bool,
     threads: int,
 ) -> None:
     """Serve MOCK (or all of them) on waitress until Ctrl-C, logging one line per request.
@@ -250,7 +255,7 @@ def serve(
         click.echo("Press Ctrl-C to stop.")
 
     try:
-        with access_log(sys.stderr):
+        with access_log(sys.stderr, quiet=quiet):
             apps = [
                 (spec.build(options), host, spec.default_port if port is None else port)
                 for spec in chosen

