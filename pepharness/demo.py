@@ -202,9 +202,10 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
         echo("3. `pepharness check sinatra` against it: every rule, the reports in "
              f"{report_dir}")
         checked = _check(url, seed, report_dir)
-    echo("4. the operator mock and the reference PEP: `pepharness check operator` and "
-         "`pepharness check pep-frontend`, the reports in "
-         f"{report_dir / 'operator'} and {report_dir / 'pep-frontend'}")
+    echo("4. the operator mock and the reference PEP: `pepharness check operator`, "
+         "`check pep-frontend` and `check pep-platform`, the reports in "
+         f"{report_dir / 'operator'}, {report_dir / 'pep-frontend'} and "
+         f"{report_dir / 'pep-platform'}")
     player_auth = _check_player_auth(seed, report_dir)
     passed = (
         all(o["ok"] for o in outcomes)
@@ -253,7 +254,8 @@ def _free_port() -> int:
 
 def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
     """`check operator` on a served operator mock (a seeded token, and one programmed to have
-    expired), then `check pep-frontend` on a reference PEP whose operator the check plays."""
+    expired), then `check pep-frontend` on a reference PEP whose operator the check plays, and
+    `check pep-platform` on the same PEP, moving its clock."""
     operator_app = operator.create_app({"SEED": seed})
     backend = operator.backend_of(operator_app)
     valid = next(rule.identity_token for rule in backend.rules() if rule.seeded)
@@ -281,6 +283,14 @@ def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
                  "--base-url", server.url, "--client-id", "pep-demo-client",
                  "--client-secret", "pep-demo-secret", "--operator-port", str(harness_port),
                  "--report-dir", str(report_dir / "pep-frontend"), "--seed", str(seed)],
+                check=False,
+            ).returncode
+            codes["pep-platform"] = subprocess.run(
+                [sys.executable, "-m", "pepharness", "check", "pep-platform",
+                 "--base-url", server.url, "--client-id", "pep-demo-client",
+                 "--client-secret", "pep-demo-secret",
+                 "--clock-control", f"{server.url}/__admin", "--expect-rate-limit", "100/60",
+                 "--report-dir", str(report_dir / "pep-platform"), "--seed", str(seed)],
                 check=False,
             ).returncode
     return codes

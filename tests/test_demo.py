@@ -11,7 +11,7 @@ from pathlib import Path
 def test_demo_serves_checks_and_reports(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pepharness", "demo", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=420, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
@@ -19,8 +19,10 @@ def test_demo_serves_checks_and_reports(tmp_path: Path) -> None:
     assert summary["verdict"] == "pass"
     assert len(summary["sinatra"]) >= 20
     assert {step["status"] for step in summary["sinatra"]} >= {200, 400, 401, 403, 422, 429}
-    assert summary["check_exit_codes"] == {"sinatra": 0, "operator": 0, "pep-frontend": 0}
-    for api in ("operator", "pep-frontend"):
+    assert summary["check_exit_codes"] == {
+        "sinatra": 0, "operator": 0, "pep-frontend": 0, "pep-platform": 0
+    }
+    for api in ("operator", "pep-frontend", "pep-platform"):
         checked = json.loads((tmp_path / api / "summary.json").read_text())
         assert checked["verdict"] == "pass", api
         assert (tmp_path / api / "report.html").is_file()
