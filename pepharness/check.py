@@ -234,7 +234,8 @@ class Run:
         exits = {}
         for phase, title in (
             ("shared", "checks"),
-            ("exclusive", "checks that move the clock or exhaust the rate limit (alone)"),
+            ("exclusive", "checks that move the clock, exhaust the rate limit or restart the "
+             "target (alone)"),
         ):
             if phase not in self.phases:
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,12 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
     help="The data fetch's rate limit (the vendor documents 100/60); without it the 429 checks "
     "are NOT VERIFIED.",
 )
+@_env_option(
+    "--restart-command", default=None, metavar="CMD",
+    help="A shell command, run from this directory, that restarts the target (e.g. 'systemctl "
+    "restart pep'): events acknowledged just before must still be there after it. Without it "
+    "the restart check is NOT VERIFIED. Reaches the suite through its environment only.",
+)
 def check_pep_platform(
     base_url: str,
     report_dir: Path,
@@ -103,14 +111,16 @@ def check_pep_platform(
     client_secret: str,
     clock_control: str,
     expect_rate_limit: str | None,
+    restart_command: str | None,
 ) -> None:
     """Check a PEP's Platform gateway (contracts/pep-platform.yaml): the OAuth 2.0 client
     credentials token (by HTTP Basic, the form or JSON, its RFC 6749 errors, its scopes, its
     expiry), Bearer tokens on every endpoint (missing, garbage, forged, alg none, another
     scope), the reactive events (202, 400, a retry counted once), the bulk player sync (its
     per-player report, gzip and Brotli, the task), the data fetch (limit, pages, its rate
-    limit), and schemathesis over the contract. Events and players it sends are stored by the
-    target for good.
+    limit), that an acknowledged event is stored (at once, and across a restart with
+    --restart-command), and schemathesis over the contract. Events and players it sends are
+    stored by the target for good.
 
     \b
     Exit 0: every MUST rule passed (and every SHOULD one, with --strict).
@@ -135,9 +145,17 @@ def check_pep_platform(
     if limit is not None:
         run.arguments += ["--expect-rate-limit", f"{limit[0]}/{limit[1]:g}"]
     run.secrets["PEPHARNESS_CLIENT_SECRET"] = client_secret
+    restart = (restart_command or "").strip()
+    if restart:
+        run.secrets["PEPHARNESS_RESTART_COMMAND"] = in_this_directory(restart)
     expected = f"{limit[0]}/{limit[1]:g} s" if limit is not None else "not expected"
     run.execute(
         workers="1",
         banner=f"client {client_id}, clock control {clock or 'none'}, rate limit {expected}, "
-        f"max examples {max_examples}",
+        f"restart {'by command' if restart else 'not checked'}, max examples {max_examples}",
     )
+
+
+def in_this_directory(command: str) -> str:
+    """`command` run from the current directory: the suite runs in its report folder."""
+    return f"cd {shlex.quote(os.getcwd())} || exit 125\n{command}"

@@ -96,6 +96,8 @@ class SuiteOptions:
     """PEP Frontend check: the loopback port the harness plays the operator on."""
     operator_timeout: float = DEFAULT_OPERATOR_TIMEOUT
     """PEP Frontend check: seconds the PEP may take when the operator hangs or is down."""
+    restart_command: str | None = None
+    """PEP Platform check: a shell command that restarts the target (from the environment only)."""
 
     @property
     def paced_examples(self) -> int:

@@ -198,6 +198,7 @@ def _options(config: pytest.Config) -> SuiteOptions:
         client_secret=_env("client-secret") or None,
         operator_port=int(get("operator_port")),
         operator_timeout=float(get("operator_timeout")),
+        restart_command=_env("restart-command") or None,
     )
 
 
@@ -478,6 +479,7 @@ def write_part(store: RunStore, report_dir: Path, exitstatus: int) -> Path:
     options["valid_tokens"] = ["***"] * len(store.options.valid_tokens)
     options["expired_tokens"] = ["***"] * len(store.options.expired_tokens)
     options["client_secret"] = "***" if store.options.client_secret else None
+    options["restart_command"] = "***" if store.options.restart_command else None
     options["report_dir"] = str(store.options.report_dir)
     part = {
         "phase": store.options.phase,

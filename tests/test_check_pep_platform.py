@@ -1,45 +1,63 @@
-"""`pepharness check pep-platform` passes the reference PEP, names the rule each of three quick
-planted faults breaks (a SHOULD one failing the verdict only with --strict), and refuses to run
-(exit 2, one line) when the target is unreachable or refuses the client's credentials."""
+"""`pepharness check pep-platform` passes the reference PEP (across a restart too), names the rule
+each planted fault of tests/planted/platform_variants.py breaks (a SHOULD one failing the verdict
+only with --strict), and refuses to run (exit 2, one line) when the target is unreachable or
+refuses the client's credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
+import signal
 import socket
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner, Result
-from flask import Flask, Response, request
+from flask import Flask
+from planted.platform_variants import PLATFORM_VARIANTS, PlatformVariant
 
 from pepharness.check_platform import check_pep_platform
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.pep import create_app
 
-TOKEN = "/api/oauth/v1/token"
+PLANTED = Path(__file__).parent / "planted"
+DURABILITY = "check_accepted_event*"
+RESTART_RULE = "check_accepted_events_survive_a_restart"
+START_SECONDS = 30
 
 
 def reference(tmp_path: Path) -> Flask:
     return create_app({"DATABASE": str(tmp_path / "pep.sqlite3")})
 
 
+def check_target(url: str, report_dir: Path, *extra: str, clock: bool = True) -> Result:
+    """`pepharness check pep-platform` in this process against the PEP at `url`."""
+    unset = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
+    options = ["--clock-control", f"{url}/__admin"] if clock else []
+    arguments = [
+        "--base-url", url,
+        "--report-dir", str(report_dir),
+        "--seed", "3",
+        "--expect-rate-limit", "100/60",
+        *options,
+        *extra,
+    ]
+    return CliRunner().invoke(check_pep_platform, arguments, env=unset)
+
+
 def run_check(app: Flask, report_dir: Path, *extra: str, clock: bool = True) -> Result:
     """`pepharness check pep-platform` in this process against `app` served on loopback."""
-    unset = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
     with ThreadedServer(app, threads=8) as server:
-        options = ["--clock-control", f"{server.url}/__admin"] if clock else []
-        arguments = [
-            "--base-url", server.url,
-            "--report-dir", str(report_dir),
-            "--seed", "3",
-            "--expect-rate-limit", "100/60",
-            *options,
-            *extra,
-        ]
-        return CliRunner().invoke(check_pep_platform, arguments, env=unset)
+        return check_target(server.url, report_dir, *extra, clock=clock)
 
 
 def summary_of(report_dir: Path) -> dict[str, Any]:
@@ -55,8 +73,10 @@ def test_reference_pep_passes_every_rule(tmp_path: Path) -> None:
     summary = summary_of(report)
     assert summary["verdict"] == "pass"
     assert summary["failures"] == [], output
-    # The clock control and the expected rate limit leave nothing unverified.
-    assert summary["not_verified"] == [], output
+    # The clock control and the expected rate limit leave only the restart unverified.
+    unverified = {entry["rule"]: entry["reason"] for entry in summary["not_verified"]}
+    assert list(unverified) == [RESTART_RULE], output
+    assert "--restart-command" in unverified[RESTART_RULE]
     verified = {r["rule"]: r["outcomes"] for r in summary["rules"]}
     for rule in ("check_token_expires", "check_rate_limit_is_429_at_request_n_plus_1",
                  "check_rate_limit_recovers_after_retry_after"):
@@ -68,66 +88,98 @@ def test_reference_pep_passes_every_rule(tmp_path: Path) -> None:
     assert "429" not in observed["GET /api/data-fetch/v1/players"], observed
 
 
-def _rewrite(app: Flask, change: Callable[[Response], None]) -> Flask:
-    @app.after_request
-    def rewrite(response: Response) -> Response:
-        change(response)
-        return response
-
-    return app
-
-
-def _events_answer_200(response: Response) -> None:
-    if request.path.startswith("/rx-api/") and response.status_code == 202:
-        response.status_code = 200
-
-
-def _token_may_be_cached(response: Response) -> None:
-    if request.path == TOKEN:
-        response.headers.pop("Cache-Control", None)
-
-
-def _no_challenge(response: Response) -> None:
-    if response.status_code == 401:
-        response.headers.pop("WWW-Authenticate", None)
-
-
-CHALLENGES = "check_invalid_client_carries_www_authenticate,check_bearer_401_carries_challenge"
-
-
-@pytest.mark.parametrize(
-    ("change", "rules", "expected", "strict", "exit_code"),
-    [
-        (_events_answer_200, "check_valid_event_is_202", {"check_valid_event_is_202"}, False, 1),
-        (_token_may_be_cached, "check_token_*", {"check_token_answer_is_not_stored"}, False, 1),
-        (_no_challenge, CHALLENGES, set(CHALLENGES.split(",")), False, 0),
-        (_no_challenge, CHALLENGES, set(CHALLENGES.split(",")), True, 1),
-    ],
-    ids=["events-200", "token-cacheable", "no-challenge", "no-challenge-strict"],
-)
-def test_planted_fault_is_named(
-    tmp_path: Path,
-    change: Callable[[Response], None],
-    rules: str,
-    expected: set[str],
-    strict: bool,
-    exit_code: int,
-) -> None:
-    report = tmp_path / "report"
-    app = _rewrite(reference(tmp_path), change)
-    result = run_check(app, report, "--rules", rules, *(["--strict"] if strict else []))
-    output = result.output
-    failed = {f["rule"] for f in summary_of(report)["failures"]}
-    assert failed == expected, output
-    assert result.exit_code == exit_code, output
-    for rule in expected:
-        assert rule in output
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served(variant: str, folder: Path) -> Iterator[tuple[str, str]]:
+    """`variant` (or `reference`) served by serve_platform.py in a process of its own, from
+    `folder`: its URL, and the restart command to run from `folder` (paths relative to it, as
+    `check pep-platform` runs the command from its own directory)."""
+    port = free_port()
+    arguments = [variant, str(port), "pep.sqlite3", "pep.pid"]
+    url = f"http://127.0.0.1:{port}"
+    with (folder / "pep.log").open("ab") as log:
+        first = subprocess.Popen(
+            [sys.executable, str(PLANTED / "serve_platform.py"), *arguments],
+            cwd=folder, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
+        try:
+            _wait_until_listening(url, first, folder)
+            restart = shlex.join(["sh", str(PLANTED / "restart.sh"), *arguments])
+            yield url, f"PYTHON={shlex.quote(sys.executable)} {restart}"
+        finally:
+            # The first process, and the one the restart command started in its place.
+            first.kill()
+            first.wait()
+            pidfile = folder / "pep.pid"
+            if pidfile.is_file():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pidfile.read_text(encoding="utf-8")), signal.SIGKILL)
+
+
+def _wait_until_listening(url: str, process: subprocess.Popen[bytes], folder: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        # The pid is written once the port is bound, before the first request is served.
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/__admin/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    log = (folder / "pep.log").read_text(encoding="utf-8", errors="replace")
+    raise AssertionError(f"serve_platform.py did not listen on {url}:\n{log[-2000:]}")
+
+
+def run_variant(variant: PlatformVariant, folder: Path, report: Path) -> Result:
+    """The check of `variant`'s rules (max examples 5), a restart variant served by a process
+    of its own with the restart command given."""
+    extra = ["--rules", variant.rules, "--max-examples", "5", *variant.options]
+    if not variant.restart:
+        app = variant.build({"DATABASE": str(folder / "pep.sqlite3")})
+        return run_check(app, report, *extra)
+    with served(variant.name, folder) as (url, restart):
+        return check_target(url, report, *extra, "--restart-command", restart)
+
+
+@pytest.mark.parametrize("variant", PLATFORM_VARIANTS, ids=[v.name for v in PLATFORM_VARIANTS])
+def test_planted_fault_is_named(
+    variant: PlatformVariant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where the restart command runs from
+    report = tmp_path / "report"
+    result = run_variant(variant, tmp_path, report)
+    output = result.output
+    assert (report / "summary.json").is_file(), output
+    # Failed (the check ran and named the rule), not an error of the check itself.
+    failed = {(f["rule"], f["level"], f["outcome"]) for f in summary_of(report)["failures"]}
+    assert failed == {(rule, variant.level, "failed") for rule in variant.expected}, output
+    assert result.exit_code == variant.exit_code, output
+    for rule in variant.expected:
+        assert rule in output
+
+
+def test_reference_pep_survives_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "report"
+    pidfile = tmp_path / "pep.pid"
+    with served("reference", tmp_path) as (url, restart):
+        first = pidfile.read_text(encoding="utf-8")
+        result = check_target(url, report, "--rules", DURABILITY, "--restart-command", restart)
+        # The restart command ran: another process serves now.
+        assert pidfile.read_text(encoding="utf-8") != first
+    output = result.output
+    assert result.exit_code == 0, output
+    summary = summary_of(report)
+    assert summary["failures"] == [] and summary["not_verified"] == [], output
+    verified = {r["rule"]: r["outcomes"] for r in summary["rules"]}
+    assert verified[RESTART_RULE]["passed"] == 1, verified
+    assert verified["check_accepted_event_is_readable_at_once"]["passed"] == 2, verified
+    assert "restart by command" in output
 
 
 def _aborted(arguments: list[str]) -> str:

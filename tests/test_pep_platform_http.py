@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import brotli
 import pytest
+import requests
 
 from pepharness.mocks.core import ThreadedServer
 
@@ -464,3 +465,56 @@ def test_the_engine_applies_events_exactly_and_says_so(platform: MockClient) -> 
     state = platform.admin("GET", "/engine/players/p-1")
     assert state["deposits"] == 100 + 55 + 10 and state["depositCount"] == 3
     assert platform.get("/__admin/engine/players/nobody").status_code == 404
+
+
+def test_concurrent_registrations_and_syncs_all_land(platform: MockClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = bearer(platform)
+    sync = bearer(platform, "players:sync")
+
+    def register(number: int) -> int:
+        body = {"playerId": f"conc-{number}", "registrationDevice": "web",
+                "date": "2026-11-20T10:00:00Z"}
+        return platform.clone().post(REGISTRATION, json=body, headers=headers).status_code
+
+    def migrate(number: int) -> int:
+        players = [{"playerId": f"sync-{number}-{i}", "registrationDate": "2026-01-01T00:00:00Z"}
+                   for i in range(20)]
+        return platform.clone().post(MIGRATE, json={"players": players}, headers=sync).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(register, range(60))) + list(pool.map(migrate, range(6)))
+    assert set(statuses) == {202}
+    items: list[dict[str, Any]] = []
+    cursor = None
+    reader = bearer(platform, "data:read")
+    while True:
+        page = platform.get(PLAYERS, params={"next": cursor} if cursor else {},
+                            headers=reader).json()
+        items += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert len({item["playerId"] for item in items}) == 60 + 6 * 20
+
+
+def test_a_restarted_pep_draws_new_task_ids_and_token_ids(tmp_path: Any) -> None:
+    from pepharness.mocks import pep as pep_mock
+    from pepharness.mocks.core import ThreadedServer as Server
+
+    database = str(tmp_path / "restart.sqlite3")
+    seen: list[tuple[str, str]] = []
+    for _ in range(2):  # the same seed and database: a process restarted
+        app = pep_mock.create_app({"DATABASE": database, "ENGINE": False})
+        with Server(app, threads=4) as server:
+            grant = requests.post(f"{server.url}{TOKEN}", data={"grant_type": "client_credentials"},
+                                  auth=(CLIENT, SECRET), timeout=10).json()["access_token"]
+            answer = requests.post(
+                f"{server.url}{MIGRATE}", json={"players": _players(1)},
+                headers={"Authorization": f"Bearer {grant}"}, timeout=10,
+            )
+            assert answer.status_code == 202, answer.text
+            claims = json.loads(base64.urlsafe_b64decode(grant.split(".")[1] + "=="))
+            seen.append((answer.json()["taskId"], claims["jti"]))
+    assert seen[0][0] != seen[1][0] and seen[0][1] != seen[1][1]

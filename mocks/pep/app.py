@@ -195,7 +195,6 @@ def _install_platform(
         clock=clock,
         issuer=app.config["ISSUER"],
         lifetime_seconds=int(app.config["PLATFORM_TOKEN_LIFETIME_SECONDS"]),
-        seed=seed,
     )
     gateway = PlatformGateway(
         clock=clock,
@@ -210,7 +209,6 @@ def _install_platform(
     # The events go first, then the engine's state built from them.
     backend.on_reset(gateway.reset)
     backend.on_reset(engine.reset)
-    backend.on_reset(lambda: tokens.reset(seed))
     app.register_blueprint(platform)
 
 

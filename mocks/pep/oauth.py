@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
-import random
-import threading
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -123,7 +122,6 @@ class PlatformTokens:
         clock: Clock,
         issuer: str,
         lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
-        seed: int = 42,
     ) -> None:
         if lifetime_seconds < 1:
             raise ValueError("the Platform token lifetime must be at least one second")
@@ -131,20 +129,16 @@ class PlatformTokens:
         self.clock = clock
         self.issuer = issuer
         self.lifetime = lifetime_seconds
-        self._random = random.Random(f"platform-jti:{seed}")
-        self._lock = threading.Lock()
+        # 128 random bits per token, not a seeded sequence: the tokens are not stored, and a
+        # sequence restarting with the process would give a later token an earlier one's jti
+        # (RFC 7519 §4.1.7 wants them unique).
         # A client sends its token with every event: its signature is checked once. What a
         # token says never changes; whether it has expired is judged on each request.
         self._claims = functools.lru_cache(maxsize=4096)(self._decode)
 
-    def reset(self, seed: int) -> None:
-        with self._lock:
-            self._random = random.Random(f"platform-jti:{seed}")
-
     def issue(self, client_id: str, scope: str) -> str:
         now = int(self.clock.now().timestamp())
-        with self._lock:
-            jti = f"{self._random.getrandbits(128):032x}"
+        jti = secrets.token_hex(16)
         payload = {
             "iss": self.issuer,
             "aud": AUDIENCE,

@@ -21,6 +21,7 @@ from typing import Any
 import brotli
 import requests
 from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
 from pepharness.mocks.core.ratelimit import RateLimiter
@@ -35,6 +36,7 @@ MAX_FETCH = 1000
 DATA_FETCH_LIMIT = (100, 60.0)
 FEEDBACK_PATH = "/api/players/v1/migration/feedback"
 FEEDBACK_TIMEOUT_SECONDS = 5.0
+TASK_ID_ATTEMPTS = 1000
 
 platform_players = Table(
     "platform_players",
@@ -180,7 +182,7 @@ class PlatformGateway:
         self.wake = wake
         self._random = random.Random(f"migration:{seed}")
         self._lock = threading.Lock()
-        self._feedback: list[threading.Thread] = []
+        self._players_lock = threading.Lock()
 
     def reset(self) -> None:
         with self.db.begin() as connection:
@@ -273,25 +275,7 @@ class PlatformGateway:
             seen.add(player["playerId"])
             valid.append(_migrated(player))
         self._upsert_players(valid)
-        with self._lock:
-            task_id = f"{self._random.getrandbits(96):024x}"
-        report = {
-            "taskId": task_id,
-            "received": len(players),
-            "stored": len(valid),
-            "errorsTotal": len(problems),
-            "errors": problems[:MAX_LISTED_ERRORS],
-        }
-        with self.db.begin() as connection:
-            connection.execute(
-                migration_tasks.insert().values(
-                    task_id=task_id,
-                    client_id=client_id,
-                    created_at=to_rfc3339(self.clock.now()),
-                    report=json.dumps(report),
-                    feedback="pending",
-                )
-            )
+        task_id, report = self._new_task(client_id, len(players), len(valid), problems)
         feedback = {
             "taskId": task_id,
             "storedCount": len(valid),
@@ -304,6 +288,38 @@ class PlatformGateway:
         )
         sender.start()
         return {**report, "feedback": "pending"}
+
+    def _new_task(
+        self, client_id: str, received: int, stored: int, problems: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
+        """Store a task's report under a new id. Ids come from the seeded source, redrawn
+        while the database holds them already (it outlives the process: after a restart the
+        source starts over)."""
+        for _ in range(TASK_ID_ATTEMPTS):
+            with self._lock:
+                task_id = f"{self._random.getrandbits(96):024x}"
+            report = {
+                "taskId": task_id,
+                "received": received,
+                "stored": stored,
+                "errorsTotal": len(problems),
+                "errors": problems[:MAX_LISTED_ERRORS],
+            }
+            try:
+                with self.db.begin() as connection:
+                    connection.execute(
+                        migration_tasks.insert().values(
+                            task_id=task_id,
+                            client_id=client_id,
+                            created_at=to_rfc3339(self.clock.now()),
+                            report=json.dumps(report),
+                            feedback="pending",
+                        )
+                    )
+            except IntegrityError:
+                continue
+            return task_id, report
+        raise RuntimeError("no free task id after many draws")
 
     def _send_feedback(self, task_id: str, feedback: Mapping[str, Any]) -> None:
         try:
@@ -338,7 +354,10 @@ class PlatformGateway:
             return
         now = to_rfc3339(self.clock.now())
         insert = _insert(self.db)
-        with self.db.begin() as connection:
+        # One writer of players at a time: each change takes the next change_seq, which two
+        # transactions reading the same maximum would both take (the reference is one process;
+        # SQLite serialises the writes themselves).
+        with self._players_lock, self.db.begin() as connection:
             top = connection.execute(select(func.max(platform_players.c.change_seq))).scalar()
             base = int(top or 0)
             for offset, document in enumerate(documents, start=1):

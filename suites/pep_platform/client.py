@@ -310,6 +310,11 @@ class Platform:
                 self._readers.add(f"Bearer {token}")
             return token
 
+    def forget_tokens(self) -> None:
+        """Ask for new tokens from now on (the target restarted, and may not know the old ones)."""
+        with self._lock:
+            self._tokens.clear()
+
     # -- the protected endpoints -----------------------------------------------------------
 
     def call(

@@ -203,6 +203,23 @@ OUT_OF_ORDER = add(
     "An event dated before one already sent for the same player is 202.",
 )
 
+# -- durability ------------------------------------------------------------------------------------
+
+READABLE_AT_ONCE = add(
+    "check_accepted_event_is_readable_at_once", MUST,
+    "D57: 'Every accepted event is committed before the 202'; D63 (the data fetch lists what "
+    "was received after delta)",
+    "A money transaction or a round is listed by the data fetch right after its 202.",
+)
+SURVIVES_RESTART = add(
+    "check_accepted_events_survive_a_restart", MUST,
+    "D57: 'Every accepted event is committed before the 202'; D58 (stored and counted once)",
+    "20 money transactions sent just before the target is restarted (--restart-command) are "
+    "each listed exactly once when it is back; one of them sent again is 202 and still listed "
+    "once.",
+    exclusive=True,
+)
+
 # -- data fetch ------------------------------------------------------------------------------------
 
 LIMIT_HONOURED = add(
