@@ -277,19 +277,29 @@ def serve(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
-    help="Where the demo's summary is written.",
+    help="Where the demo's summary and the checks' reports are written.",
 )
-def demo(seed: int, report_dir: Path) -> None:
+@env_option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    default=25,
+    show_default=True,
+    help="Examples per generated test in each check the demo runs.",
+)
+def demo(seed: int, report_dir: Path, max_examples: int) -> None:
     """The main job on its embedded defaults, with nothing else running: validate the contracts,
     serve the Sinatra mock on a free loopback port, send it every documented operation and the
     behaviours the seeds fix (bad login, 401/403, the 20-minute token on the mock's clock, the
     paginated history, 429 and recovery), check every answer against contracts/sinatra.yaml,
-    and write demo-summary.json to --report-dir. Exit 0 when everything conforms, 1 otherwise.
+    run `check sinatra` against it; then serve the operator mock and the reference PEP and run
+    `check operator`, `check pep-frontend` and `check pep-platform` against them. Writes
+    demo-summary.json and each check's reports to --report-dir. Exit 0 when everything
+    conforms, 1 otherwise.
     """
     from pepharness import demo as tour
 
     try:
-        passed = tour.run(seed, report_dir, click.echo)
+        passed = tour.run(seed, report_dir, click.echo, max_examples=max_examples)
     except OSError as error:
         raise click.ClickException(f"cannot write to {report_dir}: {error}") from None
     sys.exit(0 if passed else 1)

@@ -186,7 +186,7 @@ def served(config: dict[str, Any]) -> Iterator[str]:
         yield server.url
 
 
-def run(seed: int, report_dir: Path, echo: Echo) -> bool:
+def run(seed: int, report_dir: Path, echo: Echo, *, max_examples: int = 25) -> bool:
     """The demo: contracts validated, the Sinatra mock served, toured and checked, the operator
     mock and the reference PEP checked. True when all passed."""
     started = time.perf_counter()
@@ -201,12 +201,12 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
         sinatra_tour(tour)
         echo("3. `pepharness check sinatra` against it: every rule, the reports in "
              f"{report_dir}")
-        checked = _check(url, seed, report_dir)
+        checked = _check(url, seed, report_dir, max_examples)
     echo("4. the operator mock and the reference PEP: `pepharness check operator`, "
          "`check pep-frontend` and `check pep-platform`, the reports in "
          f"{report_dir / 'operator'}, {report_dir / 'pep-frontend'} and "
          f"{report_dir / 'pep-platform'}")
-    player_auth = _check_player_auth(seed, report_dir)
+    player_auth = _check_player_auth(seed, report_dir, max_examples)
     passed = (
         all(o["ok"] for o in outcomes)
         and all(s.ok for s in tour.steps)
@@ -236,12 +236,13 @@ def run(seed: int, report_dir: Path, echo: Echo) -> bool:
     return passed
 
 
-def _check(url: str, seed: int, report_dir: Path) -> int:
+def _check(url: str, seed: int, report_dir: Path, max_examples: int) -> int:
     """`pepharness check sinatra` on the served mock, as a user runs it; its exit code."""
     command = [
         sys.executable, "-m", "pepharness", "check", "sinatra", "--base-url", url,
         "--clock-control", f"{url}/__admin", "--expect-rate-limit", "5/1",
-        "--report-dir", str(report_dir), "--seed", str(seed), "--max-examples", "25",
+        "--report-dir", str(report_dir), "--seed", str(seed),
+        "--max-examples", str(max_examples),
     ]
     return subprocess.run(command, check=False).returncode
 
@@ -252,7 +253,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
+def _check_player_auth(seed: int, report_dir: Path, max_examples: int) -> dict[str, int]:
     """`check operator` on a served operator mock (a seeded token, and one programmed to have
     expired), then `check pep-frontend` on a reference PEP whose operator the check plays, and
     `check pep-platform` on the same PEP, moving its clock."""
@@ -268,7 +269,8 @@ def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
         codes["operator"] = subprocess.run(
             [sys.executable, "-m", "pepharness", "check", "operator", "--base-url", server.url,
              "--valid-token", valid, "--expired-token", "demo-expired-1",
-             "--report-dir", str(report_dir / "operator"), "--seed", str(seed)],
+             "--report-dir", str(report_dir / "operator"), "--seed", str(seed),
+             "--max-examples", str(max_examples)],
             check=False,
         ).returncode
     harness_port = _free_port()
@@ -282,7 +284,8 @@ def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
                 [sys.executable, "-m", "pepharness", "check", "pep-frontend",
                  "--base-url", server.url, "--client-id", "pep-demo-client",
                  "--client-secret", "pep-demo-secret", "--operator-port", str(harness_port),
-                 "--report-dir", str(report_dir / "pep-frontend"), "--seed", str(seed)],
+                 "--report-dir", str(report_dir / "pep-frontend"), "--seed", str(seed),
+                 "--max-examples", str(max_examples)],
                 check=False,
             ).returncode
             codes["pep-platform"] = subprocess.run(
@@ -290,7 +293,8 @@ def _check_player_auth(seed: int, report_dir: Path) -> dict[str, int]:
                  "--base-url", server.url, "--client-id", "pep-demo-client",
                  "--client-secret", "pep-demo-secret",
                  "--clock-control", f"{server.url}/__admin", "--expect-rate-limit", "100/60",
-                 "--report-dir", str(report_dir / "pep-platform"), "--seed", str(seed)],
+                 "--report-dir", str(report_dir / "pep-platform"), "--seed", str(seed),
+                 "--max-examples", str(max_examples)],
                 check=False,
             ).returncode
     return codes
