@@ -68,15 +68,10 @@ def _workers(value: str) -> str:
     raise CheckAborted(f"--workers {value!r} is neither a number >= 1 nor 'auto'")
 
 
-def probe_login(base_url: str, email: str, password: str) -> None:
-    """Log in once before anything runs: an unreachable target or refused credentials end the
-    check with one line, not with a report full of errors."""
+def reach(base_url: str, send: Callable[[], requests.Response]) -> requests.Response:
+    """`send()`'s answer; no answer at all ends the check with one line (exit 2)."""
     try:
-        response = requests.post(
-            f"{base_url}/1.0/login/",
-            json={"email": email, "password": password},
-            timeout=PROBE_TIMEOUT_SECONDS,
-        )
+        return send()
     except requests.ConnectionError as error:
         reason = "connection refused" if "refused" in str(error).lower() else "cannot connect"
         raise CheckAborted(f"cannot reach {base_url}: {reason}") from None
@@ -86,6 +81,19 @@ def probe_login(base_url: str, email: str, password: str) -> None:
         ) from None
     except requests.RequestException as error:
         raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
+
+
+def probe_login(base_url: str, email: str, password: str) -> None:
+    """Log in once before anything runs: an unreachable target or refused credentials end the
+    check with one line, not with a report full of errors."""
+    response = reach(
+        base_url,
+        lambda: requests.post(
+            f"{base_url}/1.0/login/",
+            json={"email": email, "password": password},
+            timeout=PROBE_TIMEOUT_SECONDS,
+        ),
+    )
     if response.status_code in (400, 401, 403):
         text = response.text.strip().replace("\n", " ")[:80]
         raise CheckAborted(
@@ -388,17 +396,8 @@ def check_sinatra(
 
 def probe_reachable(base_url: str, path: str) -> None:
     """POST `{}` to `path` once: any HTTP answer will do; no answer ends the check (exit 2)."""
-    try:
-        requests.post(f"{base_url}{path}", json={}, timeout=PROBE_TIMEOUT_SECONDS)
-    except requests.ConnectionError as error:
-        reason = "connection refused" if "refused" in str(error).lower() else "cannot connect"
-        raise CheckAborted(f"cannot reach {base_url}: {reason}") from None
-    except requests.Timeout:
-        raise CheckAborted(
-            f"cannot reach {base_url}: no answer within {PROBE_TIMEOUT_SECONDS} s"
-        ) from None
-    except requests.RequestException as error:
-        raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
+    url = f"{base_url}{path}"
+    reach(base_url, lambda: requests.post(url, json={}, timeout=PROBE_TIMEOUT_SECONDS))
 
 
 def mock_operator_tokens(base_url: str) -> tuple[list[str], str] | None:

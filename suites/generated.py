@@ -9,9 +9,11 @@ from typing import Any
 import requests
 from schemathesis import Case
 from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure, FailureGroup
 
 from pepharness.suites.http import Target, summarize
+from pepharness.suites.options import SuiteOptions
 from pepharness.suites.rules import Level, Rule, RuleCatalog, RuleFailure, RuleFailures, matches
 
 STANDARD = {
@@ -43,6 +45,52 @@ STANDARD = {
 }
 """Schemathesis check name → (level, summary) of the rule it reports as, for the suites that
 take the standard wording."""
+
+
+NOT_APPLICABLE = (
+    "use_after_free",
+    "ensure_resource_availability",
+    "object_level_authorization",
+    "missing_required_header",
+)
+"""Schemathesis checks that need what these APIs have not: resources created and deleted, a
+second identity to swap in, a required header parameter (their only ones are security
+schemes, which ignored_auth covers)."""
+
+
+def config(
+    options: SuiteOptions,
+    accepted: Mapping[str, Sequence[str]],
+    *,
+    generation: Mapping[str, Any] | None = None,
+    operations: Sequence[Mapping[str, Any]] = (),
+) -> SchemathesisConfig:
+    """A suite's schemathesis configuration (what a schemathesis.toml would say): positive and
+    negative generation with --max-examples and --seed, no stateful phase, `accepted` the
+    statuses with which each operation may refuse well-formed input, and any per-operation
+    settings of `operations`."""
+    data: dict[str, Any] = {
+        "generation": {
+            "mode": "all",
+            "max-examples": options.max_examples,
+            "database": "none",
+            **(generation or {}),
+        },
+        "phases": {"stateful": {"enabled": False}},
+        "checks": {name: {"enabled": False} for name in NOT_APPLICABLE},
+        "request-timeout": 30,
+        "operations": [
+            {
+                "include-operation-id": operation_id,
+                "checks": {"positive_data_acceptance": {"expected-statuses": list(statuses)}},
+            }
+            for operation_id, statuses in accepted.items()
+        ]
+        + [dict(operation) for operation in operations],
+    }
+    if options.seed is not None:
+        data["seed"] = options.seed
+    return SchemathesisConfig.from_dict(data)
 
 
 def standard_rules(catalog: RuleCatalog, sources: Mapping[str, str]) -> dict[str, Rule]:

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 import schemathesis
 from schemathesis import Case
-from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 
-from pepharness.suites import documents
+from pepharness.suites import documents, generated
 from pepharness.suites.http import summarize
 from pepharness.suites.options import SuiteOptions
 from pepharness.suites.pep_frontend.client import CONTRACT, HEADER, Pep, access_token
@@ -61,28 +60,6 @@ class Bound:
         cls.pep = cls.operator = None
 
 
-def config(options: SuiteOptions) -> SchemathesisConfig:
-    data: dict[str, Any] = {
-        "generation": {
-            "mode": "all",
-            "max-examples": options.max_examples,
-            "database": "none",
-        },
-        "phases": {"stateful": {"enabled": False}},
-        "request-timeout": 30,
-        "operations": [
-            {
-                "include-operation-id": operation_id,
-                "checks": {"positive_data_acceptance": {"expected-statuses": statuses}},
-            }
-            for operation_id, statuses in ACCEPTED.items()
-        ],
-    }
-    if options.seed is not None:
-        data["seed"] = options.seed
-    return SchemathesisConfig.from_dict(data)
-
-
 class XAuthorization:
     """x-authorization: the token of a login the harness's operator validates."""
 
@@ -100,7 +77,7 @@ class XAuthorization:
 
 def schema(options: SuiteOptions) -> BaseSchema:
     document = copy.deepcopy(documents.load(CONTRACT))
-    loaded = schemathesis.openapi.from_dict(document, config=config(options))
+    loaded = schemathesis.openapi.from_dict(document, config=generated.config(options, ACCEPTED))
     loaded.auth(refresh_interval=None).skip_for(operation_id=["authenticatePlayer"])(
         XAuthorization
     )

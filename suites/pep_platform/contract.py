@@ -15,7 +15,7 @@ from schemathesis.auths import apply_basic_auth
 from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 
-from pepharness.suites import documents
+from pepharness.suites import documents, generated
 from pepharness.suites.options import SuiteOptions
 from pepharness.suites.pep_platform.client import CONTRACT, Platform
 
@@ -37,15 +37,6 @@ ACCEPTED = {
     "fetchPlayers": ["200", "400"],
     "fetchTransactions": ["200", "400"],
 }
-
-# Schemathesis checks that need what this API has not: resources created and deleted, a second
-# identity to swap in, a required header parameter (the only ones are the security schemes).
-NOT_APPLICABLE = (
-    "use_after_free",
-    "ensure_resource_availability",
-    "object_level_authorization",
-    "missing_required_header",
-)
 
 FETCH_EXAMPLES = 3
 """Random examples per data-fetch operation: every request spends the 100-a-minute budget the
@@ -71,27 +62,7 @@ def _bound() -> Platform:
 
 
 def config(options: SuiteOptions) -> SchemathesisConfig:
-    data: dict[str, Any] = {
-        "generation": {
-            "mode": "all",
-            "max-examples": options.max_examples,
-            "database": "none",
-            # Every shrinking step is one more real request (and one more event stored): a
-            # failure is reported as generated, with its curl line, and costs no more.
-            "no-shrink": True,
-        },
-        "phases": {"stateful": {"enabled": False}},
-        "checks": {name: {"enabled": False} for name in NOT_APPLICABLE},
-        "request-timeout": 30,
-        "operations": [
-            {
-                "include-operation-id": operation_id,
-                "checks": {"positive_data_acceptance": {"expected-statuses": statuses}},
-            }
-            for operation_id, statuses in ACCEPTED.items()
-        ],
-    }
-    data["operations"] += [
+    fetches = [
         {
             "include-operation-id": operation_id,
             "generation": {"max-examples": min(FETCH_EXAMPLES, options.max_examples)},
@@ -99,9 +70,11 @@ def config(options: SuiteOptions) -> SchemathesisConfig:
         }
         for operation_id in FETCH_IDS
     ]
-    if options.seed is not None:
-        data["seed"] = options.seed
-    return SchemathesisConfig.from_dict(data)
+    # Every shrinking step is one more real request (and one more event stored): a failure is
+    # reported as generated, with its curl line, and costs no more.
+    return generated.config(
+        options, ACCEPTED, generation={"no-shrink": True}, operations=fetches
+    )
 
 
 class BearerAuth:

@@ -56,17 +56,6 @@ ACCEPTED: dict[str, list[str]] = {
     "getRoundDetails": ["200", "403", "422"],
 }
 
-# Schemathesis checks that need what this API has not: resources created and deleted
-# (use_after_free, ensure_resource_availability), a second identity to swap in
-# (object_level_authorization), a required header parameter (missing_required_header: the
-# contract's only required headers are its security schemes, which ignored_auth covers).
-NOT_APPLICABLE = (
-    "use_after_free",
-    "ensure_resource_availability",
-    "object_level_authorization",
-    "missing_required_header",
-)
-
 _client: Sinatra | None = None
 
 
@@ -86,35 +75,14 @@ def _bound() -> Sinatra:
 
 
 def config(options: SuiteOptions) -> SchemathesisConfig:
-    """The run's schemathesis configuration (what a schemathesis.toml would say)."""
-    data: dict[str, Any] = {
-        "generation": {
-            "mode": "all",
-            "max-examples": options.max_examples,
-            "database": "none",
-        },
-        "phases": {"stateful": {"enabled": False}},
-        "checks": {name: {"enabled": False} for name in NOT_APPLICABLE},
-        "request-timeout": 30,
-        "operations": [
-            {
-                "include-operation-id": operation_id,
-                "checks": {"positive_data_acceptance": {"expected-statuses": statuses}},
-            }
-            for operation_id, statuses in ACCEPTED.items()
-        ],
+    """The run's schemathesis configuration. Every request of the paginated history spends its
+    rate limit: fewer random examples there (its coverage phase still walks every parameter's
+    boundaries)."""
+    paced = {
+        "include-operation-id": PAGINATED_ID,
+        "generation": {"max-examples": options.paced_examples},
     }
-    # Every request of the paginated history spends its rate limit: fewer random examples there
-    # (its coverage phase still walks every parameter's boundaries).
-    data["operations"].append(
-        {
-            "include-operation-id": PAGINATED_ID,
-            "generation": {"max-examples": options.paced_examples},
-        }
-    )
-    if options.seed is not None:
-        data["seed"] = options.seed
-    return SchemathesisConfig.from_dict(data)
+    return generated.config(options, ACCEPTED, operations=[paced])
 
 
 class JwtAuth:
