@@ -592,7 +592,9 @@ class ReactiveEngine:
         thread, self._thread = self._thread, None
         self._stopping.set()
         self._wake.set()
-        if thread is not None:
+        # The app's finaliser may run in the engine's own thread (a garbage collection there):
+        # that thread then ends by itself, at its next look at `_stopping`.
+        if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     @property
