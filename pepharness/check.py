@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import random
 import secrets
@@ -63,9 +64,12 @@ def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
 
 def _workers(value: str) -> str:
     text = value.strip().lower()
-    if text == "auto" or (text.isdigit() and int(text) >= 1):
-        return text
-    raise CheckAborted(f"--workers {value!r} is neither a number >= 1 nor 'auto'")
+    if not (text == "auto" or (text.isdigit() and int(text) >= 1)):
+        raise CheckAborted(f"--workers {value!r} is neither a number >= 1 nor 'auto'")
+    if text != "1" and importlib.util.find_spec("xdist") is None:
+        click.echo("pytest-xdist is not installed: the checks run in one process", err=True)
+        return "1"
+    return text
 
 
 def reach(base_url: str, send: Callable[[], requests.Response]) -> requests.Response:
