@@ -109,3 +109,30 @@ def test_unknown_api_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "No such command 'pep-backoffice'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_without_xdist_the_checks_run_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from pepharness import check
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "xdist" else found(name, *a)
+    )
+    assert check._workers("auto") == "1"
+    assert check._workers("1") == "1"
+
+
+def test_the_checks_dependencies_are_the_packages_own() -> None:
+    """A newcomer's `pip install -e .` (README's first command) must be enough to run every
+    check: pytest and pytest-xdist are runtime dependencies, not only the test extra's."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads(
+        (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]
+    names = {dependency.split(">")[0].split("<")[0].strip() for dependency in
+             project["dependencies"]}
+    assert {"pytest", "pytest-xdist", "schemathesis", "hypothesis"} <= names
