@@ -4,6 +4,7 @@ of the server's source (OWASP ASVS 7.4.1: generic messages only)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 SIGNS = (
     ("a Python traceback", re.compile(r"Traceback \(most recent call last\)")),
@@ -35,3 +36,9 @@ def leaked(text: str) -> str | None:
         if match:
             return f"{what}: {match.group(0)[:120]!r}"
     return None
+
+
+def answer_leaks(response: Any) -> str | None:
+    """What an HTTP answer — its headers and its body — shows of the server's insides."""
+    headers = "\n".join(f"{name}: {value}" for name, value in response.headers.items())
+    return leaked(f"{headers}\n{response.text}")

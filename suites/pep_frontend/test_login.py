@@ -13,7 +13,7 @@ import requests
 
 from pepharness.suites.http import summarize
 from pepharness.suites.jwts import jwt_claims, jwt_header
-from pepharness.suites.leaks import leaked
+from pepharness.suites.leaks import answer_leaks
 from pepharness.suites.pep_frontend import rules
 from pepharness.suites.pep_frontend.client import (
     LOGIN_OPERATION,
@@ -399,8 +399,7 @@ def test_errors_do_not_leak_internals(pep: Pep, operator: HarnessOperator) -> No
     finally:
         operator.clear_faults()
     for answer in answers:
-        headers = "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
-        shown = leaked(f"{headers}\n{answer.text}")
+        shown = answer_leaks(answer)
         if shown:
             fail(
                 rules.NO_LEAKED_INTERNALS,
