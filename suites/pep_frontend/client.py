@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -12,7 +11,7 @@ import requests
 
 from pepharness.suites import documents
 from pepharness.suites.http import Target
-from pepharness.suites.jwts import b64url, jwt_claims, jwt_header
+from pepharness.suites.jwts import b64url, jwt_claims
 from pepharness.suites.options import SuiteOptions
 
 CONTRACT = "pep-frontend"
@@ -50,46 +49,6 @@ def access_token(response: requests.Response) -> str | None:
     body = body_of(response)
     token = body.get("accessToken") if isinstance(body, dict) else None
     return token if isinstance(token, str) and token else None
-
-
-def forged(token: str) -> str:
-    """The token's claims signed with a key the PEP has never seen; for an opaque token, the
-    token with its last characters changed."""
-    claims = jwt_claims(token)
-    if claims is None:
-        tail = "A" if token[-1:] != "A" else "B"
-        return token[:-4] + tail * 4
-    header = jwt_header(token) or {}
-    algorithm = str(header.get("alg", "HS256"))
-    algorithm = algorithm if algorithm in ("HS256", "HS384", "HS512") else "HS256"
-    extra = {k: v for k, v in header.items() if k not in ("alg", "typ")}
-    return jwt.encode(claims, os.urandom(64), algorithm=algorithm, headers=extra or None)
-
-
-def altered_signature(token: str) -> str | None:
-    """The JWT with one character of its signature changed; None for an opaque token."""
-    parts = token.split(".")
-    if len(parts) != 3 or len(parts[2]) < 2:
-        return None
-    signature = parts[2]
-    middle = len(signature) // 2
-    swapped = "A" if signature[middle] != "A" else "B"
-    return ".".join([parts[0], parts[1], signature[:middle] + swapped + signature[middle + 1:]])
-
-
-def unsigned(token: str) -> str:
-    """The token's claims (or plausible ones) with `alg: none` and no signature."""
-    claims = jwt_claims(token) or {"sub": "131918", "iat": int(time.time()),
-                                   "exp": int(time.time()) + 3600}
-    header = {**(jwt_header(token) or {}), "alg": "none"}
-    encode = jwt.utils.base64url_encode
-    return ".".join(
-        [
-            encode(json.dumps(header, separators=(",", ":")).encode()).decode(),
-            encode(json.dumps(claims, separators=(",", ":")).encode()).decode(),
-            "",
-        ]
-    )
 
 
 def other_audience(token: str) -> str:

@@ -9,17 +9,15 @@ import pytest
 import requests
 
 from pepharness.suites.http import summarize
+from pepharness.suites.jwts import altered_signature, forged, unsigned
 from pepharness.suites.pep_frontend import rules
 from pepharness.suites.pep_frontend.client import (
     GARBAGE,
     SESSION,
     Pep,
     access_token,
-    altered_signature,
-    forged,
     other_audience,
     player_operations,
-    unsigned,
 )
 from pepharness.suites.pep_frontend.harness import HarnessOperator
 from pepharness.suites.rules import Rule, covers, fail, not_verified

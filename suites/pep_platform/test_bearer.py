@@ -12,8 +12,7 @@ import requests
 
 from pepharness.suites import documents
 from pepharness.suites.http import summarize
-from pepharness.suites.jwts import b64url
-from pepharness.suites.pep_frontend.client import altered_signature, forged, unsigned
+from pepharness.suites.jwts import altered_signature, b64url, forged, unsigned
 from pepharness.suites.pep_platform import rules
 from pepharness.suites.pep_platform.client import (
     ALL_SCOPES,
