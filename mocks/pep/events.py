@@ -80,7 +80,7 @@ class EventRow:
         }
 
 
-def _insert(engine: Engine) -> Any:
+def dialect_insert(engine: Engine) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite 3.24+, PostgreSQL)."""
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -107,7 +107,7 @@ class EventLog:
         # Built once: an ingestion is one statement per event, and building SQLAlchemy
         # statements costs more than SQLite's insert.
         self._insert_new = (
-            _insert(engine)(platform_events)
+            dialect_insert(engine)(platform_events)
             .on_conflict_do_nothing(index_elements=[platform_events.c.event_key])
             .returning(platform_events.c.seq)
         )

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
 from pepharness.mocks.core.ratelimit import RateLimiter
 from pepharness.mocks.pep import errors, validation
-from pepharness.mocks.pep.events import EventLog, NewEvent, _insert, platform_events
+from pepharness.mocks.pep.events import EventLog, NewEvent, dialect_insert, platform_events
 from pepharness.mocks.pep.store import metadata
 
 MAX_SYNC_PLAYERS = 20_000
@@ -353,7 +353,7 @@ class PlatformGateway:
         if not documents:
             return
         now = to_rfc3339(self.clock.now())
-        insert = _insert(self.db)
+        insert = dialect_insert(self.db)
         # One writer of players at a time: each change takes the next change_seq, which two
         # transactions reading the same maximum would both take (the reference is one process;
         # SQLite serialises the writes themselves).
