@@ -9,6 +9,7 @@ import base64
 import binascii
 import gzip
 import hashlib
+import io
 import json
 import random
 import threading
@@ -123,7 +124,7 @@ def decompress(raw: bytes, encoding: str | None) -> bytes:
         if coding == "identity":
             data = raw
         elif coding in ("gzip", "x-gzip"):
-            with gzip.GzipFile(fileobj=_Reader(raw)) as stream:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
                 data = stream.read(MAX_SYNC_BYTES + 1)
         elif coding == "deflate":
             data = zlib.decompressobj().decompress(raw, MAX_SYNC_BYTES + 1)
@@ -138,16 +139,6 @@ def decompress(raw: bytes, encoding: str | None) -> bytes:
     if len(data) > MAX_SYNC_BYTES:
         raise errors.PayloadTooLarge()
     return data
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        import io
-
-        self._stream = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
 
 
 def _json(raw: bytes) -> Any:
