@@ -17,6 +17,7 @@ import click
 
 from pepharness import fixtures as fixture_data
 from pepharness.check import check as check_command
+from pepharness.replay import replay as replay_command
 from pepharness.mocks.core import ServeError, serve_many
 from pepharness.serving import MOCKS, ServeOptions, access_log
 
@@ -306,6 +307,7 @@ def demo(seed: int, report_dir: Path, max_examples: int) -> None:
 
 
 cli.add_command(check_command)
+cli.add_command(replay_command)
 
 
 def main() -> None:

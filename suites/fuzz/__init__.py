@@ -1,0 +1,1 @@
+"""`pepharness fuzz`: seeded, rate-controlled, replayable traffic generated from the contracts."""

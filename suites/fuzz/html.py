@@ -1,0 +1,512 @@
+"""report.html of a fuzz run: one offline page that shows a person what the traffic found."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+SVG_NS = "http://www.w3.org/2000/svg"
+MAX_BARS = 300
+"""More elapsed seconds than this are bucketed, so an hour-long run stays a small page."""
+BUCKET_SECONDS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
+TICK_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
+MESSAGE_LIMIT = 4000
+"""A message may quote a fuzzed response body; findings.json keeps the whole of it."""
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "error", "other")
+COLORS = {
+    "2xx": "#2f9e44", "3xx": "#3b6fd1", "4xx": "#e0a100", "429": "#e8590c",
+    "5xx": "#c92a2a", "error": "#343a40", "other": "#adb5bd",
+}
+LABELS = {
+    "2xx": "2xx", "3xx": "3xx", "4xx": "4xx", "429": "429 rate limited", "5xx": "5xx",
+    "error": "no answer", "other": "other",
+}
+PERCENTILE_COLORS = {"p99": "#c5d3ee", "p95": "#7d9ad6", "p50": "#1d4690"}
+KIND_RANK = {"server_error": 0, "timeout": 1, "connection_error": 1, "slow": 2}
+KIND_STYLE = {"server_error": "server", "timeout": "network", "connection_error": "network",
+              "slow": "slow"}
+STOPPED_BY = {"duration": "duration reached", "requests": "request limit reached",
+              "interrupt": "interrupted"}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2329;
+background:#f6f7f9}
+header{padding:24px 32px;color:#fff}
+header.pass{background:#1f7a3f}header.fail{background:#b42318}
+header h1{margin:0 0 4px;font-size:22px}
+header .findings{font-size:30px;font-weight:700;margin:6px 0 10px}
+header .kinds{font-size:14px;font-weight:400;opacity:.92}
+dl.facts{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:2px 14px;margin:0}
+dl.facts dt{opacity:.8}dl.facts dd{margin:0;font-weight:600;word-break:break-all}
+main{padding:8px 32px 40px;max-width:1400px}
+h2{font-size:17px;margin:28px 0 10px;border-bottom:1px solid #d7dbe0;padding-bottom:4px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
+th,td{border:1px solid #e1e4e8;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#eef0f3}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.over td{background:#fde2e1}tr.over td.p99{color:#b42318;font-weight:700}
+.bar{display:inline-block;height:10px;min-width:2px;border-radius:2px;vertical-align:middle}
+.badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600;
+background:#e3ecfb;color:#1d4690}
+.badge.server{background:#fde2e1;color:#8a1c13}.badge.network{background:#e9ecef;color:#343a40}
+.badge.slow{background:#fff1d6;color:#7a4b00}.badge.over{background:#b42318;color:#fff}
+.card{background:#fff;border:1px solid #e1e4e8;border-left:4px solid #3b6fd1;padding:10px 14px;
+margin:10px 0}
+.card.server{border-left-color:#b42318}.card.network{border-left-color:#343a40}
+.card.slow{border-left-color:#d18f00}
+.card h3{margin:0 0 6px;font-size:15px}
+.card dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0 0 8px}
+.card dt{color:#6a737d}.card dd{margin:0}
+.message{background:#f6f7f9;padding:6px 8px;border-radius:4px;white-space:pre-wrap;
+word-break:break-word}
+pre{background:#1d2329;color:#e6edf3;padding:8px 10px;border-radius:4px;white-space:pre-wrap;
+word-break:break-all;margin:8px 0 0;user-select:all}
+svg{display:block;max-width:100%;height:auto;background:#fff;border:1px solid #e1e4e8}
+svg text{font:11px system-ui,-apple-system,Segoe UI,Roboto,sans-serif;fill:#444c56}
+.muted{color:#6a737d}.good{color:#1f7a3f;font-weight:600}.bad{color:#b42318;font-weight:700}
+"""
+
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _e(value: Any) -> str:
+    """Escaped text, safe in HTML and in inline SVG, whatever bytes the fuzzed traffic held."""
+    text = "" if value is None else str(value)
+    text = _UNSAFE.sub("\ufffd", text).encode("utf-8", "replace").decode("utf-8")
+    return html.escape(text)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{round(number):,}"
+
+
+def _ms(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{number:,.1f}"
+
+
+def _share(part: float, whole: float) -> str:
+    percent = 100 * part / whole
+    return "<0.1%" if 0 < percent < 0.05 else f"{percent:.1f}%"
+
+
+def _f(value: float) -> str:
+    """A coordinate: one decimal is finer than a pixel and keeps the SVG short."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _duration(seconds: Any) -> str:
+    total = _number(seconds)
+    if total is None:
+        return "—"
+    if total < 60:
+        return f"{total:.1f} s"
+    whole = round(total)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _clock(second: int, long_run: bool) -> str:
+    if not long_run:
+        return f"{second:,}"
+    hours, rest = divmod(second, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def status_class(status: str) -> str:
+    """The chart's color group of a status key of summary.json ("200", "429", "error")."""
+    try:
+        code = int(status)
+    except ValueError:
+        return "error" if status == "error" else "other"
+    if code == 0:
+        return "error"
+    if code == 429:
+        return "429"
+    return f"{code // 100}xx" if 200 <= code < 600 else "other"
+
+
+def _nice_step(raw: float) -> float:
+    """The 1-2-5 step at or above `raw`, so axis ticks land on round numbers."""
+    if raw <= 0:
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+def bucket_seconds(span: int) -> int:
+    """The width of one bar: the smallest round number of seconds that keeps bars <= MAX_BARS."""
+    for width in BUCKET_SECONDS:
+        if math.ceil(span / width) <= MAX_BARS:
+            return width
+    return 3600 * math.ceil(span / (3600 * MAX_BARS))
+
+
+def _svg(width: float, height: float, label: str, body: Iterable[str]) -> str:
+    return (
+        f"<svg xmlns='{SVG_NS}' viewBox='0 0 {_f(width)} {_f(height)}' width='{_f(width)}' "
+        f"height='{_f(height)}' role='img' aria-label='{_e(label)}'>" + "".join(body) + "</svg>"
+    )
+
+
+def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
+    out = []
+    for label, color in items:
+        out.append(
+            f"<rect x='{_f(x)}' y='{_f(y - 9)}' width='10' height='10' fill='{color}'/>"
+            f"<text x='{_f(x + 14)}' y='{_f(y)}'>{_e(label)}</text>"
+        )
+        x += 24 + 6.5 * len(label)
+    return out
+
+
+def timeline_svg(timeline: Sequence[Mapping[str, Any]]) -> str:
+    """Stacked bars of the answers per elapsed second (or per bucket of seconds), by class."""
+    points = [
+        (max(0, int(_number(point.get("second")) or 0)), point.get("statuses") or {})
+        for point in timeline
+    ]
+    if not points:
+        return "<p class='muted'>No traffic was recorded, so there is nothing to chart.</p>"
+    span = max(second for second, _ in points) + 1
+    width = bucket_seconds(span)
+    slots = math.ceil(span / width)
+    buckets: dict[int, Counter[str]] = {}
+    for second, statuses in points:
+        bucket = buckets.setdefault(second // width, Counter())
+        for status, count in statuses.items():
+            bucket[status_class(str(status))] += int(_number(count) or 0)
+    present = [c for c in STATUS_CLASSES if any(b[c] for b in buckets.values())]
+    peak = max((sum(b.values()) for b in buckets.values()), default=0)
+    step = max(1, int(_nice_step(peak / 5)))
+    top_count = max(step, step * math.ceil(peak / step))
+
+    chart_w, chart_h, left, right, top, bottom = 960, 290, 64, 28, 34, 46
+    plot_w, plot_h = chart_w - left - right, chart_h - top - bottom
+    slot_w = plot_w / slots
+    bar_w = min(slot_w if slot_w < 3 else slot_w * 0.85, 48.0)
+    long_run = span > 300
+
+    def y_of(count: float) -> float:
+        return top + plot_h * (1 - count / top_count)
+
+    out = _legend([(LABELS[c], COLORS[c]) for c in present], left, 18)
+    for tick in range(0, top_count + 1, step):
+        y = y_of(tick)
+        out.append(
+            f"<line x1='{left}' x2='{left + plot_w}' y1='{_f(y)}' y2='{_f(y)}' stroke='#eef0f3'/>"
+            f"<text x='{left - 6}' y='{_f(y + 4)}' text-anchor='end'>{tick:,}</text>"
+        )
+    out.append("<g class='bars'>")
+    for index in sorted(buckets):
+        bucket = buckets[index]
+        start = index * width
+        when = f"second {start:,}" if width == 1 else f"{start:,} to {start + width:,} s"
+        shown = ", ".join(f"{LABELS[c]} {bucket[c]:,}" for c in present if bucket[c])
+        out.append(f"<g><title>{when}: {sum(bucket.values()):,} answers ({shown})</title>")
+        x = left + index * slot_w + (slot_w - bar_w) / 2
+        floor = y_of(0)
+        for cls in present:
+            if bucket[cls]:
+                # A few 5xx among thousands of 200s are the point of the chart: keep them visible.
+                height = max(plot_h * bucket[cls] / top_count, 0.5 if cls == "2xx" else 2.0)
+                floor -= height
+                out.append(
+                    f"<rect x='{_f(x)}' y='{_f(floor)}' width='{_f(bar_w)}' "
+                    f"height='{_f(height)}' fill='{COLORS[cls]}'/>"
+                )
+        out.append("</g>")
+    out.append("</g>")
+    domain = slots * width
+    tick_step = next((t for t in TICK_SECONDS if t >= domain / 8), TICK_SECONDS[-1])
+    for second in range(0, domain + 1, tick_step):
+        x = left + plot_w * second / domain
+        out.append(
+            f"<line x1='{_f(x)}' x2='{_f(x)}' y1='{top + plot_h}' y2='{top + plot_h + 4}' "
+            f"stroke='#444c56'/><text x='{_f(x)}' y='{top + plot_h + 16}' "
+            f"text-anchor='middle'>{_clock(second, long_run)}</text>"
+        )
+    per = "second" if width == 1 else f"{width:,} s"
+    out.append(
+        f"<line x1='{left}' x2='{left}' y1='{top}' y2='{top + plot_h}' stroke='#444c56'/>"
+        f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
+        f"stroke='#444c56'/>"
+        f"<text x='{left + plot_w / 2}' y='{chart_h - 8}' text-anchor='middle'>elapsed "
+        f"{'seconds' if not long_run else 'time (m:ss)' if domain < 3600 else 'time (h:mm:ss)'}"
+        "</text>"
+        f"<text transform='translate(14 {top + plot_h / 2}) rotate(-90)' "
+        f"text-anchor='middle'>answers per {per}</text>"
+    )
+    return _svg(chart_w, chart_h, f"Status codes over time, answers per {per}", out)
+
+
+def _statuses_table(statuses: Mapping[str, Any]) -> str:
+    counts = {str(s): round(_number(n) or 0) for s, n in statuses.items()}
+    counts = {s: n for s, n in counts.items() if n > 0}
+    if not counts:
+        return "<p class='muted'>No answers.</p>"
+    total, peak = sum(counts.values()), max(counts.values())
+    ordered = sorted(counts, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+    rows = [
+        "<table><tr><th>status</th><th class='n'>answers</th><th class='n'>share</th>"
+        "<th style='width:50%'></th></tr>"
+    ]
+    for status in ordered:
+        cls = status_class(status)
+        label = "no answer (timeout / connection)" if cls == "error" else status
+        rows.append(
+            f"<tr><td>{_e(label)}</td><td class='n'>{counts[status]:,}</td>"
+            f"<td class='n'>{_share(counts[status], total)}</td><td><span class='bar' "
+            f"style='width:{100 * counts[status] / peak:.1f}%;background:{COLORS[cls]}'>"
+            "</span></td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _is_over(operation: Mapping[str, Any], budget: float | None) -> bool:
+    p99 = _number(operation.get("p99_ms"))
+    return budget is not None and p99 is not None and p99 > budget
+
+
+def latency_svg(operations: Sequence[Mapping[str, Any]], budget: float | None) -> str:
+    """p50, p95 and p99 of each operation as overlaid bars, against the latency budget."""
+    names = [str(op.get("operation", "")) for op in operations]
+    shown = [n if len(n) <= 48 else n[:47] + "…" for n in names]
+    label_w = min(340.0, 16 + 6.6 * max((len(n) for n in shown), default=8))
+    chart_w, row_h, top, bottom, right = 960, 26, 40, 40, 96
+    plot_w = chart_w - label_w - right
+    chart_h = top + row_h * len(operations) + bottom
+    highest = [_number(op.get("p99_ms")) or 0.0 for op in operations]
+    domain = max([*highest, budget or 0.0, 1.0]) * 1.05
+    step = _nice_step(domain / 6)
+    domain = step * math.ceil(domain / step)
+
+    def x_of(ms: float) -> float:
+        return label_w + plot_w * ms / domain
+
+    legend = [(f"{p} ms", c) for p, c in reversed(PERCENTILE_COLORS.items())]
+    out = _legend(legend, label_w, 18)
+    ticks = 0
+    while ticks * step <= domain + step / 1000:
+        x, value = x_of(ticks * step), ticks * step
+        decimals = 0 if step >= 1 else -math.floor(math.log10(step))
+        text = f"{value:,.{decimals}f}"
+        out.append(
+            f"<line x1='{_f(x)}' x2='{_f(x)}' y1='{top}' y2='{chart_h - bottom}' "
+            f"stroke='#eef0f3'/><text x='{_f(x)}' y='{chart_h - bottom + 14}' "
+            f"text-anchor='middle'>{text}</text>"
+        )
+        ticks += 1
+    for row, (operation, name, label) in enumerate(zip(operations, names, shown, strict=True)):
+        y = top + row * row_h
+        over = _is_over(operation, budget)
+        if over:
+            out.append(
+                f"<rect class='over' x='0' y='{y}' width='{chart_w}' height='{row_h}' "
+                "fill='#fde2e1'/>"
+            )
+        weight = " font-weight='700' style='fill:#b42318'" if over else ""
+        out.append(
+            f"<text x='{_f(label_w - 8)}' y='{y + 17}' text-anchor='end'{weight}>"
+            f"<title>{_e(name)}</title>{_e(label)}</text>"
+        )
+        for percentile, color in PERCENTILE_COLORS.items():
+            ms = _number(operation.get(f"{percentile}_ms"))
+            if ms is not None:
+                out.append(
+                    f"<rect x='{_f(label_w)}' y='{y + 5}' width='{_f(x_of(ms) - label_w)}' "
+                    f"height='16' fill='{color}'><title>{_e(name)}: {percentile} {_ms(ms)} ms"
+                    "</title></rect>"
+                )
+        p99 = _number(operation.get("p99_ms"))
+        if p99 is not None:
+            out.append(
+                f"<text x='{_f(x_of(p99) + 4)}' y='{y + 17}'{weight}>p99 {_ms(p99)} ms</text>"
+            )
+    out.append(
+        f"<line x1='{_f(label_w)}' x2='{_f(label_w)}' y1='{top}' y2='{chart_h - bottom}' "
+        f"stroke='#444c56'/><text x='{_f(label_w + plot_w / 2)}' y='{chart_h - 8}' "
+        "text-anchor='middle'>milliseconds</text>"
+    )
+    if budget is not None:
+        x = x_of(budget)
+        out.append(
+            f"<line class='budget' x1='{_f(x)}' x2='{_f(x)}' y1='{top - 6}' "
+            f"y2='{chart_h - bottom}' stroke='#b42318' stroke-width='2' stroke-dasharray='6 3'/>"
+            f"<text x='{_f(x)}' y='{top - 10}' text-anchor='middle' style='fill:#b42318'>"
+            f"budget {_ms(budget)} ms</text>"
+        )
+    return _svg(chart_w, chart_h, "Latency per operation", out)
+
+
+def _operations_section(operations: Sequence[Mapping[str, Any]], budget: float | None) -> str:
+    if not operations:
+        return "<p class='muted'>No requests, so no latencies.</p>"
+    over = [op for op in operations if _is_over(op, budget)]
+    note = (
+        "<p class='muted'>No latency budget was set.</p>" if budget is None else
+        f"<p>Latency budget {_ms(budget)} ms: "
+        + (f"<b class='bad'>{len(over):,} operation{'' if len(over) == 1 else 's'} over it "
+           "at p99</b>" if over
+           else "<span class='good'>every operation within it at p99</span>")
+        + ".</p>"
+    )
+    rows = [
+        note,
+        "<table><tr><th>operation</th><th class='n'>requests</th><th class='n'>failures</th>"
+        + "".join(f"<th class='n'>{p} ms</th>" for p in ("p50", "p90", "p95", "p99", "max"))
+        + "</tr>",
+    ]
+    for operation in operations:
+        is_over = _is_over(operation, budget)
+        count, failures = _number(operation.get("count")), _number(operation.get("failures"))
+        share = f" ({_share(failures, count)})" if count and failures else ""
+        flag = " <span class='badge over'>over budget</span>" if is_over else ""
+        row_class = " class='over'" if is_over else ""
+        rows.append(
+            f"<tr{row_class}><td>{_e(operation.get('operation'))}{flag}"
+            f"</td><td class='n'>{_count(count)}</td><td class='n'>{_count(failures)}{share}</td>"
+            + "".join(
+                f"<td class='n{' p99' if p == 'p99' else ''}'>{_ms(operation.get(p + '_ms'))}</td>"
+                for p in ("p50", "p90", "p95", "p99", "max")
+            )
+            + "</tr>"
+        )
+    rows.append("</table>")
+    rows.append(latency_svg(operations, budget))
+    return "".join(rows)
+
+
+def sorted_findings(findings: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Server errors first, then no answer, then slow, then contract checks; most frequent first."""
+    return sorted(
+        findings,
+        key=lambda f: (
+            KIND_RANK.get(str(f.get("kind")), 3),
+            -(_number(f.get("count")) or 0),
+            str(f.get("operation") or ""),
+            str(f.get("key") or ""),
+        ),
+    )
+
+
+def _finding_card(finding: Mapping[str, Any]) -> str:
+    kind = str(finding.get("kind") or "finding")
+    style = KIND_STYLE.get(kind, "contract")
+    status = finding.get("status")
+    message = str(finding.get("message") or "")
+    if len(message) > MESSAGE_LIMIT:
+        cut = len(message) - MESSAGE_LIMIT
+        message = f"{message[:MESSAGE_LIMIT]}… ({cut:,} more characters in findings.json)"
+    first = _number(finding.get("first_seconds"))
+    first_index = finding.get("first_index")
+    seen = "—" if first is None else f"{first:,.2f} s into the run"
+    if first_index is not None:
+        seen += f" (request #{_count(first_index)})"
+    out = [
+        f"<section class='card {style}'><h3><span class='badge {style}'>{_e(kind)}</span> "
+        f"{_e(finding.get('title'))}</h3><dl>"
+        f"<dt>operation</dt><dd>{_e(finding.get('operation'))}</dd>"
+        f"<dt>status</dt><dd>{'no answer' if status is None else _e(status)}</dd>"
+        f"<dt>occurrences</dt><dd>{_count(finding.get('count'))}</dd>"
+        f"<dt>first seen</dt><dd>{seen}</dd></dl>"
+    ]
+    if message:
+        out.append(f"<div class='message'>{_e(message)}</div>")
+    if finding.get("curl"):
+        out.append(f"<pre title='reproduce: click to select'>{_e(finding['curl'])}</pre>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _findings_count(count: int) -> str:
+    return "no findings" if not count else f"{count:,} finding{'' if count == 1 else 's'}"
+
+
+def _header(summary: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]) -> str:
+    profile = summary.get("profile") or {}
+    weights = " · ".join(f"{_e(name)} {_e(weight)}" for name, weight in profile.items()) or "—"
+    stopped = summary.get("stopped_by")
+    if findings:
+        kinds = Counter(str(f.get("kind")) for f in findings)
+        ranked = sorted(kinds, key=lambda k: (KIND_RANK.get(k, 3), k))
+        headline = (
+            f"{_findings_count(len(findings))} <span class='kinds'>"
+            + " · ".join(f"{kinds[k]:,} {_e(k)}" for k in ranked)
+            + "</span>"
+        )
+    else:
+        headline = "no findings"
+    rate = _number(summary.get("rate"))
+    facts = [
+        ("base URL", _e(summary.get("base_url"))),
+        ("seed", _e(summary.get("seed"))),
+        ("mode", _e(summary.get("mode"))),
+        ("profile weights", weights),
+        ("started", _e(summary.get("started"))),
+        ("duration", _duration(summary.get("duration_seconds"))),
+        ("requests", _count(summary.get("requests"))),
+        ("sustained rate", "—" if rate is None else f"{rate:,.1f} req/s"),
+        ("stopped by", _e(STOPPED_BY.get(str(stopped), stopped))),
+    ]
+    return (
+        f"<header class='{'fail' if findings else 'pass'}'>"
+        f"<h1>pepharness fuzz — {_e(summary.get('api') or 'API')}</h1>"
+        f"<div class='findings'>{headline}</div><dl class='facts'>"
+        + "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+        + "</dl></header>"
+    )
+
+
+def render(summary: Mapping[str, Any]) -> str:
+    """The page of one fuzz run (summary.json): header, status charts, latencies, findings."""
+    findings = sorted_findings(summary.get("findings") or [])
+    budget = _number(summary.get("latency_budget_ms"))
+    title = _findings_count(len(findings))
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>pepharness fuzz {_e(summary.get('api'))}: {title}</title>",
+        f"<style>{CSS}</style></head><body>",
+        _header(summary, findings),
+        "<main><h2>Status codes over time</h2>",
+        timeline_svg(summary.get("timeline") or []),
+        "<h2>Status codes</h2>",
+        _statuses_table(summary.get("statuses") or {}),
+        "<h2>Latency per operation</h2>",
+        _operations_section(summary.get("operations") or [], budget),
+        f"<h2>Findings ({len(findings):,})</h2>",
+    ]
+    if findings:
+        out.append(
+            "<p class='muted'>Most severe first. Each curl line reproduces the smallest request "
+            "that showed the finding; click it to select the whole command.</p>"
+        )
+        out += [_finding_card(finding) for finding in findings]
+    else:
+        out.append("<p class='good'>No findings in this run.</p>")
+    out.append("</main></body></html>\n")
+    return "".join(out)
+
+
+def write(summary: Mapping[str, Any], path: Path) -> None:
+    """Write the page of `summary` to `path` (UTF-8), creating its folder if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(summary), encoding="utf-8")

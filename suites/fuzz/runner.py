@@ -1,0 +1,612 @@
+"""One fuzz run on this machine: worker threads take planned items in order, send them at the
+asked rate, wait out the target's 429s, judge every answer with the conformance checks'
+schemathesis checks and record findings, figures and the HAR."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import requests
+from pyrate_limiter import Limiter, Rate
+from schemathesis import Case
+from schemathesis.core.failures import Failure, FailureGroup
+
+from pepharness.suites import generated
+from pepharness.suites.fuzz import har
+from pepharness.suites.fuzz.apis import (
+    FLOW_GENERATED,
+    Api,
+    FlowContext,
+    FuzzSetupError,
+)
+from pepharness.suites.fuzz.findings import (
+    CONNECTION_ERROR,
+    SERVER_ERROR,
+    SLOW,
+    TIMEOUT,
+    Finding,
+    Findings,
+)
+from pepharness.suites.fuzz.plan import DEFAULT_VARIETY, Item, Planner
+from pepharness.suites.http import curl_line, retry_after_seconds, summarize
+from pepharness.suites.options import SuiteOptions
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_LATENCY_BUDGET_MS = 1000.0
+MAX_429_RETRIES = 10
+MAX_429_WAIT_SECONDS = 60.0
+HAR_MODES = ("all", "findings", "none")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's settings (the command line's options)."""
+
+    api: str
+    base_url: str
+    seed: int = 42
+    mode: str = "all"
+    profile: Mapping[str, float] | None = None
+    duration: float | None = None
+    requests: int | None = None
+    rate: float | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
+    variety: int = DEFAULT_VARIETY
+    har: str = "all"
+    suite: SuiteOptions = field(default_factory=SuiteOptions)
+
+
+@dataclass
+class Snapshot:
+    """The live figures the progress line shows."""
+
+    elapsed: float
+    requests: int
+    rate: float
+    statuses: Counter[str]
+    findings: int
+    waiting: float
+
+
+@dataclass
+class Result:
+    settings: Settings
+    started: datetime
+    duration: float
+    requests: int
+    stopped_by: str
+    statuses: Counter[str]
+    timeline: list[dict[str, Any]]
+    operations: list[dict[str, Any]]
+    findings: Findings
+    entries: list[dict[str, Any]]
+    notes: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.duration if self.duration > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "api": self.settings.api,
+            "base_url": self.settings.base_url,
+            "seed": self.settings.seed,
+            "mode": self.settings.mode,
+            "profile": dict(self.settings.profile or {}),
+            "started": self.started.isoformat(timespec="seconds"),
+            "duration_seconds": round(self.duration, 3),
+            "requests": self.requests,
+            "rate": round(self.rate, 1),
+            "stopped_by": self.stopped_by,
+            "statuses": dict(sorted(self.statuses.items())),
+            "timeline": self.timeline,
+            "operations": self.operations,
+            "latency_budget_ms": self.settings.latency_budget_ms,
+            "findings": [f.to_json(with_entry=False) for f in self.findings.sorted()],
+            "notes": self.notes,
+        }
+
+    def findings_document(self) -> dict[str, Any]:
+        return {
+            "api": self.settings.api,
+            "base_url": self.settings.base_url,
+            "seed": self.settings.seed,
+            "mode": self.settings.mode,
+            "generated_at": self.started.isoformat(timespec="seconds"),
+            "requests": self.requests,
+            "findings": self.findings.to_json(),
+        }
+
+
+def pepharness_version() -> str:
+    try:
+        return version("pep-harness")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
+        return "0"
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of sorted values."""
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def pacer(rate: float | None) -> Limiter | None:
+    """At most `rate` requests a second, spread over each second (pyrate-limiter's sliding
+    window, waited on), None for no limit."""
+    if rate is None:
+        return None
+    if rate >= 10:
+        return Limiter(Rate(max(1, round(rate / 10)), 100), buffer_ms=1)
+    return Limiter(Rate(1, max(1, round(1000 / rate))), buffer_ms=1)
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: Settings,
+        api: Api,
+        *,
+        progress: Callable[[Snapshot], None] | None = None,
+        progress_every: float = 1.0,
+    ) -> None:
+        profile = dict(settings.profile or api.profile)
+        self.settings = replace(settings, profile=profile)
+        self.api = api
+        self.schema = api.schema(settings.suite)
+        self.operations = {
+            str(op.definition.raw.get("operationId")): op
+            for op in (result.ok() for result in self.schema.get_all_operations())
+        }
+        self.planner = Planner(
+            self.operations, profile, seed=settings.seed, mode=settings.mode,
+            variety=settings.variety, exclude=api.exclude,
+        )
+        self.checks = api.checks()
+        self.progress = progress
+        self.progress_every = progress_every
+        self.findings = Findings()
+        self.stop = threading.Event()
+        self._pacer = pacer(settings.rate)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._plan_lock = threading.Lock()
+        self._sent = 0
+        self._tickets = 0
+        self._deferred: list[tuple[float, int, Item]] = []
+        self._retries: Counter[int] = Counter()
+        self._statuses: Counter[str] = Counter()
+        self._timeline: dict[int, Counter[str]] = defaultdict(Counter)
+        self._latencies: dict[str, list[float]] = defaultdict(list)
+        self._failures: Counter[str] = Counter()
+        self._entries: list[dict[str, Any]] = []
+        self._paused: dict[str, float] = {}
+        self._waiting = 0.0
+        self._setup_error: str | None = None
+        self._notes: list[str] = []
+        self._flow_errors: Counter[str] = Counter()
+        self._unsent = 0
+        self._started = time.monotonic()
+        self._started_at = har.now()
+        self.on_request: Callable[[str, str, float, int, Exception | None], None] | None = None
+        """Called after each exchange with (method, operation, elapsed ms, response bytes,
+        error): Locust's request statistics hang here."""
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def start_clock(self) -> None:
+        self._started_at = har.now()
+        self._started = time.monotonic()
+
+    def run(self) -> Result:
+        """Run on `concurrency` threads until the duration, the request count, Ctrl-C or the
+        end of what there is to send."""
+        self.start_clock()
+        workers = [
+            threading.Thread(target=self._work, name=f"fuzz-{n}", daemon=True)
+            for n in range(max(1, self.settings.concurrency))
+        ]
+        for worker in workers:
+            worker.start()
+        stopped_by = "requests"
+        deadline = (
+            self._started + self.settings.duration if self.settings.duration else math.inf
+        )
+        next_report = self._started + self.progress_every
+        try:
+            while any(w.is_alive() for w in workers):
+                now = time.monotonic()
+                if now >= deadline:
+                    stopped_by = "duration"
+                    self.stop.set()
+                    break
+                if self.progress is not None and now >= next_report:
+                    self.progress(self.snapshot())
+                    next_report = now + self.progress_every
+                time.sleep(min(0.05, max(0.0, deadline - now)))
+        except KeyboardInterrupt:
+            stopped_by = "interrupt"
+            self.stop.set()
+        for worker in workers:
+            # Each worker ends after its request in flight: at most the timeout.
+            worker.join(self.settings.timeout + 5)
+        if self._setup_error is not None:
+            raise FuzzSetupError(self._setup_error)
+        if self.progress is not None:
+            self.progress(self.snapshot())
+        return self.result(stopped_by)
+
+    def result(self, stopped_by: str) -> Result:
+        duration = time.monotonic() - self._started
+        with self._lock:
+            return Result(
+                settings=self.settings,
+                started=self._started_at,
+                duration=duration,
+                requests=self._sent,
+                stopped_by=stopped_by,
+                statuses=Counter(self._statuses),
+                timeline=self._timeline_json(duration),
+                operations=self._operations_json(),
+                findings=self.findings,
+                entries=list(self._entries),
+                notes=self._notes_json(),
+            )
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            elapsed = time.monotonic() - self._started
+            return Snapshot(
+                elapsed=elapsed,
+                requests=self._sent,
+                rate=self._sent / elapsed if elapsed > 0 else 0.0,
+                statuses=Counter(self._statuses),
+                findings=len(self.findings),
+                waiting=max(0.0, max(self._paused.values(), default=0.0) - time.monotonic()),
+            )
+
+    def _work(self) -> None:
+        try:
+            while self.run_one():
+                pass
+        except FuzzSetupError as error:
+            self._setup_error = str(error)
+            self.stop.set()
+
+    def run_one(self) -> bool:
+        """Send the next item (a deferred one whose pause is over first); False once there is
+        nothing left to send or the run stops. What a worker thread, or a Locust user, loops
+        on."""
+        if self.stop.is_set():
+            return False
+        item = self._take_deferred()
+        if item is None:
+            with self._plan_lock:
+                # Each item takes its ticket in plan order: with --requests, the items sent
+                # do not depend on the threads' timing.
+                item = self.planner.next() if self._ticket() else None
+        if item is None:
+            if not self._deferred:
+                return False
+            self.stop.wait(0.05)
+            return True
+        try:
+            self._execute(item)
+        except Deferred as deferred:
+            with self._lock:
+                heapq.heappush(self._deferred, (deferred.until, item.index, item))
+        except FuzzSetupError:
+            raise
+        except Exception as error:  # the fuzzer's own fault: say so, keep going
+            with self._lock:
+                self._notes.append(
+                    f"item {item.index} ({item.flow}): {type(error).__name__}: {error}"[:300]
+                )
+        return True
+
+    def _take_deferred(self) -> Item | None:
+        """The first item put aside for a 429 whose pause is over."""
+        with self._lock:
+            if self._deferred and self._deferred[0][0] <= time.monotonic():
+                return heapq.heappop(self._deferred)[2]
+        return None
+
+    def _ticket(self) -> bool:
+        with self._lock:
+            limit = self.settings.requests
+            if limit is not None and self._tickets >= limit:
+                return False
+            self._tickets += 1
+            return True
+
+    def _untake(self) -> None:
+        with self._lock:
+            self._tickets -= 1
+            self._unsent += 1
+
+    def _execute(self, item: Item) -> None:
+        context = FlowContext(self.operations, item.index, self.settings.suite, self.settings.seed)
+        if item.flow == FLOW_GENERATED:
+            case, mode = self.planner.case(item)
+            if case is None:
+                self._untake()
+                return
+            self.api.prepare(case, context)
+            self._send(case, item, 0, mode, ticketed=True)
+            return
+        flow = self.api.flows[item.flow](context, item.rng())
+        step = 0
+        try:
+            case = next(flow)
+            while True:
+                answer = self._send(case, item, step, None, ticketed=step == 0, flow=True)
+                if self.stop.is_set() or (answer is None and step > 0):
+                    return
+                step += 1
+                case = flow.send(answer)
+        except StopIteration:
+            return
+        except (FuzzSetupError, Deferred):
+            raise
+        except Exception as error:  # a flow that cannot go on with the answer it got
+            self._flow_errors[f"{item.flow}: {type(error).__name__}: {error}"[:200]] += 1
+
+    # -- one request -----------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    def _pause_of(self, label: str) -> float:
+        with self._lock:
+            return self._paused.get(label, 0.0)
+
+    def _wait(self, label: str) -> bool:
+        """Wait out a 429's pause of `label`; False when the run stops meanwhile."""
+        while True:
+            with self._lock:
+                until = self._paused.get(label, 0.0)
+            left = until - time.monotonic()
+            if left <= 0:
+                return not self.stop.is_set()
+            if self.stop.wait(min(left, 0.2)):
+                return False
+
+    def _send(
+        self,
+        case: Case[Any],
+        item: Item,
+        step: int,
+        mode: str | None,
+        *,
+        ticketed: bool,
+        flow: bool = False,
+    ) -> Any:
+        if not ticketed and not self._ticket():
+            return None
+        label = f"{case.method.upper()} {case.operation.path}"
+        auth, headers = self.api.credentials(case)
+        for name, value in headers.items():
+            if flow and name in case.headers:
+                continue
+            case.headers[name] = value
+        session = self._session()
+        while True:
+            until = self._pause_of(label)
+            if until > time.monotonic():
+                if step == 0:
+                    # Put the item aside and take another: its operation waits, not the run.
+                    raise Deferred(until)
+                if not self._wait(label):
+                    return None
+            if self._pacer is not None:
+                self._pacer.try_acquire("fuzz")
+            if self.stop.is_set():
+                return None
+            started = har.now()
+            clock = time.perf_counter()
+            try:
+                response = case.call(
+                    base_url=self.settings.base_url, session=session,
+                    timeout=self.settings.timeout, allow_redirects=False,
+                )
+            except requests.Timeout as error:
+                self._no_answer(case, item, step, mode, label, auth, started, clock, TIMEOUT,
+                                f"no answer within {self.settings.timeout:g} s", error)
+                return None
+            except requests.ConnectionError as error:
+                self._no_answer(case, item, step, mode, label, auth, started, clock,
+                                CONNECTION_ERROR, _reason(error), error)
+                return None
+            except Exception:
+                # Nothing went out (a generated header requests refuses to send, a body that
+                # cannot be serialized): not the target's doing.
+                if step == 0:
+                    self._untake()
+                return None
+            with self._lock:
+                self._sent += 1
+            retries = self._retries[item.index]
+            if response.status_code != 429 or retries >= MAX_429_RETRIES:
+                break
+            wait = retry_after_seconds(_header(response.headers, "retry-after"))
+            until = time.monotonic() + min(wait if wait is not None else 1.0, MAX_429_WAIT_SECONDS)
+            with self._lock:
+                self._retries[item.index] += 1
+                self._statuses["429"] += 1
+                self._timeline[int(time.monotonic() - self._started)]["429"] += 1
+                self._paused[label] = max(self._paused.get(label, 0.0), until)
+        retries = self._retries[item.index]
+        self._judge(case, response, item, step, mode, label, auth, started, retries)
+        return response
+
+    def _judge(
+        self, case: Case[Any], response: Any, item: Item, step: int, mode: str | None,
+        label: str, auth: str | None, started: datetime, retries: int,
+    ) -> None:
+        elapsed_ms = response.elapsed * 1000
+        found: list[tuple[str, str, str]] = []
+        status = response.status_code
+        if status >= 500:
+            found.append((SERVER_ERROR, "Server error", summarize(response)))
+        else:
+            skipped = self.api.skip_checks(case)
+            checks = [c for c in self.checks if c.__name__ not in skipped]
+            try:
+                case.validate_response(
+                    response, checks=checks,
+                    transport_kwargs={"base_url": self.settings.base_url,
+                                      "session": self._session()},
+                )
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    if isinstance(failure, Failure):
+                        kind = generated.rule_of(failure, self.api.rules).id.removeprefix(
+                            "check_"
+                        )
+                        found.append((kind, failure.title, failure.message.strip()[:2000]))
+            except Exception as error:  # a check that could not judge this answer
+                with self._lock:
+                    self._notes.append(f"{label}: a check failed to run: {error}"[:300])
+        if elapsed_ms > self.settings.latency_budget_ms:
+            found.append((SLOW, "Over the latency budget",
+                          f"answered in {elapsed_ms:,.0f} ms; the budget is "
+                          f"{self.settings.latency_budget_ms:,.0f} ms"))
+        meta = self._meta(item, step, label, mode, retries, auth, [
+            f"{label}|{kind}|{status}" for kind, _, _ in found
+        ])
+        entry = har.entry(
+            started, elapsed_ms, har.request_json(response.request),
+            har.response_json(status, response.headers, response.content,
+                              response.http_version),
+            meta,
+        )
+        self._record(label, str(status), elapsed_ms, entry, bool(found))
+        if self.on_request is not None:
+            self.on_request(case.method.upper(), label, elapsed_ms, len(response.content), None)
+        for kind, title, message in found:
+            self.findings.add(Finding(
+                operation=label, kind=kind, status=status, title=title, message=message,
+                first_index=item.index, first_seconds=round(time.monotonic() - self._started, 3),
+                curl=curl_line(response.request, self.api.secrets), entry=entry,
+            ))
+
+    def _no_answer(
+        self, case: Case[Any], item: Item, step: int, mode: str | None, label: str,
+        auth: str | None, started: datetime, clock: float, kind: str, reason: str,
+        error: requests.RequestException,
+    ) -> None:
+        elapsed_ms = (time.perf_counter() - clock) * 1000
+        prepared = error.request if isinstance(error.request, requests.PreparedRequest) else None
+        if prepared is None:
+            prepared = requests.Request(case.method, self.settings.base_url + case.formatted_path
+                                        ).prepare()
+        meta = self._meta(item, step, label, mode, 0, auth, [f"{label}|{kind}|-"])
+        entry = har.entry(started, elapsed_ms, har.request_json(prepared),
+                          har.no_response(f"{kind}: {reason}"), meta)
+        self._record(label, "error", elapsed_ms, entry, True)
+        if self.on_request is not None:
+            self.on_request(case.method.upper(), label, elapsed_ms, 0, error)
+        self.findings.add(Finding(
+            operation=label, kind=kind, status=None,
+            title="Timeout" if kind == TIMEOUT else "Connection error", message=reason,
+            first_index=item.index, first_seconds=round(time.monotonic() - self._started, 3),
+            curl=curl_line(prepared, self.api.secrets), entry=entry,
+        ))
+
+    @staticmethod
+    def _meta(
+        item: Item, step: int, label: str, mode: str | None, retries: int, auth: str | None,
+        keys: list[str],
+    ) -> dict[str, Any]:
+        return {"index": item.index, "step": step, "operation": label, "flow": item.flow,
+                "mode": mode, "retries": retries, "auth": auth, "findings": keys}
+
+    def _record(
+        self, label: str, status: str, elapsed_ms: float, entry: dict[str, Any], failed: bool
+    ) -> None:
+        keep = self.settings.har == "all" or (self.settings.har == "findings" and failed)
+        with self._lock:
+            self._statuses[status] += 1
+            self._timeline[int(time.monotonic() - self._started)][status] += 1
+            self._latencies[label].append(elapsed_ms)
+            if failed:
+                self._failures[label] += 1
+            if keep:
+                self._entries.append(entry)
+
+    # -- figures ---------------------------------------------------------------------------
+
+    def _timeline_json(self, duration: float) -> list[dict[str, Any]]:
+        seconds = max(math.ceil(duration), max(self._timeline, default=-1) + 1)
+        return [
+            {"second": second, "statuses": dict(sorted(self._timeline.get(second, {}).items()))}
+            for second in range(seconds)
+        ]
+
+    def _operations_json(self) -> list[dict[str, Any]]:
+        rows = []
+        for label in sorted(self._latencies):
+            ordered = sorted(self._latencies[label])
+            rows.append({
+                "operation": label,
+                "count": len(ordered),
+                "failures": self._failures[label],
+                **{f"p{p}_ms": round(percentile(ordered, p / 100), 1) for p in (50, 90, 95, 99)},
+                "max_ms": round(ordered[-1], 1) if ordered else 0.0,
+            })
+        return rows
+
+    def _notes_json(self) -> list[str]:
+        notes = [f"{name}: no generated case ({error})"
+                 for name, error in self.planner.generation_errors().items()]
+        notes += [f"flow stopped early {count}x: {what}"
+                  for what, count in self._flow_errors.most_common(10)]
+        if self._deferred:
+            notes.append(f"{len(self._deferred)} item(s) waiting out a 429 when the run ended "
+                         "were not sent")
+        if self._unsent:
+            notes.append(f"{self._unsent} planned request(s) not sent (none to generate, or "
+                         "refused by the HTTP client before sending)")
+        return notes + sorted(set(self._notes))[:20]
+
+
+class Deferred(Exception):
+    """An item's first request waits for a 429's pause: the item goes back in the queue."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) and value else value)
+    return None
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for marker in ("Connection refused", "Connection reset", "RemoteDisconnected",
+                   "Connection aborted"):
+        if marker in text:
+            return marker
+    return type(error).__name__
