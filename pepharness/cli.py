@@ -17,8 +17,9 @@ import click
 
 from pepharness import fixtures as fixture_data
 from pepharness.check import check as check_command
-from pepharness.replay import replay as replay_command
+from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
+from pepharness.replay import replay as replay_command
 from pepharness.serving import MOCKS, ServeOptions, access_log
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -52,6 +53,8 @@ def cli() -> None:
     pepharness check sinatra --base-url URL    conformance of any Sinatra implementation
     pepharness check operator --valid-token T  an operator's identity-validation endpoint
     pepharness check pep-frontend              a PEP's Frontend gateway (plays its operator)
+    pepharness fuzz sinatra --duration 30s     seeded, fuzzed traffic; findings, HAR, report
+    pepharness replay FILE --base-url URL      re-send a recorded HAR or finding, diff answers
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
     """
@@ -307,6 +310,7 @@ def demo(seed: int, report_dir: Path, max_examples: int) -> None:
 
 
 cli.add_command(check_command)
+cli.add_command(fuzz_command)
 cli.add_command(replay_command)
 
 

@@ -102,7 +102,7 @@ class Stream:
 
             @hypothesis_seed(chunk_seed)
             @settings(
-                max_examples=CHUNK,
+                max_examples=min(CHUNK, self.variety),
                 phases=[Phase.generate],
                 database=None,
                 deadline=None,
@@ -118,7 +118,7 @@ class Stream:
         except Exception as error:  # schemathesis and Hypothesis raise many kinds
             self.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}" \
                 if str(error).strip() else type(error).__name__
-        if not found or len(found) < CHUNK // 4:
+        if not found or len(found) < min(CHUNK, self.variety) // 4:
             # Hypothesis ran out of distinct cases: what it found is all there is.
             self._exhausted = True
         self.cases.extend(found)

@@ -35,6 +35,7 @@ from pepharness.suites.fuzz.findings import (
     TIMEOUT,
     Finding,
     Findings,
+    key_of,
 )
 from pepharness.suites.fuzz.plan import DEFAULT_VARIETY, Item, Planner
 from pepharness.suites.http import curl_line, retry_after_seconds, summarize
@@ -267,6 +268,11 @@ class Runner:
                 notes=self._notes_json(),
             )
 
+    def latencies(self) -> dict[str, list[float]]:
+        """Every answer's time in ms, by operation (a cluster's master merges them)."""
+        with self._lock:
+            return {label: list(values) for label, values in self._latencies.items()}
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             elapsed = time.monotonic() - self._started
@@ -478,7 +484,7 @@ class Runner:
             except FailureGroup as group:
                 for failure in group.exceptions:
                     if isinstance(failure, Failure):
-                        kind = generated.rule_of(failure, self.api.rules).id.removeprefix(
+                        kind = generated.rule_of(failure, self.api.rules).name.removeprefix(
                             "check_"
                         )
                         found.append((kind, failure.title, failure.message.strip()[:2000]))
@@ -487,10 +493,10 @@ class Runner:
                     self._notes.append(f"{label}: a check failed to run: {error}"[:300])
         if elapsed_ms > self.settings.latency_budget_ms:
             found.append((SLOW, "Over the latency budget",
-                          f"answered in {elapsed_ms:,.0f} ms; the budget is "
+                          f"{status} answered in {elapsed_ms:,.0f} ms; the budget is "
                           f"{self.settings.latency_budget_ms:,.0f} ms"))
         meta = self._meta(item, step, label, mode, retries, auth, [
-            f"{label}|{kind}|{status}" for kind, _, _ in found
+            key_of(label, kind, _status_of(kind, status)) for kind, _, _ in found
         ])
         entry = har.entry(
             started, elapsed_ms, har.request_json(response.request),
@@ -503,10 +509,17 @@ class Runner:
             self.on_request(case.method.upper(), label, elapsed_ms, len(response.content), None)
         for kind, title, message in found:
             self.findings.add(Finding(
-                operation=label, kind=kind, status=status, title=title, message=message,
-                first_index=item.index, first_seconds=round(time.monotonic() - self._started, 3),
-                curl=curl_line(response.request, self.api.secrets), entry=entry,
+                operation=label, kind=kind, status=_status_of(kind, status), title=title,
+                message=message, first_index=item.index,
+                first_seconds=round(time.monotonic() - self._started, 3),
+                curl=self._curl(response.request), entry=entry,
             ))
+
+    def _curl(self, request: requests.PreparedRequest) -> str:
+        """The request as a curl line, without schemathesis' test-case id header."""
+        shown = request.copy()
+        shown.headers.pop("X-Schemathesis-TestCaseId", None)
+        return curl_line(shown, self.api.secrets)
 
     def _no_answer(
         self, case: Case[Any], item: Item, step: int, mode: str | None, label: str,
@@ -528,7 +541,7 @@ class Runner:
             operation=label, kind=kind, status=None,
             title="Timeout" if kind == TIMEOUT else "Connection error", message=reason,
             first_index=item.index, first_seconds=round(time.monotonic() - self._started, 3),
-            curl=curl_line(prepared, self.api.secrets), entry=entry,
+            curl=self._curl(prepared), entry=entry,
         ))
 
     @staticmethod
@@ -586,6 +599,12 @@ class Runner:
             notes.append(f"{self._unsent} planned request(s) not sent (none to generate, or "
                          "refused by the HTTP client before sending)")
         return notes + sorted(set(self._notes))[:20]
+
+
+def _status_of(kind: str, status: int) -> int | None:
+    """The status a finding is keyed by: none for a slow answer, whose cause is its time (a
+    latency spike is one finding, whatever each slow answer's status)."""
+    return None if kind == SLOW else status
 
 
 class Deferred(Exception):

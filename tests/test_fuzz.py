@@ -1,0 +1,219 @@
+"""`pepharness fuzz` against the Sinatra mock over real HTTP: it finds injected faults once each
+and nothing on the clean mock, plans the same traffic for the same seed, waits out 429s, and
+reports timeouts, connection errors and contract breaks."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from pepharness.mocks.core import ThreadedServer
+from pepharness.suites.fuzz import output
+from pepharness.suites.fuzz.apis import APIS
+from pepharness.suites.fuzz.findings import SERVER_ERROR, SLOW
+from pepharness.suites.fuzz.plan import parse_profile
+from pepharness.suites.fuzz.runner import Result, Runner, Settings, pacer
+from pepharness.suites.options import SuiteOptions
+
+CATALOG = "GET /games/{version}/view/detailed"
+HISTORY = "GET /transactions/{version}/games/history"
+PAGINATED = "GET /transactions/{version}/games/history/api"
+
+
+@pytest.fixture
+def mock(sinatra_server: ThreadedServer) -> Iterator[str]:
+    """The module's Sinatra mock, reset, with a rate limit no fuzz run reaches unless a test
+    sets one."""
+    url = sinatra_server.url
+    requests.post(f"{url}/__admin/reset", timeout=10).raise_for_status()
+    limit = {"limit": 100_000, "period_seconds": 1}
+    requests.post(f"{url}/__admin/rate-limit", json=limit, timeout=10).raise_for_status()
+    yield url
+    requests.post(f"{url}/__admin/reset", timeout=10).raise_for_status()
+
+
+def fuzz(url: str, **overrides: Any) -> Result:
+    suite = SuiteOptions(base_url=url, seed=overrides.get("seed", 42))
+    settings = Settings(**{
+        "api": "sinatra", "base_url": url, "requests": 300, "concurrency": 4, "variety": 12,
+        "suite": suite, **overrides,
+    })
+    api = APIS["sinatra"](suite)
+    try:
+        return Runner(settings, api).run()
+    finally:
+        api.close()
+
+
+def faults(url: str, *rules: dict[str, Any]) -> None:
+    requests.post(f"{url}/__admin/faults", json=list(rules), timeout=10).raise_for_status()
+
+
+def test_injected_faults_are_found_once_each(mock: str) -> None:
+    faults(
+        mock,
+        {"path": "/games/*/view/detailed", "method": "GET", "status": 500,
+         "body": {"errMsg": "injected"}, "probability": 0.05},
+        {"path": "/transactions/*/games/history", "method": "GET", "latency_ms": 1200,
+         "probability": 0.3},
+    )
+    result = fuzz(mock, requests=500, concurrency=8, latency_budget_ms=800)
+    keys = sorted((f.kind, f.operation, f.status) for f in result.findings.sorted())
+    assert keys == [(SERVER_ERROR, CATALOG, 500), (SLOW, HISTORY, None)], keys
+    server_error = result.findings.sorted()[0]
+    assert server_error.count >= 1
+    assert "injected" in server_error.message
+    assert server_error.curl.startswith("curl ") and "/view/detailed" in server_error.curl
+    assert server_error.entry["response"]["status"] == 500
+    # The kept request is the smallest of the run's 500s.
+    sizes = [len(e["request"]["url"]) + len(e["request"].get("postData", {}).get("text", ""))
+             for e in result.entries if e["response"]["status"] == 500]
+    kept = server_error.entry["request"]
+    assert len(kept["url"]) + len(kept.get("postData", {}).get("text", "")) == min(sizes)
+
+
+def test_the_clean_mock_has_no_findings(mock: str) -> None:
+    result = fuzz(mock, requests=400, mode="all")
+    assert result.requests >= 400
+    assert [f.key for f in result.findings.sorted()] == []
+    assert set(result.statuses) <= {"200", "400", "401", "403", "422"}
+
+
+def test_a_contract_break_is_a_finding_of_its_check(mock: str) -> None:
+    faults(mock, {"path": "/vendors/*/view/available", "method": "GET", "status": 200,
+                  "body": {"providers": "not a list"}, "probability": 1.0})
+    result = fuzz(mock, requests=120, profile={"catalog": 1})
+    kinds = {(f.kind, f.operation) for f in result.findings.sorted()}
+    assert ("response_schema_conformance", "GET /vendors/{version}/view/available") in kinds
+
+
+def _requests_of(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What was sent, without what differs by nature between runs (tokens, the test-case id
+    schemathesis stamps on each request)."""
+    volatile = {"jwt-auth", "x-schemathesis-testcaseid"}
+    return [
+        (e["_pepharness"]["index"], e["_pepharness"]["step"], e["request"]["method"],
+         e["request"]["url"], e["request"].get("postData", {}).get("text"),
+         sorted((h["name"].lower(), h["value"]) for h in e["request"]["headers"]
+                if h["name"].lower() not in volatile))
+        for e in entries
+    ]
+
+
+def test_the_same_seed_sends_the_same_traffic(mock: str, tmp_path: Path) -> None:
+    first = fuzz(mock, seed=7, requests=150, concurrency=4)
+    second = fuzz(mock, seed=7, requests=150, concurrency=1)
+    other = fuzz(mock, seed=8, requests=150, concurrency=4)
+    for number, result in enumerate((first, second)):
+        output.write_result(tmp_path / str(number), result)
+    hars = [json.loads((tmp_path / str(n) / "traffic.har").read_text()) for n in (0, 1)]
+    sent = [_requests_of(har["log"]["entries"]) for har in hars]
+    assert len(sent[0]) >= 150
+    assert sent[0] == sent[1]
+    assert _requests_of(sorted(other.entries, key=lambda e: (
+        e["_pepharness"]["index"], e["_pepharness"]["step"]))) != sent[0]
+
+
+def test_a_429_pauses_its_operation_for_its_retry_after(mock: str) -> None:
+    requests.post(f"{mock}/__admin/rate-limit", json={"limit": 5, "period_seconds": 1},
+                  timeout=10).raise_for_status()
+    result = fuzz(mock, requests=40, concurrency=4, profile={"history": 1})
+    answered = sum(n for status, n in result.statuses.items() if status != "429")
+    assert answered >= 40
+    # Each 429 paused the paginated history for its Retry-After (1 s): at most the requests
+    # in flight meet a 429 in each window. A fuzzer that retried at once would collect
+    # hundreds a second.
+    windows = math.ceil(result.duration) + 1
+    assert result.statuses["429"] <= 4 * windows, (result.statuses, result.duration)
+    assert result.findings.sorted() == []
+
+
+def test_timeouts_are_findings_without_a_status(mock: str) -> None:
+    faults(mock, {"path": "/vendors/*", "method": "GET", "latency_ms": 2500,
+                  "probability": 1.0})
+    result = fuzz(mock, requests=12, timeout=1.0, profile={"catalog": 1})
+    timeouts = [f for f in result.findings.sorted() if f.kind == "timeout"]
+    assert len(timeouts) == 1 and timeouts[0].status is None
+    assert timeouts[0].entry["response"]["_error"].startswith("timeout")
+
+
+def test_a_closed_port_is_a_connection_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = fuzz(url, requests=5, profile={"generated": 1}, mode="positive")
+    kinds = {f.kind for f in result.findings.sorted()}
+    assert kinds == {"connection_error"}
+
+
+def test_profiles_are_parsed_and_checked() -> None:
+    assert parse_profile("catalog=3, generated=1", ["catalog", "generated"]) == {
+        "catalog": 3.0, "generated": 1.0}
+    for bad in ("nope=1", "catalog=x", "catalog=-1", "catalog=0"):
+        with pytest.raises(ValueError):
+            parse_profile(bad, ["catalog", "generated"])
+
+
+def test_the_pacer_holds_the_rate() -> None:
+    assert pacer(None) is None
+    limiter = pacer(20)
+    assert limiter is not None
+    import time
+
+    started = time.monotonic()
+    for _ in range(30):
+        limiter.try_acquire("fuzz")
+    # 30 at 20 a second: at least the second's worth beyond the first window.
+    assert time.monotonic() - started >= 0.9
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pepharness", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def test_the_command_writes_its_reports_and_exits_1_on_findings(
+    mock: str, tmp_path: Path
+) -> None:
+    faults(mock, {"path": "/games/*/view/detailed", "method": "GET", "status": 503,
+                  "probability": 1.0})
+    done = run_cli("fuzz", "sinatra", "--base-url", mock, "--requests", "60", "--variety", "8",
+                   "--profile", "catalog=1", "--out", str(tmp_path), "--seed", "3")
+    assert done.returncode == 1, done.stderr
+    assert "fuzzing sinatra at" in done.stderr
+    assert "server_error" in done.stdout and "curl " in done.stdout
+    for name in ("findings.json", "summary.json", "traffic.har", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["requests"] >= 60
+    assert summary["statuses"].get("503", 0) >= 1
+    assert "Traceback" not in done.stderr
+
+
+def test_the_command_refuses_bad_options_in_one_line(mock: str, tmp_path: Path) -> None:
+    done = run_cli("fuzz", "sinatra", "--duration", "soon")
+    assert done.returncode == 2 and "--duration" in done.stderr
+    assert "Traceback" not in done.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run_cli("fuzz", "sinatra", "--base-url", f"http://127.0.0.1:{port}",
+                   "--requests", "5", "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: cannot reach")
+    done = run_cli("fuzz", "sinatra", "--profile", "lottery=1", "--requests", "1",
+                   "--base-url", mock, "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unknown flow 'lottery'" in done.stderr and "catalog" in done.stderr
