@@ -45,7 +45,8 @@ def fuzz(url: str, **overrides: Any) -> Result:
     suite = SuiteOptions(base_url=url, seed=overrides.get("seed", 42))
     settings = Settings(**{
         "api": "sinatra", "base_url": url, "requests": 300, "concurrency": 4, "variety": 12,
-        "suite": suite, **overrides,
+        # Only the latency spike test measures latency: a loaded CI machine is slow now and then.
+        "latency_budget_ms": 10_000, "suite": suite, **overrides,
     })
     api = APIS["sinatra"](suite)
     try:
@@ -63,10 +64,10 @@ def test_injected_faults_are_found_once_each(mock: str) -> None:
         mock,
         {"path": "/games/*/view/detailed", "method": "GET", "status": 500,
          "body": {"errMsg": "injected"}, "probability": 0.05},
-        {"path": "/transactions/*/games/history", "method": "GET", "latency_ms": 1200,
+        {"path": "/transactions/*/games/history", "method": "GET", "latency_ms": 2500,
          "probability": 0.3},
     )
-    result = fuzz(mock, requests=500, concurrency=8, latency_budget_ms=800)
+    result = fuzz(mock, requests=500, concurrency=8, latency_budget_ms=2000)
     keys = sorted((f.kind, f.operation, f.status) for f in result.findings.sorted())
     assert keys == [(SERVER_ERROR, CATALOG, 500), (SLOW, HISTORY, None)], keys
     server_error = result.findings.sorted()[0]
