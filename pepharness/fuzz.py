@@ -309,7 +309,7 @@ def fuzz_sinatra(email: str, password: str, **given: Any) -> None:
 
     \b
     Flows (--profile, default login=1,catalog=3,history=0.5,rounds=1,generated=4):
-      login      POST /v2/login/ with the user's credentials
+      login      POST /1.0/login/ with the user's credentials
       catalog    providers, games (maybe of one provider), one game's assets
       history    pages of the paginated history, Basic auth (rate limited: 429s)
       rounds     history metadata, the last 7 days, one round's details

@@ -138,7 +138,7 @@ def sinatra(options: SuiteOptions) -> Api:
     client = Sinatra(options)
     secrets = Secrets()
     secrets.hide_basic(options.email, options.password, "PEPHARNESS_EMAIL", "PEPHARNESS_PASSWORD")
-    version = {"version": "v2"}
+    version = {"version": "1.0"}
 
     def credentials(case: Case[Any]) -> tuple[str | None, dict[str, str]]:
         name = operation_id(case)
