@@ -495,6 +495,8 @@ class Runner:
             found.append((SLOW, "Over the latency budget",
                           f"{status} answered in {elapsed_ms:,.0f} ms; the budget is "
                           f"{self.settings.latency_budget_ms:,.0f} ms"))
+        if auth is not None and not _sent_auth(response.request, auth):
+            auth = None  # a negative case whose point is the credentials' absence
         meta = self._meta(item, step, label, mode, retries, auth, [
             key_of(label, kind, _status_of(kind, status)) for kind, _, _ in found
         ])
@@ -599,6 +601,11 @@ class Runner:
             notes.append(f"{self._unsent} planned request(s) not sent (none to generate, or "
                          "refused by the HTTP client before sending)")
         return notes + sorted(set(self._notes))[:20]
+
+
+def _sent_auth(request: requests.PreparedRequest, auth: str) -> bool:
+    name = "authorization" if auth in ("basic", "bearer") else auth
+    return any(header.lower() == name for header in request.headers)
 
 
 def _status_of(kind: str, status: int) -> int | None:
