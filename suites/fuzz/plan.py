@@ -9,7 +9,7 @@ import hashlib
 import random
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,9 @@ class Stream:
         self._exhausted = False
         self._lock = threading.Lock()
         self.error: str | None = None
+        self.generate_in: Callable[[Callable[[], None]], None] = _call
+        """Where a chunk is generated: here, or (a Locust worker) in a thread of gevent's
+        pool, so that seconds of Hypothesis do not stop the hub."""
 
     @property
     def label(self) -> str:
@@ -85,7 +88,7 @@ class Stream:
         None when the operation has no case in this mode."""
         with self._lock:
             while len(self.cases) <= min(number, self.variety - 1) and not self._exhausted:
-                self._generate()
+                self.generate_in(self._generate)
             if not self.cases:
                 return None
             if number < len(self.cases):
@@ -122,6 +125,10 @@ class Stream:
             # Hypothesis ran out of distinct cases: what it found is all there is.
             self._exhausted = True
         self.cases.extend(found)
+
+
+def _call(work: Callable[[], None]) -> None:
+    work()
 
 
 def clone(case: Case[Any]) -> Case[Any]:
@@ -208,6 +215,11 @@ class Planner:
             if found is not None:
                 return clone(found), mode
         return None, None
+
+    def generate_in(self, where: Callable[[Callable[[], None]], None]) -> None:
+        """Generate every stream's chunks through `where` (see Stream.generate_in)."""
+        for stream in self._streams.values():
+            stream.generate_in = where
 
     def generation_errors(self) -> dict[str, str]:
         return {f"{s.label} ({s.mode})": s.error for s in self._streams.values() if s.error}

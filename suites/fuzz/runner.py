@@ -19,6 +19,8 @@ import requests
 from pyrate_limiter import Limiter, Rate
 from schemathesis import Case
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
 
 from pepharness.suites import generated
 from pepharness.suites.fuzz import har
@@ -409,6 +411,10 @@ class Runner:
             return None
         label = f"{case.method.upper()} {case.operation.path}"
         auth, headers = self.api.credentials(case)
+        if not flow and _negative_headers(case):
+            # The generated headers are what breaks the contract (credentials among them):
+            # real ones in their place would make the case valid, and its refusal a finding.
+            headers = {}
         for name, value in headers.items():
             if flow and name in case.headers:
                 continue
@@ -601,6 +607,14 @@ class Runner:
             notes.append(f"{self._unsent} planned request(s) not sent (none to generate, or "
                          "refused by the HTTP client before sending)")
         return notes + sorted(set(self._notes))[:20]
+
+
+def _negative_headers(case: Case[Any]) -> bool:
+    meta = case.meta
+    if meta is None:
+        return False
+    component = meta.components.get(ParameterLocation.HEADER)
+    return component is not None and component.mode == GenerationMode.NEGATIVE
 
 
 def _sent_auth(request: requests.PreparedRequest, auth: str) -> bool:
