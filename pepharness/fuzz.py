@@ -31,10 +31,9 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|m|min|h))?\s*$")
 
 
 def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
-    """A click option that also reads PEPHARNESS_FUZZ_<OPTION> (the check's own variables,
-    PEPHARNESS_<OPTION>, are for the check: a fuzz run in the same CI job can differ)."""
+    """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
     long_name = next(n for n in names if n.startswith("--"))
-    envvar = "PEPHARNESS_FUZZ_" + long_name[2:].replace("-", "_").upper()
+    envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
     return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
 
 
@@ -214,6 +213,7 @@ def _local(settings: Any, target: Any, out: Path, *, quiet: bool) -> None:
             + (f", rate {settings.rate:g}/s" if settings.rate else "") + f"\nprofile: {profile}",
             err=True,
         )
+        runner.generating = live.generating
         result = runner.run()
     except FuzzSetupError as error:
         live.end()
@@ -265,6 +265,21 @@ class Progress:
             sys.stderr.flush()
             self._width = len(line)
         else:
+            click.echo(line, err=True)
+
+    def generating(self, done: int, total: int) -> None:
+        """Before the clock starts: the requests of each operation and mode generated."""
+        if not self.enabled:
+            return
+        line = f"generating requests from the contract: {done} of {total} operation/mode pools"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+            self._width = len(line)
+            if done == total:
+                sys.stderr.write("\n")
+                self._width = 0
+        elif done == total:
             click.echo(line, err=True)
 
     def end(self) -> None:

@@ -65,9 +65,9 @@ def test_injected_faults_are_found_once_each(mock: str) -> None:
         {"path": "/games/*/view/detailed", "method": "GET", "status": 500,
          "body": {"errMsg": "injected"}, "probability": 0.05},
         {"path": "/transactions/*/games/history", "method": "GET", "latency_ms": 2500,
-         "probability": 0.3},
+         "probability": 0.1},
     )
-    result = fuzz(mock, requests=500, concurrency=8, latency_budget_ms=2000)
+    result = fuzz(mock, requests=400, concurrency=8, latency_budget_ms=2000)
     keys = sorted((f.kind, f.operation, f.status) for f in result.findings.sorted())
     assert keys == [(SERVER_ERROR, CATALOG, 500), (SLOW, HISTORY, None)], keys
     server_error = result.findings.sorted()[0]
@@ -99,10 +99,8 @@ def test_a_contract_break_is_a_finding_of_its_check(mock: str) -> None:
 
 def _requests_of(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What was sent, without what differs by nature between runs (tokens, the test-case id
-    schemathesis stamps on each request) and the credentials: on a few negative cases whose
-    generated headers break the contract, whether the credentials went along can differ
-    between runs (README, "Determinism")."""
-    volatile = {"jwt-auth", "authorization", "x-schemathesis-testcaseid"}
+    schemathesis stamps on each request; the fuzzer leaves the latter out)."""
+    volatile = {"jwt-auth", "x-schemathesis-testcaseid"}
     return [
         (e["_pepharness"]["index"], e["_pepharness"]["step"], e["request"]["method"],
          e["request"]["url"], e["request"].get("postData", {}).get("text"),
@@ -113,27 +111,33 @@ def _requests_of(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def test_the_same_seed_sends_the_same_traffic(mock: str, tmp_path: Path) -> None:
-    first = fuzz(mock, seed=7, requests=150, concurrency=4)
-    second = fuzz(mock, seed=7, requests=150, concurrency=1)
-    other = fuzz(mock, seed=8, requests=150, concurrency=4)
+    first = fuzz(mock, seed=7, requests=120, concurrency=4)
+    second = fuzz(mock, seed=7, requests=120, concurrency=1)
+    other = fuzz(mock, seed=8, requests=120, concurrency=4)
     for number, result in enumerate((first, second)):
         output.write_result(tmp_path / str(number), result)
     hars = [json.loads((tmp_path / str(n) / "traffic.har").read_text()) for n in (0, 1)]
     sent = [_requests_of(har["log"]["entries"]) for har in hars]
-    assert len(sent[0]) >= 150
-    differing = [(a, b) for a, b in zip(*sent, strict=False) if a != b]
-    assert not differing, [(set(a[5]) ^ set(b[5]), a[:4]) for a, b in differing[:3]]
-    assert len(sent[0]) == len(sent[1])
-    assert _requests_of(sorted(other.entries, key=lambda e: (
-        e["_pepharness"]["index"], e["_pepharness"]["step"]))) != sent[0]
+    # Where a run ends is a matter of timing: with 4 threads, a flow in progress when the
+    # 120th request is planned stops there, and 4 items may be in flight. Every item before
+    # those is the same, request for request.
+    last = min(max(request[0] for request in run) for run in sent) - 4
+    common = [[request for request in run if request[0] < last] for run in sent]
+    assert len(common[0]) >= 100
+    differing = [(a, b) for a, b in zip(*common, strict=False) if a != b]
+    assert not differing, differing[:1]
+    assert len(common[0]) == len(common[1])
+    mine = _requests_of(sorted(other.entries, key=lambda e: (
+        e["_pepharness"]["index"], e["_pepharness"]["step"])))
+    assert [r for r in mine if r[0] < last] != common[0]
 
 
 def test_a_429_pauses_its_operation_for_its_retry_after(mock: str) -> None:
     requests.post(f"{mock}/__admin/rate-limit", json={"limit": 5, "period_seconds": 1},
                   timeout=10).raise_for_status()
-    result = fuzz(mock, requests=40, concurrency=4, profile={"history": 1})
+    result = fuzz(mock, requests=25, concurrency=4, profile={"history": 1})
     answered = sum(n for status, n in result.statuses.items() if status != "429")
-    assert answered >= 40
+    assert answered >= 25
     # Each 429 paused the paginated history for its Retry-After (1 s): at most the requests
     # in flight meet a 429 in each window. A fuzzer that retried at once would collect
     # hundreds a second.

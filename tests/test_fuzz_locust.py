@@ -149,7 +149,7 @@ def test_two_workers_merge_their_findings(
 ) -> None:
     url = faulty_catalog
     settings = Settings(api="sinatra", base_url=url, seed=7, requests=600, concurrency=4,
-                        variety=16, suite=SuiteOptions(base_url=url))
+                        variety=8, suite=SuiteOptions(base_url=url))
     lines: list[str] = []
     started = time.monotonic()
     code = launch(settings, workers=2, out=tmp_path, echo=lines.append, progress_every=2)

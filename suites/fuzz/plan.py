@@ -216,6 +216,17 @@ class Planner:
                 return clone(found), mode
         return None, None
 
+    def prepare(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Generate every stream's cases now, one stream after the other: Hypothesis and
+        schemathesis' negative cases draw from the process-wide `random`, which requests in
+        flight on other threads must not share with them (the same seed would not give the
+        same cases)."""
+        streams = list(self._streams.values())
+        for done, stream in enumerate(streams):
+            stream.case(stream.variety - 1, random.Random(0))
+            if progress is not None:
+                progress(done + 1, len(streams))
+
     def generate_in(self, where: Callable[[Callable[[], None]], None]) -> None:
         """Generate every stream's chunks through `where` (see Stream.generate_in)."""
         for stream in self._streams.values():

@@ -211,6 +211,9 @@ class Runner:
 
     # -- the run ---------------------------------------------------------------------------
 
+    generating: Callable[[int, int], None] | None = None
+    """Told (streams generated, streams) while the cases are generated, before the run."""
+
     def start_clock(self) -> None:
         self._started_at = har.now()
         self._started = time.monotonic()
@@ -218,6 +221,7 @@ class Runner:
     def run(self) -> Result:
         """Run on `concurrency` threads until the duration, the request count, Ctrl-C or the
         end of what there is to send."""
+        self.planner.prepare(self.generating)
         self.start_clock()
         workers = [
             threading.Thread(target=self._work, name=f"fuzz-{n}", daemon=True)
@@ -415,10 +419,15 @@ class Runner:
             # The generated headers are what breaks the contract (credentials among them):
             # real ones in their place would make the case valid, and its refusal a finding.
             headers = {}
-        for name, value in headers.items():
-            if flow and name in case.headers:
-                continue
-            case.headers[name] = value
+        try:
+            # Sent as serialized here rather than through Case.call, whose revalidation of a
+            # case edited after generation made the credentials of some cases come and go.
+            sent = case.as_transport_kwargs(base_url=self.settings.base_url)
+        except Exception:  # a generated case that cannot be serialized: nothing to send
+            if step == 0:
+                self._untake()
+            return None
+        sent["headers"] = _with_credentials(sent.get("headers") or {}, headers, keep=flow)
         session = self._session()
         while True:
             until = self._pause_of(label)
@@ -435,9 +444,8 @@ class Runner:
             started = har.now()
             clock = time.perf_counter()
             try:
-                response = case.call(
-                    base_url=self.settings.base_url, session=session,
-                    timeout=self.settings.timeout, allow_redirects=False,
+                response = session.request(
+                    **sent, timeout=self.settings.timeout, allow_redirects=False
                 )
             except requests.Timeout as error:
                 self._no_answer(case, item, step, mode, label, auth, started, clock, TIMEOUT,
@@ -473,7 +481,7 @@ class Runner:
         self, case: Case[Any], response: Any, item: Item, step: int, mode: str | None,
         label: str, auth: str | None, started: datetime, retries: int,
     ) -> None:
-        elapsed_ms = response.elapsed * 1000
+        elapsed_ms = response.elapsed.total_seconds() * 1000
         found: list[tuple[str, str, str]] = []
         status = response.status_code
         if status >= 500:
@@ -508,8 +516,7 @@ class Runner:
         ])
         entry = har.entry(
             started, elapsed_ms, har.request_json(response.request),
-            har.response_json(status, response.headers, response.content,
-                              response.http_version),
+            har.response_json(status, response.headers, response.content),
             meta,
         )
         self._record(label, str(status), elapsed_ms, entry, bool(found))
@@ -524,10 +531,7 @@ class Runner:
             ))
 
     def _curl(self, request: requests.PreparedRequest) -> str:
-        """The request as a curl line, without schemathesis' test-case id header."""
-        shown = request.copy()
-        shown.headers.pop("X-Schemathesis-TestCaseId", None)
-        return curl_line(shown, self.api.secrets)
+        return curl_line(request, self.api.secrets)
 
     def _no_answer(
         self, case: Case[Any], item: Item, step: int, mode: str | None, label: str,
@@ -607,6 +611,27 @@ class Runner:
             notes.append(f"{self._unsent} planned request(s) not sent (none to generate, or "
                          "refused by the HTTP client before sending)")
         return notes + sorted(set(self._notes))[:20]
+
+
+USER_AGENT = f"pepharness-fuzz/{pepharness_version()}"
+
+
+def _with_credentials(
+    generated: Mapping[str, Any], credentials: Mapping[str, str], *, keep: bool
+) -> dict[str, Any]:
+    """The headers to send: the case's (without schemathesis' random test-case id, which
+    would make no two runs alike), the credentials in place of any of the same name (`keep`:
+    a flow's own header of that name stays)."""
+    headers = {k: v for k, v in generated.items() if k.lower() != "x-schemathesis-testcaseid"}
+    headers["User-Agent"] = USER_AGENT
+    for name, value in credentials.items():
+        same = [k for k in headers if k.lower() == name.lower()]
+        if keep and same:
+            continue
+        for key in same:
+            del headers[key]
+        headers[name] = value
+    return headers
 
 
 def _negative_headers(case: Case[Any]) -> bool:
