@@ -151,8 +151,8 @@ def fuzz() -> None:
 def _run(api: str, suite: SuiteOptions, **given: Any) -> None:
     from pepharness.suites.fuzz.apis import APIS as FACTORIES
     from pepharness.suites.fuzz.apis import FuzzSetupError
+    from pepharness.suites.fuzz.model import Settings
     from pepharness.suites.fuzz.plan import parse_profile
-    from pepharness.suites.fuzz.runner import Settings
 
     base_url: str = given["base_url"]
     duration = given["duration"]

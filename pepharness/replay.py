@@ -10,19 +10,15 @@ from typing import Any, TypeVar
 
 import click
 
-from pepharness.suites.fuzz.replay import (
-    COMPARE_MODES,
-    DEFAULT_IGNORED,
-    DEFAULT_TIMEOUT,
-    CompareMode,
-    Outcome,
+from pepharness.suites.fuzz.diff import COMPARE_MODES, DEFAULT_IGNORED, CompareMode
+from pepharness.suites.fuzz.recording import (
     ReplayError,
     check_base_url,
     load,
     parse_header,
-    report,
     select,
 )
+from pepharness.suites.fuzz.replay import DEFAULT_TIMEOUT, Outcome, report
 from pepharness.suites.fuzz.replay import replay as replay_exchanges
 
 Decorated = TypeVar("Decorated", bound=Callable[..., Any])

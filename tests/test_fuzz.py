@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,9 @@ from pepharness.mocks.core import ThreadedServer
 from pepharness.suites.fuzz import output
 from pepharness.suites.fuzz.apis import APIS
 from pepharness.suites.fuzz.findings import SERVER_ERROR, SLOW
+from pepharness.suites.fuzz.model import Result, Settings
 from pepharness.suites.fuzz.plan import parse_profile
-from pepharness.suites.fuzz.runner import Result, Runner, Settings, pacer
+from pepharness.suites.fuzz.runner import Runner, pacer
 from pepharness.suites.options import SuiteOptions
 
 CATALOG = "GET /games/{version}/view/detailed"
@@ -177,8 +180,6 @@ def test_the_pacer_holds_the_rate() -> None:
     assert pacer(None) is None
     limiter = pacer(20)
     assert limiter is not None
-    import time
-
     started = time.monotonic()
     for _ in range(30):
         limiter.try_acquire("fuzz")
@@ -226,3 +227,28 @@ def test_the_command_refuses_bad_options_in_one_line(mock: str, tmp_path: Path) 
                    "--base-url", mock, "--out", str(tmp_path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unknown flow 'lottery'" in done.stderr and "catalog" in done.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_still_reports(mock: str, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pepharness", "fuzz", "sinatra", "--base-url", mock,
+         "--duration", "120s", "--variety", "4", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Interrupted once it is sending: the first progress line says so.
+        assert process.stderr is not None
+        for line in process.stderr:
+            if " req/s " in line or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "stopped by interrupt" in stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stopped_by"] == "interrupt" and summary["requests"] > 0
+    assert summary["duration_seconds"] < 60

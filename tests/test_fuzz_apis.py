@@ -14,7 +14,8 @@ import requests
 from pepharness.mocks.core import ThreadedServer
 from pepharness.suites.fuzz.apis import APIS
 from pepharness.suites.fuzz.findings import SERVER_ERROR
-from pepharness.suites.fuzz.runner import Result, Runner, Settings
+from pepharness.suites.fuzz.model import Result, Settings
+from pepharness.suites.fuzz.runner import Runner
 from pepharness.suites.options import SuiteOptions
 
 

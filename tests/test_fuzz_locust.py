@@ -17,9 +17,9 @@ import requests
 
 from pepharness.mocks.core import ThreadedServer
 from pepharness.suites.fuzz.apis import APIS
-from pepharness.suites.fuzz.runner import Runner, Settings
+from pepharness.suites.fuzz.model import Settings
+from pepharness.suites.fuzz.runner import Runner
 from pepharness.suites.fuzz.swarm import (
-    HAR_NOTE,
     MODULE,
     free_port,
     launch,
@@ -29,6 +29,7 @@ from pepharness.suites.fuzz.swarm import (
     sub_seed,
     worker_settings,
 )
+from pepharness.suites.fuzz.swarm_locust import HAR_NOTE
 from pepharness.suites.options import SuiteOptions
 
 CATALOG = "GET /games/{version}/view/detailed"

@@ -19,13 +19,9 @@ from click.testing import CliRunner, Result
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 from pepharness.mocks.core import ThreadedServer
 from pepharness.replay import replay as replay_command
-from pepharness.suites.fuzz.replay import (
-    DEFAULT_IGNORED,
-    Answer,
-    Difference,
+from pepharness.suites.fuzz.diff import DEFAULT_IGNORED, Answer, Difference, compare, diff_json
+from pepharness.suites.fuzz.recording import (
     ReplayError,
-    compare,
-    diff_json,
     parse,
     rebase,
     request_headers,

@@ -4,14 +4,13 @@ and the merge of several runners' partial figures (a Locust cluster's workers) i
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pepharness.suites.fuzz import har, html
 from pepharness.suites.fuzz.findings import Finding, Findings, dumps
-from pepharness.suites.fuzz.runner import Result, pepharness_version, percentile
+from pepharness.suites.fuzz.model import Result, Tally, pepharness_version
 
 
 def write(
@@ -59,10 +58,7 @@ def merge(
     """(summary, findings document, HAR entries of the findings) of runners' partials;
     `base` holds the run's own fields (api, base_url, seed, mode, profile, started,
     stopped_by). Timelines are added second by second from each runner's own start."""
-    statuses: Counter[str] = Counter()
-    timeline: dict[int, Counter[str]] = defaultdict(Counter)
-    latencies: dict[str, list[float]] = defaultdict(list)
-    failures: Counter[str] = Counter()
+    tally = Tally()
     findings = Findings()
     notes: list[str] = []
     requests = 0
@@ -70,32 +66,17 @@ def merge(
     for part in partials:
         requests += int(part["requests"])
         duration = max(duration, float(part["duration"]))
-        statuses.update(part["statuses"])
-        for second in part["timeline"]:
-            timeline[int(second["second"])].update(second["statuses"])
-        for label, values in part["latencies"].items():
-            latencies[label].extend(values)
-        failures.update(part["failures"])
+        tally.add(part)
         findings.merge(Finding.from_json(f) for f in part["findings"])
         notes.extend(n for n in part["notes"] if n not in notes)
-    operations = []
-    for label in sorted(latencies):
-        ordered = sorted(latencies[label])
-        operations.append({
-            "operation": label, "count": len(ordered), "failures": failures[label],
-            **{f"p{p}_ms": round(percentile(ordered, p / 100), 1) for p in (50, 90, 95, 99)},
-            "max_ms": round(ordered[-1], 1) if ordered else 0.0,
-        })
-    seconds = max(timeline, default=-1) + 1
     summary = {
         **base,
         "duration_seconds": round(duration, 3),
         "requests": requests,
         "rate": round(requests / duration, 1) if duration > 0 else 0.0,
-        "statuses": dict(sorted(statuses.items())),
-        "timeline": [{"second": s, "statuses": dict(sorted(timeline[s].items()))}
-                     for s in range(seconds)],
-        "operations": operations,
+        "statuses": dict(sorted(tally.statuses.items())),
+        "timeline": tally.timeline_json(duration),
+        "operations": tally.operations_json(),
         "latency_budget_ms": budget_ms,
         "findings": [f.to_json(with_entry=False) for f in findings.sorted()],
         "notes": notes,

@@ -8,11 +8,10 @@ import heapq
 import math
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
@@ -39,113 +38,18 @@ from pepharness.suites.fuzz.findings import (
     Findings,
     key_of,
 )
-from pepharness.suites.fuzz.plan import DEFAULT_VARIETY, Item, Planner
+from pepharness.suites.fuzz.model import (
+    Result,
+    Settings,
+    Snapshot,
+    Tally,
+    pepharness_version,
+)
+from pepharness.suites.fuzz.plan import Item, Planner
 from pepharness.suites.http import curl_line, retry_after_seconds, summarize
-from pepharness.suites.options import SuiteOptions
 
-DEFAULT_CONCURRENCY = 8
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_LATENCY_BUDGET_MS = 1000.0
 MAX_429_RETRIES = 10
 MAX_429_WAIT_SECONDS = 60.0
-HAR_MODES = ("all", "findings", "none")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """One run's settings (the command line's options)."""
-
-    api: str
-    base_url: str
-    seed: int = 42
-    mode: str = "all"
-    profile: Mapping[str, float] | None = None
-    duration: float | None = None
-    requests: int | None = None
-    rate: float | None = None
-    concurrency: int = DEFAULT_CONCURRENCY
-    timeout: float = DEFAULT_TIMEOUT
-    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
-    variety: int = DEFAULT_VARIETY
-    har: str = "all"
-    suite: SuiteOptions = field(default_factory=SuiteOptions)
-
-
-@dataclass
-class Snapshot:
-    """The live figures the progress line shows."""
-
-    elapsed: float
-    requests: int
-    rate: float
-    statuses: Counter[str]
-    findings: int
-    waiting: float
-
-
-@dataclass
-class Result:
-    settings: Settings
-    started: datetime
-    duration: float
-    requests: int
-    stopped_by: str
-    statuses: Counter[str]
-    timeline: list[dict[str, Any]]
-    operations: list[dict[str, Any]]
-    findings: Findings
-    entries: list[dict[str, Any]]
-    notes: list[str]
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.duration if self.duration > 0 else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "api": self.settings.api,
-            "base_url": self.settings.base_url,
-            "seed": self.settings.seed,
-            "mode": self.settings.mode,
-            "profile": dict(self.settings.profile or {}),
-            "started": self.started.isoformat(timespec="seconds"),
-            "duration_seconds": round(self.duration, 3),
-            "requests": self.requests,
-            "rate": round(self.rate, 1),
-            "stopped_by": self.stopped_by,
-            "statuses": dict(sorted(self.statuses.items())),
-            "timeline": self.timeline,
-            "operations": self.operations,
-            "latency_budget_ms": self.settings.latency_budget_ms,
-            "findings": [f.to_json(with_entry=False) for f in self.findings.sorted()],
-            "notes": self.notes,
-        }
-
-    def findings_document(self) -> dict[str, Any]:
-        return {
-            "api": self.settings.api,
-            "base_url": self.settings.base_url,
-            "seed": self.settings.seed,
-            "mode": self.settings.mode,
-            "generated_at": self.started.isoformat(timespec="seconds"),
-            "requests": self.requests,
-            "findings": self.findings.to_json(),
-        }
-
-
-def pepharness_version() -> str:
-    try:
-        return version("pep-harness")
-    except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
-        return "0"
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of sorted values."""
-    if not ordered:
-        return 0.0
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def pacer(rate: float | None) -> Limiter | None:
@@ -192,10 +96,7 @@ class Runner:
         self._tickets = 0
         self._deferred: list[tuple[float, int, Item]] = []
         self._retries: Counter[int] = Counter()
-        self._statuses: Counter[str] = Counter()
-        self._timeline: dict[int, Counter[str]] = defaultdict(Counter)
-        self._latencies: dict[str, list[float]] = defaultdict(list)
-        self._failures: Counter[str] = Counter()
+        self.tally = Tally()
         self._entries: list[dict[str, Any]] = []
         self._paused: dict[str, float] = {}
         self._waiting = 0.0
@@ -221,7 +122,11 @@ class Runner:
     def run(self) -> Result:
         """Run on `concurrency` threads until the duration, the request count, Ctrl-C or the
         end of what there is to send."""
-        self.planner.prepare(self.generating)
+        try:
+            self.planner.prepare(self.generating)
+        except KeyboardInterrupt:
+            self.start_clock()
+            return self.result("interrupt")
         self.start_clock()
         workers = [
             threading.Thread(target=self._work, name=f"fuzz-{n}", daemon=True)
@@ -266,9 +171,9 @@ class Runner:
                 duration=duration,
                 requests=self._sent,
                 stopped_by=stopped_by,
-                statuses=Counter(self._statuses),
-                timeline=self._timeline_json(duration),
-                operations=self._operations_json(),
+                statuses=self.tally.statuses_now(),
+                timeline=self.tally.timeline_json(duration),
+                operations=self.tally.operations_json(),
                 findings=self.findings,
                 entries=list(self._entries),
                 notes=self._notes_json(),
@@ -276,8 +181,7 @@ class Runner:
 
     def latencies(self) -> dict[str, list[float]]:
         """Every answer's time in ms, by operation (a cluster's master merges them)."""
-        with self._lock:
-            return {label: list(values) for label, values in self._latencies.items()}
+        return self.tally.latencies_now()
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -286,7 +190,7 @@ class Runner:
                 elapsed=elapsed,
                 requests=self._sent,
                 rate=self._sent / elapsed if elapsed > 0 else 0.0,
-                statuses=Counter(self._statuses),
+                statuses=self.tally.statuses_now(),
                 findings=len(self.findings),
                 waiting=max(0.0, max(self._paused.values(), default=0.0) - time.monotonic()),
             )
@@ -468,10 +372,9 @@ class Runner:
                 break
             wait = retry_after_seconds(_header(response.headers, "retry-after"))
             until = time.monotonic() + min(wait if wait is not None else 1.0, MAX_429_WAIT_SECONDS)
+            self.tally.count(self._second(), "429")
             with self._lock:
                 self._retries[item.index] += 1
-                self._statuses["429"] += 1
-                self._timeline[int(time.monotonic() - self._started)]["429"] += 1
                 self._paused[label] = max(self._paused.get(label, 0.0), until)
         retries = self._retries[item.index]
         self._judge(case, response, item, step, mode, label, auth, started, retries)
@@ -567,37 +470,13 @@ class Runner:
     def _record(
         self, label: str, status: str, elapsed_ms: float, entry: dict[str, Any], failed: bool
     ) -> None:
-        keep = self.settings.har == "all" or (self.settings.har == "findings" and failed)
-        with self._lock:
-            self._statuses[status] += 1
-            self._timeline[int(time.monotonic() - self._started)][status] += 1
-            self._latencies[label].append(elapsed_ms)
-            if failed:
-                self._failures[label] += 1
-            if keep:
+        self.tally.answer(self._second(), label, status, elapsed_ms, failed)
+        if self.settings.har == "all" or (self.settings.har == "findings" and failed):
+            with self._lock:
                 self._entries.append(entry)
 
-    # -- figures ---------------------------------------------------------------------------
-
-    def _timeline_json(self, duration: float) -> list[dict[str, Any]]:
-        seconds = max(math.ceil(duration), max(self._timeline, default=-1) + 1)
-        return [
-            {"second": second, "statuses": dict(sorted(self._timeline.get(second, {}).items()))}
-            for second in range(seconds)
-        ]
-
-    def _operations_json(self) -> list[dict[str, Any]]:
-        rows = []
-        for label in sorted(self._latencies):
-            ordered = sorted(self._latencies[label])
-            rows.append({
-                "operation": label,
-                "count": len(ordered),
-                "failures": self._failures[label],
-                **{f"p{p}_ms": round(percentile(ordered, p / 100), 1) for p in (50, 90, 95, 99)},
-                "max_ms": round(ordered[-1], 1) if ordered else 0.0,
-            })
-        return rows
+    def _second(self) -> int:
+        return int(time.monotonic() - self._started)
 
     def _notes_json(self) -> list[str]:
         notes = [f"{name}: no generated case ({error})"

@@ -3,7 +3,7 @@ sub-seed under Locust's master/worker mode, and the master merges the workers' f
 
 # Locust monkey-patches the process with gevent when imported: this module's top level imports
 # the standard library only, so the CLI can import `launch`; Locust, and everything that opens
-# sockets, is imported inside the master's and workers' own processes.
+# sockets, is imported inside the master's and workers' own processes (see swarm_locust).
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import json
 import math
 import os
 import queue
-import random
 import signal
 import socket
 import subprocess
@@ -29,8 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
-    from pepharness.suites.fuzz.apis import Api
-    from pepharness.suites.fuzz.runner import Runner, Settings
+    from pepharness.suites.fuzz.model import Settings
 
 MODULE = "pepharness.suites.fuzz.swarm"
 ROLES = ("local", "master", "worker")
@@ -38,17 +36,7 @@ DEFAULT_MASTER_PORT = 5557
 CONNECT_TIMEOUT = 60.0
 """Seconds the master waits for its workers, and a worker for the master's plan."""
 PROGRESS_EVERY = 5.0
-STOP_GRACE = 5.0
-"""Seconds beyond the request timeout a stopping worker's users get to end their exchanges."""
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_SETUP = 0, 1, 2
-HAR_NOTE = "cluster mode: traffic.har holds the findings' exchanges only"
-
-# Custom Locust messages: a worker asks for the plan once its handlers are registered (a plan
-# sent on connect could arrive before them and be dropped).
-READY, PLAN, DONE, STOP, PARTIAL, ERROR = (
-    "pepharness_ready", "pepharness_plan", "pepharness_done", "pepharness_stop",
-    "pepharness_partial", "pepharness_error",
-)
 
 
 # -- settings over the wire ------------------------------------------------------------------
@@ -65,7 +53,7 @@ def settings_to_json(settings: Settings) -> dict[str, Any]:
 def settings_from_json(data: Mapping[str, Any]) -> Settings:
     """The settings `settings_to_json` wrote; a field this version does not know is a
     ValueError (a master and worker of different versions would plan differently)."""
-    from pepharness.suites.fuzz.runner import Settings
+    from pepharness.suites.fuzz.model import Settings
 
     return _build(Settings, data)
 
@@ -298,7 +286,7 @@ def _finish(processes: Sequence[subprocess.Popen[str]], grace: float) -> None:
             process.wait()
 
 
-# -- inside the Locust processes --------------------------------------------------------------
+# -- the Locust processes' entry point --------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything imports ssl or requests: Locust patches the process with gevent.
     import locust  # noqa: F401
 
+    from pepharness.suites.fuzz.swarm_locust import Master, Worker
+
     try:
         settings = settings_from_json(json.loads(args.settings.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as error:
@@ -330,441 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_SETUP
         return Master(settings, args).run()
     return Worker(settings, args).run()
-
-
-def _quiet_locust() -> None:
-    """Locust's own log lines are for its CLI; ours say what matters (errors still show)."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, format="locust: %(message)s")
-
-
-def _user_class(worker: Worker | None) -> type[Any]:
-    """The Locust user (the same name on master and workers): each task sends the worker
-    runner's next planned item; the user stops when there is none left."""
-    from locust import User, task
-    from locust.exception import StopUser
-
-    class FuzzUser(User):
-        # No wait_time (Locust's default waits 0 s): the runner paces each request itself
-        # with its share of --rate, where constant_throughput would pace tasks, and one task
-        # (a flow) is several requests.
-
-        def on_start(self) -> None:
-            self.finished = False
-            if worker is not None:
-                worker.active += 1
-
-        @task
-        def send_next(self) -> None:
-            assert worker is not None
-            if not worker.send_one():
-                self.finished = True
-                raise StopUser()
-
-        def on_stop(self) -> None:
-            if worker is not None:
-                worker.user_stopped(self.finished)
-
-    return FuzzUser
-
-
-def _generate_off_the_hub(runner: Runner) -> None:
-    """Make the runner's Hypothesis generation run in a thread of gevent's pool, one chunk at a
-    time: in the hub its seconds of CPU would stop every greenlet, count in the latencies of the
-    requests in flight (false `slow` findings) and starve Locust's heartbeats."""
-    import gevent
-    from gevent.lock import Semaphore
-
-    pool = gevent.get_hub().threadpool
-    one_at_a_time = Semaphore()
-
-    def in_pool(generate: Callable[[], None]) -> None:
-        with one_at_a_time:
-            pool.apply(generate)
-
-    runner.planner.generate_in(in_pool)
-
-
-class Worker:
-    """One Locust worker process: its runner is built once the master's plan and the worker's
-    index are known."""
-
-    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
-        self.own = settings
-        self.args = args
-        self.active = 0
-        self.error: str | None = None
-        self.fuzz: Runner | None = None
-        self.api: Api | None = None
-        self.plan: Mapping[str, Any] | None = None
-        self.plan_ready = threading.Event()
-        self._building = threading.Lock()
-        self._partial_sent = False
-        self._done_sent = False
-        self.stopping = False
-        self.locust: Any = None
-        self.environment: Any = None
-
-    @property
-    def index(self) -> int:
-        return int(self.locust.worker_index) if self.locust is not None else -1
-
-    def run(self) -> int:
-        import importlib
-
-        import gevent
-        from locust.env import Environment
-
-        _quiet_locust()
-        # Schemathesis' negative cases draw from the global `random`, which Hypothesis seeds
-        # for each generation (in a pool thread, see _generate_off_the_hub); Locust picks each
-        # user's next task from it too, meanwhile, in the hub: give Locust a source of its own.
-        # (`locust.user.task` is also the name of Locust's decorator: import the module by name.)
-        importlib.import_module("locust.user.task").random = random.Random()  # type: ignore[attr-defined]
-        self.environment = Environment(user_classes=[_user_class(self)])
-        try:
-            self.locust = self.environment.create_worker_runner(
-                self.args.master_host, self.args.master_port
-            )
-        except ConnectionError:
-            print(f"error: no Locust master answered at {self.args.master_host}:"
-                  f"{self.args.master_port}", flush=True)
-            return EXIT_SETUP
-        events = self.environment.events
-        self.locust.register_message(PLAN, self._on_plan)
-        self.locust.register_message(STOP, self._on_stop_message, concurrent=True)
-        events.test_stopping.add_listener(self._on_stopping)
-        events.test_stop.add_listener(self._on_stop)
-        events.report_to_master.add_listener(self._on_report)
-        gevent.signal_handler(signal.SIGINT, self._quit)
-        gevent.signal_handler(signal.SIGTERM, self._quit)
-        self.locust.send_message(READY, {"index": self.index})
-        self.locust.greenlet.join()
-        self._close()
-        return EXIT_SETUP if self.error else EXIT_CLEAN
-
-    def _quit(self) -> None:
-        self.environment.events.quitting.fire(environment=self.environment, reverse=True)
-        self.locust.quit()
-
-    def _on_plan(self, environment: Any, msg: Any, **_: Any) -> None:
-        self.plan = msg.data
-        self.plan_ready.set()
-
-    def runner(self) -> Runner | None:
-        """This worker's runner, built on first use; None after a setup error."""
-        if self.stopping or self.fuzz is not None or self.error is not None:
-            return self.fuzz
-        with self._building:
-            if self.fuzz is not None or self.error is not None:
-                return self.fuzz
-            from pepharness.suites.fuzz.apis import APIS, FuzzSetupError
-            from pepharness.suites.fuzz.runner import Runner
-
-            if not self.plan_ready.wait(self.args.connect_timeout):
-                self.fail("no plan came from the master (is it pepharness of another version?)")
-                return None
-            assert self.plan is not None
-            try:
-                settings = worker_settings(self.own, self.plan, self.index)
-                self.api = APIS[settings.api](settings.suite)
-                runner = Runner(settings, self.api)
-            except (FuzzSetupError, KeyError, ValueError) as error:
-                self.fail(f"{type(error).__name__}: {error}" if isinstance(error, KeyError)
-                          else str(error))
-                return None
-            runner.on_request = self._on_request
-            _generate_off_the_hub(runner)
-            runner.start_clock()
-            self.fuzz = runner
-            return runner
-
-    def send_one(self) -> bool:
-        from pepharness.suites.fuzz.apis import FuzzSetupError
-
-        runner = self.runner()
-        if runner is None:
-            return False
-        try:
-            return runner.run_one()
-        except FuzzSetupError as error:
-            self.fail(str(error))
-            runner.stop.set()
-            return False
-
-    def _on_request(
-        self, method: str, operation: str, elapsed_ms: float, size: int, error: Exception | None
-    ) -> None:
-        self.environment.events.request.fire(
-            request_type=method, name=operation, response_time=elapsed_ms,
-            response_length=size, exception=error, context={}, response=None, url=None,
-            start_time=None,
-        )
-
-    def user_stopped(self, finished: bool) -> None:
-        """A user ended; when the last one ran out of work (not stopped), tell the master."""
-        self.active -= 1
-        stopping = self.fuzz is None or self.fuzz.stop.is_set()
-        if finished and self.active <= 0 and not stopping and not self._done_sent:
-            self._done_sent = True
-            self.locust.send_message(DONE, {"index": self.index})
-
-    def fail(self, message: str) -> None:
-        if self.error is None:
-            self.error = message
-            print(f"error: {message}", flush=True)
-            self.locust.send_message(ERROR, {"index": self.index, "message": message})
-
-    def _on_stop_message(self, environment: Any, msg: Any, **_: Any) -> None:
-        """The master ends the run: the users end their exchanges in flight (a flow takes no
-        further step) and stop; then this worker's figures go to the master. Locust's own
-        stop would kill users mid-request, or block the worker for its stop_timeout."""
-        import gevent
-
-        self._on_stopping()
-        deadline = time.monotonic() + self.own.timeout + STOP_GRACE
-        while self.active > 0 and time.monotonic() < deadline:
-            gevent.sleep(0.05)
-        self._send_partial()
-
-    def _on_stopping(self, **_: Any) -> None:
-        self.stopping = True
-        if self.fuzz is not None:
-            self.fuzz.stop.set()
-
-    def _on_stop(self, **_: Any) -> None:
-        self._send_partial()
-
-    def _send_partial(self) -> None:
-        if self._partial_sent:
-            return
-        self._partial_sent = True
-        self.locust.send_message(PARTIAL, {"index": self.index, "partial": self.partial()})
-        self._close()
-
-    def partial(self) -> str | None:
-        """This worker's figures as JSON text (msgpack would turn its keys and numbers
-        around), each finding's exchange tagged with the worker it came from."""
-        from pepharness.suites.fuzz import output
-
-        if self.fuzz is None:
-            return None
-        part = output.partial(self.fuzz.result("cluster"), self.fuzz.latencies())
-        for finding in part["findings"]:
-            finding["entry"].setdefault("_pepharness", {})["worker"] = self.index
-        part["profile"] = dict(self.fuzz.settings.profile or {})
-        part["seed"] = self.fuzz.settings.seed
-        return json.dumps(part, default=str)
-
-    def _on_report(self, client_id: str, data: dict[str, Any]) -> None:
-        if self.fuzz is not None:
-            data["pepharness"] = {
-                "requests": self.fuzz.snapshot().requests,
-                "findings": [finding.key for finding in self.fuzz.findings.sorted()],
-            }
-
-    def _close(self) -> None:
-        if self.api is not None:
-            api, self.api = self.api, None
-            api.close()
-
-
-class Master:
-    """The Locust master: hands each worker its plan, starts the users, stops on --duration,
-    when every worker has spent its --requests or on Ctrl-C, and merges the workers' figures."""
-
-    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
-        self.settings = settings
-        self.args = args
-        self.expected = max(1, int(args.expect_workers))
-        self.plan = plan_of(settings, self.expected)
-        self.planned: dict[str, int] = {}
-        self.done: set[str] = set()
-        self.partials: dict[str, Mapping[str, Any]] = {}
-        self.errors: list[str] = []
-        self.live: dict[str, Mapping[str, Any]] = {}
-        self.interrupted = threading.Event()
-
-    def say(self, line: str) -> None:
-        print(line, flush=True)
-
-    def run(self) -> int:
-        import gevent
-        from locust.env import Environment
-
-        _quiet_locust()
-        # By Locust's own stop the users are gone already (see Worker._on_stop_message); its
-        # stop_timeout is how long a worker then waits before it reports ready again.
-        environment = Environment(user_classes=[_user_class(None)], stop_timeout=0.5)
-        try:
-            locust = environment.create_master_runner(self.args.bind_host, self.args.bind_port)
-        except SystemExit:
-            self.say(f"error: the Locust master port {self.args.bind_host}:"
-                     f"{self.args.bind_port} is busy")
-            return EXIT_SETUP
-        locust.register_message(READY, self._on_ready)
-        locust.register_message(DONE, lambda environment, msg, **_: self.done.add(msg.node_id))
-        locust.register_message(PARTIAL, self._on_partial)
-        locust.register_message(ERROR, self._on_error)
-        events: Any = environment.events
-        events.worker_report.add_listener(self._on_report)
-        gevent.signal_handler(signal.SIGINT, self.interrupted.set)
-        gevent.signal_handler(signal.SIGTERM, self.interrupted.set)
-        try:
-            return self._run(environment, locust)
-        finally:
-            # Locust's quit reaches the workers it still counts: not those that reported
-            # "stopped".
-            for client in self.planned:
-                locust.send_message("quit", None, client_id=client)
-            locust.quit()
-
-    def _run(self, environment: Any, locust: Any) -> int:
-        import gevent
-
-        from pepharness.suites.fuzz import har
-
-        where = f"{self.args.bind_host}:{self.args.bind_port}"
-        self.say(f"Locust master on {where}: waiting for {self.expected} worker(s)")
-        deadline = time.monotonic() + self.args.connect_timeout
-        while len(self._ready(locust)) < self.expected:
-            if self.errors:
-                return self._setup_error(self.errors[0])
-            if self.interrupted.is_set():
-                return self._setup_error("interrupted while waiting for the workers")
-            if time.monotonic() > deadline:
-                return self._setup_error(
-                    f"{len(self._ready(locust))} of {self.expected} Locust worker(s) connected to "
-                    f"{where} within {self.args.connect_timeout:g} s"
-                )
-            gevent.sleep(0.1)
-        users = max(self.settings.concurrency, self.expected)
-        started = har.now()
-        clock = time.monotonic()
-        locust.start(user_count=users, spawn_rate=min(users * 10, 100 * self.expected))
-        workers = set(self._ready(locust))
-        self.say(f"{len(workers)} worker(s), {users} users, seed {self.settings.seed}")
-        stopped_by = self._wait(environment, locust, workers, clock)
-        for client in workers:
-            locust.send_message(STOP, None, client_id=client)
-        self._collect(workers)
-        locust.stop()
-        if self.errors:
-            return self._setup_error(self.errors[0])
-        return self._finish(started, stopped_by, users)
-
-    def _ready(self, locust: Any) -> list[str]:
-        """Connected workers that have their plan."""
-        connected = {client.id for client in locust.clients.all}
-        return [client for client in self.planned if client in connected]
-
-    def _wait(self, environment: Any, locust: Any, workers: set[str], clock: float) -> str:
-        import gevent
-
-        duration = self.settings.duration
-        next_report = clock + self.args.progress_every
-        while True:
-            gevent.sleep(0.2)
-            now = time.monotonic()
-            if self.errors:
-                return "error"
-            if self.interrupted.is_set():
-                return "interrupt"
-            if duration is not None and now - clock >= duration:
-                return "duration"
-            if self.settings.requests is not None and workers <= self.done:
-                return "requests"
-            if locust.worker_count == 0:
-                self.errors.append("every Locust worker quit or went missing")
-                return "error"
-            if now >= next_report:
-                self._progress(environment, now - clock)
-                next_report = now + self.args.progress_every
-
-    def _progress(self, environment: Any, elapsed: float) -> None:
-        total = environment.stats.total
-        keys = {key for report in self.live.values() for key in report.get("findings", [])}
-        sent = sum(int(report.get("requests", 0)) for report in self.live.values())
-        self.say(f"{elapsed:6.0f} s  {max(sent, total.num_requests):,} requests  "
-                 f"{total.current_rps:,.1f} req/s  {len(keys)} finding(s)  "
-                 f"{len(self.live)} worker(s) reporting")
-
-    def _collect(self, workers: set[str]) -> None:
-        """Wait for every worker's figures (sent when its users have stopped)."""
-        import gevent
-
-        deadline = time.monotonic() + self.settings.timeout + STOP_GRACE + 30
-        while not workers <= set(self.partials) and time.monotonic() < deadline:
-            gevent.sleep(0.1)
-
-    def _finish(self, started: Any, stopped_by: str, users: int) -> int:
-        from pepharness.suites.fuzz import output
-
-        parts: list[Mapping[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        notes: list[str] = [HAR_NOTE]
-        for client in sorted(self.planned, key=lambda c: self.planned[c]):
-            index = self.planned[client]
-            part = self.partials.get(client)
-            if part is None:
-                notes.append(f"worker {index} sent no figures (lost, or too slow to stop)")
-                continue
-            parts.append(part)
-            rows.append({
-                "index": index, "seed": part.get("seed"), "requests": part["requests"],
-                "findings": {f["key"]: f["count"] for f in part["findings"]},
-            })
-        profile = next((p["profile"] for p in parts if p.get("profile")),
-                       dict(self.settings.profile or {}))
-        base = {
-            "api": self.settings.api, "base_url": self.settings.base_url,
-            "seed": self.settings.seed, "mode": self.settings.mode, "profile": profile,
-            "started": started.isoformat(timespec="seconds"), "stopped_by": stopped_by,
-            "workers": rows, "users": users,
-        }
-        summary, document, entries = output.merge(parts, base, self.settings.latency_budget_ms)
-        summary["notes"] = notes + list(summary["notes"])
-        output.write(self.args.out, summary, document, entries)
-        for row in rows:
-            found = ", ".join(f"{key} x{count}" for key, count in row["findings"].items())
-            self.say(f"worker {row['index']}: {row['requests']:,} requests, "
-                     f"{len(row['findings'])} finding(s){': ' + found if found else ''}")
-        findings = summary["findings"]
-        self.say(f"{summary['requests']:,} requests in {summary['duration_seconds']:.1f} s "
-                 f"({summary['rate']:,.1f} req/s) from {len(rows)} Locust worker(s), stopped by "
-                 f"{stopped_by}: {len(findings)} finding(s); wrote {self.args.out}")
-        for finding in findings:
-            status = finding["status"] if finding["status"] is not None else "-"
-            self.say(f"  {finding['kind']} {status}  {finding['operation']}  x{finding['count']}")
-        return EXIT_FINDINGS if findings else EXIT_CLEAN
-
-    def _setup_error(self, message: str) -> int:
-        self.say(f"error: {message}")
-        return EXIT_SETUP
-
-    # -- messages from the workers -----------------------------------------------------------
-
-    def _on_ready(self, environment: Any, msg: Any, **_: Any) -> None:
-        self.planned[msg.node_id] = int(msg.data["index"])
-        environment.runner.send_message(PLAN, self.plan, client_id=msg.node_id)
-
-    def _on_partial(self, environment: Any, msg: Any, **_: Any) -> None:
-        text = msg.data.get("partial")
-        self.partials[msg.node_id] = json.loads(text) if text else _EMPTY_PARTIAL
-
-    def _on_error(self, environment: Any, msg: Any, **_: Any) -> None:
-        self.errors.append(f"worker {msg.data.get('index')}: {msg.data.get('message')}")
-
-    def _on_report(self, client_id: str, data: Mapping[str, Any]) -> None:
-        if "pepharness" in data:
-            self.live[client_id] = data["pepharness"]
-
-
-_EMPTY_PARTIAL: Mapping[str, Any] = {
-    "requests": 0, "duration": 0.0, "statuses": {}, "timeline": [], "latencies": {},
-    "failures": {}, "findings": [], "notes": [],
-}
 
 
 if __name__ == "__main__":
