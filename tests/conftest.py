@@ -10,6 +10,7 @@ scoped, empty by default): a contract validator plugs in there, in one place, e.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +131,13 @@ def conforms_to_contract(response: requests.Response) -> None:
         contract, method, path, response.status_code, response.headers, response.content
     )
     assert not problems, "\n".join(problems)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than there are cores. A good part of the suite waits on
+    servers, rate-limit windows and the clock rather than computing (measured on 2 cores:
+    7 min 52 s with 3 workers, 8 min 40 s with 2)."""
+    return (os.cpu_count() or 1) + 1
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def _requests_of(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def test_the_same_seed_sends_the_same_traffic(mock: str, tmp_path: Path) -> None:
     first = fuzz(mock, seed=7, requests=120, concurrency=4)
     second = fuzz(mock, seed=7, requests=120, concurrency=1)
-    other = fuzz(mock, seed=8, requests=120, concurrency=4)
+    other = fuzz(mock, seed=8, requests=60, concurrency=4)
     for number, result in enumerate((first, second)):
         output.write_result(tmp_path / str(number), result)
     hars = [json.loads((tmp_path / str(n) / "traffic.har").read_text()) for n in (0, 1)]
@@ -132,7 +132,7 @@ def test_the_same_seed_sends_the_same_traffic(mock: str, tmp_path: Path) -> None
     assert len(common[0]) == len(common[1])
     mine = _requests_of(sorted(other.entries, key=lambda e: (
         e["_pepharness"]["index"], e["_pepharness"]["step"])))
-    assert [r for r in mine if r[0] < last] != common[0]
+    assert len(mine) >= 40 and mine[:40] != common[0][:40]
 
 
 def test_a_429_pauses_its_operation_for_its_retry_after(mock: str) -> None:
