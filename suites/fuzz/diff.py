@@ -37,6 +37,8 @@ class Answer:
     detail: str = ""
     size: int | None = None
     """The body's full length when the recording kept only its first bytes."""
+    retry_after: float | None = None
+    """A 429's Retry-After in seconds (replay waits it out)."""
 
     @property
     def answered(self) -> bool:

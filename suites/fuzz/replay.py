@@ -21,6 +21,7 @@ from pepharness.suites.fuzz.diff import (
     recorded_answer,
 )
 from pepharness.suites.fuzz.recording import Exchange, rebase, request_body, request_headers
+from pepharness.suites.http import retry_after_seconds
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -79,6 +80,10 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
 # -- sending ---------------------------------------------------------------------------------
 
 
+MAX_429_RETRIES = 5
+MAX_429_WAIT_SECONDS = 10.0
+
+
 def send(
     session: requests.Session,
     method: str,
@@ -97,6 +102,7 @@ def send(
         answer = Answer(
             response.status_code, media_type(response.headers.get("Content-Type")),
             response.content,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     except requests.Timeout:
         answer = Answer(0, error="timeout", detail=f"timeout: no answer within {timeout:g} s")
@@ -139,9 +145,15 @@ def replay(
             url = rebase(exchange.url, base_url, recorded_base_url)
             sent = request_headers(exchange.entry, headers)
             recorded = recorded_answer(exchange.entry)
-            answer, elapsed_ms = send(
-                session, exchange.method, url, sent, request_body(exchange.entry), timeout
-            )
+            body = request_body(exchange.entry)
+            answer, elapsed_ms = send(session, exchange.method, url, sent, body, timeout)
+            for _ in range(MAX_429_RETRIES):
+                # A 429 the recording did not get is the replay's own pace, not a difference:
+                # wait as the target asks (as the fuzzer did) and send again.
+                if answer.status != 429 or recorded.status == 429:
+                    break
+                time.sleep(min(answer.retry_after or 1.0, MAX_429_WAIT_SECONDS))
+                answer, elapsed_ms = send(session, exchange.method, url, sent, body, timeout)
             differences = tuple(compare(recorded, answer, mode, ignore))
             yield Outcome(exchange, url, tuple(sent), recorded, answer, elapsed_ms, differences)
     finally:
