@@ -75,6 +75,9 @@ class Stream:
         self._exhausted = False
         self._lock = threading.Lock()
         self.error: str | None = None
+        if mode == "negative" and not breakable(operation):
+            self._exhausted = True
+            self.error = NOTHING_TO_BREAK
         self.generate_in: Callable[[Callable[[], None]], None] = _call
         """Where a chunk is generated: here, or (a Locust worker) in a thread of gevent's
         pool, so that seconds of Hypothesis do not stop the hub."""
@@ -125,6 +128,31 @@ class Stream:
             # Hypothesis ran out of distinct cases: what it found is all there is.
             self._exhausted = True
         self.cases.extend(found)
+
+
+NOTHING_TO_BREAK = "nothing in it to break"
+_SEGMENT = "^[^/]+$"
+"""The pattern schemathesis gives every path parameter: a path segment, no constraint."""
+
+
+def breakable(operation: APIOperation) -> bool:
+    """Whether a negative case of `operation` can exist: a query, header or cookie parameter,
+    a body, or a path parameter with a type or constraint to break. A path of plain strings
+    has none (any text is a string, and a segment cannot be empty): Hypothesis would take
+    seconds to find that out (Unsatisfiable)."""
+    if any(len(list(group)) for group in (
+        operation.query, operation.headers, operation.cookies, operation.body,
+    )):
+        return True
+    for parameter in operation.path_parameters:
+        schema = dict(parameter.definition.get("schema") or {})
+        if schema.get("pattern") == _SEGMENT:
+            schema.pop("pattern")
+        if schema.get("type", "string") != "string" or set(schema) & {
+            "pattern", "format", "enum", "const", "maxLength",
+        }:
+            return True
+    return False
 
 
 def _call(work: Callable[[], None]) -> None:
@@ -221,6 +249,8 @@ class Planner:
         schemathesis' negative cases draw from the process-wide `random`, which requests in
         flight on other threads must not share with them (the same seed would not give the
         same cases)."""
+        if FLOW_GENERATED not in self.profile:
+            return
         streams = list(self._streams.values())
         for done, stream in enumerate(streams):
             stream.case(stream.variety - 1, random.Random(0))

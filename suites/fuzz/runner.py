@@ -45,7 +45,7 @@ from pepharness.suites.fuzz.model import (
     Tally,
     pepharness_version,
 )
-from pepharness.suites.fuzz.plan import Item, Planner
+from pepharness.suites.fuzz.plan import NOTHING_TO_BREAK, Item, Planner
 from pepharness.suites.http import curl_line, retry_after_seconds, summarize
 
 MAX_429_RETRIES = 10
@@ -479,8 +479,13 @@ class Runner:
         return int(time.monotonic() - self._started)
 
     def _notes_json(self) -> list[str]:
-        notes = [f"{name}: no generated case ({error})"
-                 for name, error in self.planner.generation_errors().items()]
+        notes = [
+            f"{name}: nothing in it to break; its positive cases go instead"
+            if error.startswith(("Unsatisfiable", NOTHING_TO_BREAK))
+            and name.endswith("(negative)")
+            else f"{name}: no generated case ({error})"
+            for name, error in self.planner.generation_errors().items()
+        ]
         notes += [f"flow stopped early {count}x: {what}"
                   for what, count in self._flow_errors.most_common(10)]
         if self._deferred:
