@@ -166,6 +166,11 @@ def _run(api: str, suite: SuiteOptions, **given: Any) -> None:
         suite=suite,
     )
     out: Path = given["out"]
+    try:
+        # Before the run, not after it: the reports are what the run is for.
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CheckAborted(f"cannot write to {out}: {error}") from None
     if given["locust_workers"] or given["locust_role"]:
         _swarm(settings, out, given)
         return

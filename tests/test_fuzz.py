@@ -227,6 +227,12 @@ def test_the_command_refuses_bad_options_in_one_line(mock: str, tmp_path: Path) 
                    "--base-url", mock, "--out", str(tmp_path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unknown flow 'lottery'" in done.stderr and "catalog" in done.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    done = run_cli("fuzz", "sinatra", "--base-url", mock, "--requests", "1",
+                   "--out", str(blocked / "reports"))
+    assert done.returncode == 2 and "cannot write to" in done.stderr
+    assert "fuzzing sinatra" not in done.stderr
 
 
 def test_ctrl_c_stops_cleanly_and_still_reports(mock: str, tmp_path: Path) -> None:
