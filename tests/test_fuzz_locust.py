@@ -29,7 +29,7 @@ from pepharness.suites.fuzz.swarm import (
     sub_seed,
     worker_settings,
 )
-from pepharness.suites.fuzz.swarm_locust import HAR_NOTE
+from pepharness.suites.fuzz.swarm_master import HAR_NOTE
 from pepharness.suites.options import SuiteOptions
 
 CATALOG = "GET /games/{version}/view/detailed"

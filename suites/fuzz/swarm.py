@@ -307,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything imports ssl or requests: Locust patches the process with gevent.
     import locust  # noqa: F401
 
-    from pepharness.suites.fuzz.swarm_locust import Master, Worker
+    from pepharness.suites.fuzz.swarm_locust import Worker
+    from pepharness.suites.fuzz.swarm_master import Master
 
     try:
         settings = settings_from_json(json.loads(args.settings.read_text(encoding="utf-8")))
