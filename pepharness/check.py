@@ -13,11 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import requests
 
+from pepharness.options import CONTEXT, Decorated, env_option
 from pepharness.suites.options import (
     DEFAULT_MAX_EXAMPLES,
     OptionError,
@@ -27,8 +28,6 @@ from pepharness.suites.options import (
 )
 from pepharness.suites.rules import matches, split_patterns
 
-Decorated = TypeVar("Decorated", bound=Callable[..., Any])
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 SUITES = {
     "sinatra": "pepharness.suites.sinatra",
     "operator": "pepharness.suites.operator",
@@ -55,11 +54,6 @@ class CheckAborted(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
-    """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
-    long_name = next(n for n in names if n.startswith("--"))
-    envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
-    return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
 
 
 def _workers(value: str) -> str:
@@ -146,31 +140,31 @@ def _common_options(api: str) -> Callable[[Decorated], Decorated]:
 
     def apply(command: Decorated) -> Decorated:
         options = [
-            _env_option(
+            env_option(
                 "--base-url", default=DEFAULT_BASE_URLS[api], show_default=True,
                 help="The service under test.",
             ),
-            _env_option(
+            env_option(
                 "--report-dir", type=click.Path(file_okay=False, path_type=Path),
                 default=Path("reports"), show_default=True,
                 help="Where junit.xml, summary.json and report.html go.",
             ),
-            _env_option(
+            env_option(
                 "--max-examples", type=click.IntRange(min=1), default=DEFAULT_MAX_EXAMPLES,
                 show_default=True,
                 help="Examples per generated test (schemathesis and Hypothesis).",
             ),
-            _env_option(
+            env_option(
                 "--seed", type=int, default=None, help="Seed of every generator [default: random]."
             ),
-            _env_option(
+            env_option(
                 "--strict", is_flag=True, default=False, help="A failed SHOULD rule fails too."
             ),
-            _env_option(
+            env_option(
                 "--rules", default="", metavar="GLOBS",
                 help="Only the rules matching these comma-separated globs, e.g. 'check_token_*'.",
             ),
-            _env_option(
+            env_option(
                 "--operations", default="", metavar="GLOBS",
                 help="Only the checks of the operations matching these comma-separated globs, "
                 "e.g. 'POST /api/*'.",
@@ -311,37 +305,37 @@ def check() -> None:
 
 @check.command("sinatra", context_settings=CONTEXT)
 @_common_options("sinatra")
-@_env_option(
+@env_option(
     "--email", default="operator@example.com", show_default=True,
     help="A user with every permission (the mock's seeded operator by default).",
 )
-@_env_option(
+@env_option(
     "--password", default="operator-secret", show_default="the seeded operator's",
     help="That user's password.",
 )
-@_env_option(
+@env_option(
     "--restricted-email", default="restricted@example.com", show_default=True,
     help="A user without permissions, for the 403 checks (NOT VERIFIED if it cannot log in).",
 )
-@_env_option(
+@env_option(
     "--restricted-password", default="restricted-secret", show_default="the seeded one's",
     help="That user's password.",
 )
-@_env_option(
+@env_option(
     "--workers", default="auto", show_default=True,
     help="Parallel pytest-xdist workers: a number or 'auto' (one per CPU).",
 )
-@_env_option(
+@env_option(
     "--clock-control", default="none", show_default=True, metavar="URL|none",
     help="The target's clock control, e.g. http://127.0.0.1:8101/__admin: the token lifetime "
     "and the rate-limit recovery are then checked by moving its clock.",
 )
-@_env_option(
+@env_option(
     "--expect-rate-limit", default=None, metavar="N/SECONDS",
     help="The rate limit the target documents (e.g. 5/1); without it the 429 checks are NOT "
     "VERIFIED.",
 )
-@_env_option(
+@env_option(
     "--include-slow", is_flag=True, default=False,
     help="Also run the checks that really wait (the 20-minute token lifetime).",
 )
@@ -438,18 +432,18 @@ def _tokens(values: tuple[str, ...], option: str) -> list[str]:
 
 @check.command("operator", context_settings=CONTEXT)
 @_common_options("operator")
-@_env_option(
+@env_option(
     "--valid-token", "valid_tokens", multiple=True, metavar="TOKEN",
     help="An identity token the operator answers 200 (repeatable; at least one). Against a "
     "pep-harness operator mock it may be left out: a seeded player's token is used, and one "
     "programmed to have expired.",
 )
-@_env_option(
+@env_option(
     "--expired-token", "expired_tokens", multiple=True, metavar="TOKEN",
     help="An identity token that has expired (repeatable); without one, the 401-on-expiry "
     "check is NOT VERIFIED.",
 )
-@_env_option(
+@env_option(
     "--burst", type=click.IntRange(min=1, max=10_000), default=50, show_default=True,
     help="Concurrent validations in the burst check.",
 )
@@ -543,22 +537,22 @@ def probe_pep_wiring(base_url: str, client_id: str, operator_port: int) -> str:
 
 @check.command("pep-frontend", context_settings=CONTEXT)
 @_common_options("pep-frontend")
-@_env_option(
+@env_option(
     "--client-id", default="pep-demo-client", show_default=True,
     help="An API client of the PEP allowed on the Frontend gateway.",
 )
-@_env_option(
+@env_option(
     "--client-secret", default=None,
     help="That client's secret: the check fails if it ever reaches the operator.",
 )
-@_env_option(
+@env_option(
     "--operator-port", type=click.IntRange(min=1, max=65535), default=8102, show_default=True,
     help="The loopback port the harness plays the operator on; the PEP under test must call "
     "http://127.0.0.1:PORT. When a pep-harness operator mock already serves it (`pepharness "
     "serve all`), the check programs that one (and cannot stop it: the dead-operator check is "
     "then NOT VERIFIED).",
 )
-@_env_option(
+@env_option(
     "--operator-timeout", type=click.FloatRange(min=0.5, max=120), default=10.0,
     show_default=True,
     help="Seconds the PEP may take to answer when the operator hangs or is down.",

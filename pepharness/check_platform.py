@@ -11,15 +11,14 @@ import click
 import requests
 
 from pepharness.check import (
-    CONTEXT,
     PROBE_TIMEOUT_SECONDS,
     CheckAborted,
     Run,
     _common_options,
-    _env_option,
     probe_clock,
     probe_reachable,
 )
+from pepharness.options import CONTEXT, env_option
 from pepharness.suites.options import OptionError, parse_clock_control, parse_rate_limit
 
 API = "pep-platform"
@@ -74,26 +73,26 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
 
 @click.command(API, context_settings=CONTEXT)
 @_common_options(API)
-@_env_option(
+@env_option(
     "--client-id", default=DEMO_CLIENT_ID, show_default=True,
     help="An API client of the PEP allowed on the Platform gateway.",
 )
-@_env_option(
+@env_option(
     "--client-secret", default=DEMO_CLIENT_SECRET, show_default="the seeded client's",
     help="That client's secret (reaches the suite through its environment only; curl lines "
     "show $PEPHARNESS_CLIENT_SECRET).",
 )
-@_env_option(
+@env_option(
     "--clock-control", default="none", show_default=True, metavar="URL|none",
     help="The target's clock control, e.g. http://127.0.0.1:8103/__admin: the token's expiry "
     "and the rate limit's recovery are then checked by moving its clock.",
 )
-@_env_option(
+@env_option(
     "--expect-rate-limit", default=None, metavar="N/SECONDS",
     help="The data fetch's rate limit (the vendor documents 100/60); without it the 429 checks "
     "are NOT VERIFIED.",
 )
-@_env_option(
+@env_option(
     "--restart-command", default=None, metavar="CMD",
     help="A shell command, run from this directory, that restarts the target (e.g. 'systemctl "
     "restart pep'): events acknowledged just before must still be there after it. Without it "

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
@@ -19,21 +17,9 @@ from pepharness import fixtures as fixture_data
 from pepharness.check import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
+from pepharness.options import CONTEXT, env_option
 from pepharness.replay import replay as replay_command
 from pepharness.serving import MOCKS, ServeOptions, access_log
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-Decorated = TypeVar("Decorated", bound=Callable[..., Any])
-
-
-def env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
-    """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
-    long_name = next(n for n in names if n.startswith("--"))
-    envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
-    return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
-
 
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True, help="Seed of the generated data."

@@ -7,13 +7,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import requests
 
-from pepharness.check import DEFAULT_BASE_URLS, CheckAborted
+from pepharness.check import DEFAULT_BASE_URLS, PROBE_TIMEOUT_SECONDS, CheckAborted, reach
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
+from pepharness.options import CONTEXT, Decorated, env_option
 from pepharness.suites.options import (
     DEFAULT_CLIENT_ID,
     DEFAULT_OPERATOR_PORT,
@@ -22,19 +23,12 @@ from pepharness.suites.options import (
     parse_base_url,
 )
 
-Decorated = TypeVar("Decorated", bound=Callable[..., Any])
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_DURATION_SECONDS = 60.0
 APIS = ("sinatra", "operator", "pep-platform", "pep-frontend")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|m|min|h))?\s*$")
 
 
-def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
-    """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
-    long_name = next(n for n in names if n.startswith("--"))
-    envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
-    return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
 
 
 def parse_duration(value: str) -> float:
@@ -69,55 +63,55 @@ def _checked(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Para
 
 def _common(api: str) -> Callable[[Decorated], Decorated]:
     options = [
-        _env_option("--base-url", default=DEFAULT_BASE_URLS[api], show_default=True,
+        env_option("--base-url", default=DEFAULT_BASE_URLS[api], show_default=True,
                     callback=_checked(parse_base_url), help="The target's base URL."),
-        _env_option("--duration", callback=_checked(parse_duration), metavar="TIME",
+        env_option("--duration", callback=_checked(parse_duration), metavar="TIME",
                     help="Stop after this long (30s, 5m, 1h). Without --requests: 60s."),
-        _env_option("--requests", "request_count", type=click.IntRange(min=1), metavar="N",
+        env_option("--requests", "request_count", type=click.IntRange(min=1), metavar="N",
                     help="Stop after N planned requests (429 retries come on top)."),
-        _env_option("--rate", callback=_checked(parse_rate), metavar="N/s",
+        env_option("--rate", callback=_checked(parse_rate), metavar="N/s",
                     help="At most N requests a second (50/s, 600/m). Default: as fast as the "
                     "target answers."),
-        _env_option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
+        env_option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
                     help="Requests in flight at once (worker threads)."),
-        _env_option("--seed", type=int, default=42, show_default=True,
+        env_option("--seed", type=int, default=42, show_default=True,
                     help="Seed of the plan: the same seed and contract send the same requests "
                     "in the same order."),
-        _env_option("--mode", type=click.Choice(["positive", "negative", "all"]), default="all",
+        env_option("--mode", type=click.Choice(["positive", "negative", "all"]), default="all",
                     show_default=True,
                     help="Generated requests: valid ones, ones that break the contract, or both."),
-        _env_option("--profile", metavar="FLOW=W,…",
+        env_option("--profile", metavar="FLOW=W,…",
                     help="The mix of realistic flows and generated requests, by weight (e.g. "
                     "catalog=3,generated=1; 0 leaves one out). See the API's --help for its "
                     "flows and default."),
-        _env_option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
+        env_option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
                     show_default=True, help="Seconds to wait for an answer (then: a timeout "
                     "finding)."),
-        _env_option("--latency-budget", type=click.FloatRange(min=1), default=1000.0,
+        env_option("--latency-budget", type=click.FloatRange(min=1), default=1000.0,
                     show_default=True, metavar="MS",
                     help="An answer slower than this many ms is a `slow` finding."),
-        _env_option("--out", type=click.Path(file_okay=False, path_type=Path),
+        env_option("--out", type=click.Path(file_okay=False, path_type=Path),
                     default=Path("reports") / "fuzz" / api, show_default=True,
                     help="Folder for findings.json, traffic.har, summary.json, report.html."),
-        _env_option("--har", type=click.Choice(["all", "findings", "none"]), default="all",
+        env_option("--har", type=click.Choice(["all", "findings", "none"]), default="all",
                     show_default=True,
                     help="What traffic.har holds: every exchange, the findings' only, none."),
-        _env_option("--variety", type=click.IntRange(min=1), default=64, show_default=True,
+        env_option("--variety", type=click.IntRange(min=1), default=64, show_default=True,
                     metavar="N", help="Distinct generated requests per operation and mode "
                     "before they are drawn again (generation costs more than sending)."),
-        _env_option("--quiet", is_flag=True, default=False,
+        env_option("--quiet", is_flag=True, default=False,
                     help="No live progress line; the final summary only."),
-        _env_option("--locust-workers", type=click.IntRange(min=1), metavar="N",
+        env_option("--locust-workers", type=click.IntRange(min=1), metavar="N",
                     help="Run as a Locust cluster on this machine: one master and N worker "
                     "processes on loopback, each with its own sub-seed."),
-        _env_option("--locust-role", type=click.Choice(["master", "worker"]),
+        env_option("--locust-role", type=click.Choice(["master", "worker"]),
                     help="One part of a Locust cluster across machines: the master (with "
                     "--expect-workers) or a worker (with --master-host)."),
-        _env_option("--master-host", default="127.0.0.1", show_default=True,
+        env_option("--master-host", default="127.0.0.1", show_default=True,
                     help="Locust worker: the master's address."),
-        _env_option("--master-port", type=click.IntRange(1, 65535), default=5557,
+        env_option("--master-port", type=click.IntRange(1, 65535), default=5557,
                     show_default=True, help="Locust: the master's port."),
-        _env_option("--expect-workers", type=click.IntRange(min=1), default=1,
+        env_option("--expect-workers", type=click.IntRange(min=1), default=1,
                     show_default=True, help="Locust master: workers to wait for."),
     ]
 
@@ -174,7 +168,7 @@ def _run(api: str, suite: SuiteOptions, **given: Any) -> None:
     if given["locust_workers"] or given["locust_role"]:
         _swarm(settings, out, given)
         return
-    _probe(base_url)
+    reach(base_url, lambda: requests.get(base_url + "/", timeout=PROBE_TIMEOUT_SECONDS))
     try:
         factory = FACTORIES[api]
         target = factory(suite)
@@ -190,13 +184,6 @@ def _run(api: str, suite: SuiteOptions, **given: Any) -> None:
         _local(settings, target, out, quiet=given["quiet"])
     finally:
         target.close()
-
-
-def _probe(base_url: str) -> None:
-    try:
-        requests.get(base_url + "/", timeout=10)
-    except requests.RequestException as error:
-        raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
 
 
 def _local(settings: Any, target: Any, out: Path, *, quiet: bool) -> None:
@@ -320,9 +307,9 @@ def report(summary: dict[str, Any], paths: dict[str, Path], echo: Callable[[str]
 
 @fuzz.command("sinatra", context_settings=CONTEXT)
 @_common("sinatra")
-@_env_option("--email", default=OPERATOR_EMAIL, show_default=True,
+@env_option("--email", default=OPERATOR_EMAIL, show_default=True,
              help="The user the requests log in as (the mock's seeded operator by default).")
-@_env_option("--password", default=OPERATOR_PASSWORD, show_default="the seeded operator's",
+@env_option("--password", default=OPERATOR_PASSWORD, show_default="the seeded operator's",
              help="That user's password.")
 def fuzz_sinatra(email: str, password: str, **given: Any) -> None:
     """Fuzz a Sinatra game-catalog API.
@@ -342,7 +329,7 @@ def fuzz_sinatra(email: str, password: str, **given: Any) -> None:
 
 @fuzz.command("operator", context_settings=CONTEXT)
 @_common("operator")
-@_env_option("--valid-token", "valid_tokens", multiple=True, metavar="TOKEN",
+@env_option("--valid-token", "valid_tokens", multiple=True, metavar="TOKEN",
              help="An identity token the operator answers 200 for (repeatable). Against a "
              "pep-harness operator mock it may be left out: a seeded one is used.")
 def fuzz_operator(valid_tokens: tuple[str, ...], **given: Any) -> None:
@@ -360,9 +347,9 @@ def fuzz_operator(valid_tokens: tuple[str, ...], **given: Any) -> None:
 
 @fuzz.command("pep-platform", context_settings=CONTEXT)
 @_common("pep-platform")
-@_env_option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True,
+@env_option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True,
              help="The platform client the requests get their OAuth tokens as.")
-@_env_option("--client-secret", default=None, show_default="the reference PEP's demo secret",
+@env_option("--client-secret", default=None, show_default="the reference PEP's demo secret",
              help="That client's secret.")
 def fuzz_pep_platform(client_id: str, client_secret: str | None, **given: Any) -> None:
     """Fuzz a PEP's Platform gateway (OAuth client credentials, events, sync, data fetch).
@@ -383,9 +370,9 @@ def fuzz_pep_platform(client_id: str, client_secret: str | None, **given: Any) -
 
 @fuzz.command("pep-frontend", context_settings=CONTEXT)
 @_common("pep-frontend")
-@_env_option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True,
+@env_option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True,
              help="The API client the casino front end sends.")
-@_env_option("--operator-port", type=click.IntRange(1, 65535), default=DEFAULT_OPERATOR_PORT,
+@env_option("--operator-port", type=click.IntRange(1, 65535), default=DEFAULT_OPERATOR_PORT,
              show_default=True, help="The loopback port the fuzzer plays the PEP's operator on "
              "(or where a pep-harness operator mock already runs).")
 def fuzz_pep_frontend(client_id: str, operator_port: int, **given: Any) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from pepharness.options import CONTEXT, env_option
 from pepharness.suites.fuzz.diff import COMPARE_MODES, DEFAULT_IGNORED, CompareMode
 from pepharness.suites.fuzz.recording import (
     ReplayError,
@@ -21,8 +21,6 @@ from pepharness.suites.fuzz.recording import (
 from pepharness.suites.fuzz.replay import DEFAULT_TIMEOUT, Outcome, report
 from pepharness.suites.fuzz.replay import replay as replay_exchanges
 
-Decorated = TypeVar("Decorated", bound=Callable[..., Any])
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MAX_DIFFERENCES_SHOWN = 20
 
 
@@ -52,29 +50,24 @@ def header_values(
         raise ReplayAborted(str(error)) from None
 
 
-def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
-    """A click option that also reads PEPHARNESS_<OPTION> (DESIGN.md: for CI secrets)."""
-    long_name = next(n for n in names if n.startswith("--"))
-    envvar = "PEPHARNESS_" + long_name[2:].replace("-", "_").upper()
-    return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
 
 
 @click.command("replay", context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
-@_env_option("--base-url", required=True, help="Where to send the requests again.")
-@_env_option(
+@env_option("--base-url", required=True, help="Where to send the requests again.")
+@env_option(
     "--finding",
     metavar="N|KEY",
     default=None,
     help="Replay one finding of a findings.json: its 1-based number or its key.",
 )
-@_env_option(
+@env_option(
     "--index",
     type=click.IntRange(min=0),
     default=None,
     help="Replay only the entries of this planned item (_pepharness.index).",
 )
-@_env_option(
+@env_option(
     "--header",
     "headers",
     type=OneALine(),
@@ -84,7 +77,7 @@ def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
     help="'Name: value' replacing the recorded header of that name (any case), e.g. a fresh "
     "token; an empty value drops it. Repeatable.",
 )
-@_env_option(
+@env_option(
     "--compare",
     "mode",
     type=click.Choice(COMPARE_MODES),
@@ -93,21 +86,21 @@ def _env_option(*names: str, **kwargs: Any) -> Callable[[Decorated], Decorated]:
     help="status: the status only; shape: also the media type and the JSON keys and value "
     "types; body: also the values (text bodies line by line).",
 )
-@_env_option(
+@env_option(
     "--ignore",
     multiple=True,
     metavar="NAME",
     help="A JSON key (at any depth) or path ($.a.b) left out of the comparison; added to the "
     f"defaults ({', '.join(sorted(DEFAULT_IGNORED, key=str.lower))}). Repeatable.",
 )
-@_env_option(
+@env_option(
     "--timeout",
     type=click.FloatRange(min=0.001),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds to wait for each answer (a recorded timeout matches a new one).",
 )
-@_env_option(
+@env_option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,

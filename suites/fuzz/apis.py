@@ -4,8 +4,8 @@ generated requests, and which schemathesis checks judge the answers."""
 
 from __future__ import annotations
 
-import base64
 import copy
+import itertools
 import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from schemathesis.schemas import APIOperation, BaseSchema
 from pepharness.suites import documents, generated
 from pepharness.suites.http import Answer, Secrets
 from pepharness.suites.options import SuiteOptions
+from pepharness.suites.sinatra.client import basic_header, round_path_ids
 
 FLOW_GENERATED = "generated"
 
@@ -134,10 +135,6 @@ def without_security(document: dict[str, Any]) -> None:
                 operation.pop("security", None)
 
 
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 def operation_id(case: Case[Any]) -> str:
     return str(case.operation.definition.raw.get("operationId", ""))
 
@@ -159,7 +156,7 @@ def sinatra(options: SuiteOptions) -> Api:
         if name == "loginUser":
             return None, {}
         if name == contract.PAGINATED_ID:
-            return "basic", {"Authorization": basic(options.email, options.password)}
+            return "basic", {"Authorization": basic_header(options.email, options.password)}
         try:
             return "jwt-auth", {"jwt-auth": client.token()}
         except RuntimeError as error:
@@ -204,7 +201,7 @@ def sinatra(options: SuiteOptions) -> Api:
         yield context.case("getGameHistoryMetadata", path_parameters=version)
         found = json_of((yield context.case("getGameHistory", path_parameters=version,
                                             query={"time_period": "last 7 days"})))
-        keys = [key for key in map(_round_key, _records(found)) if key is not None]
+        keys = [key for key in map(round_path_ids, _records(found)) if key is not None]
         if keys:
             yield context.case("getRoundDetails", path_parameters={**version,
                                                                    **rng.choice(keys)})
@@ -232,20 +229,6 @@ def _records(document: Any) -> list[dict[str, Any]]:
             if isinstance(value, list):
                 return _records(value)
     return []
-
-
-def _round_key(round_: Mapping[str, Any]) -> dict[str, str] | None:
-    """The path ids of a history round's details: its casino is its transactions' operator."""
-    transactions = round_.get("transactions")
-    if not isinstance(transactions, dict):
-        return None
-    for group in ("good_transactions", "bad_transactions"):
-        for item in transactions.get(group) or []:
-            if isinstance(item, dict) and "operator_id" in item:
-                return {"casino_id": str(item["operator_id"]),
-                        "game_id": str(round_.get("game_id")),
-                        "round_id": str(round_.get("round_id"))}
-    return None
 
 
 def _values(document: Any, key: str) -> list[Any]:
@@ -307,26 +290,17 @@ def pep_platform(options: SuiteOptions) -> Api:
         if operation_id(case) == contract.TOKEN_ID:
             if case.media_type == "application/json":
                 return None, {}
-            return "basic", {"Authorization": basic(platform.client_id, platform.secret)}
+            return "basic", {"Authorization": basic_header(platform.client_id, platform.secret)}
         try:
             return "bearer", {"Authorization": f"Bearer {platform.token()}"}
         except RuntimeError as error:
             raise FuzzSetupError(str(error)) from None
 
     def prepare(case: Case[Any], context: FlowContext) -> None:
-        """Valid transaction ids become ids of this seed and item: a stored id repeated would
-        only ever test the duplicate path."""
-        body: Any = case.body
-        items = body.get("gameTransactionRound") if isinstance(body, dict) else None
-        targets = [body] + (list(items) if isinstance(items, list) else [])
-        for step, item in enumerate(targets):
-            if isinstance(item, dict) and contract._valid_id(item.get("transactionId")):
-                item["transactionId"] = context.unique("fuzz", step)
-        if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
-            players = [i.get("playerId") for i in items]
-            if all(contract._valid_id(p) for p in players):
-                for item in items:
-                    item["playerId"] = players[0]
+        """Valid transaction ids become ids of this seed and item (not random ones, as the
+        check's are): a stored id repeated would only ever test the duplicate path."""
+        numbers = itertools.count()
+        contract.own_ids(case, lambda generated: context.unique("fuzz", next(numbers)))
 
     def skip_checks(case: Case[Any]) -> tuple[str, ...]:
         return ("negative_data_rejection",) if contract.refused_per_player(case) else ()

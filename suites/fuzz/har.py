@@ -102,6 +102,16 @@ def no_response(error: str) -> dict[str, Any]:
     }
 
 
+def connection_reason(error: Exception) -> str:
+    """Why a connection gave no answer, in a word or two (the `_error` of a HAR entry)."""
+    text = str(error)
+    for marker in ("Connection refused", "Connection reset", "RemoteDisconnected",
+                   "Connection aborted"):
+        if marker in text:
+            return marker
+    return type(error).__name__
+
+
 def entry(
     started: datetime,
     elapsed_ms: float,

@@ -8,7 +8,6 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pepharness.suites.fuzz.findings import Findings
@@ -101,13 +100,6 @@ class Result:
             "requests": self.requests,
             "findings": self.findings.to_json(),
         }
-
-
-def pepharness_version() -> str:
-    try:
-        return version("pep-harness")
-    except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
-        return "0"
 
 
 def percentile(ordered: list[float], fraction: float) -> float:

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pepharness import __version__
 from pepharness.suites.fuzz import har, html
 from pepharness.suites.fuzz.findings import Finding, Findings, dumps
-from pepharness.suites.fuzz.model import Result, Tally, pepharness_version
+from pepharness.suites.fuzz.model import Result, Tally
 
 
 def write(
@@ -29,7 +30,7 @@ def write(
     }
     paths["findings"].write_text(dumps(findings), encoding="utf-8")
     paths["summary"].write_text(dumps(summary), encoding="utf-8")
-    har.write(paths["har"], entries, pepharness_version())
+    har.write(paths["har"], entries, __version__)
     html.write(summary, paths["report"])
     return paths
 

@@ -20,6 +20,7 @@ from pepharness.suites.fuzz.diff import (
     media_type,
     recorded_answer,
 )
+from pepharness.suites.fuzz.har import connection_reason
 from pepharness.suites.fuzz.recording import Exchange, rebase, request_body, request_headers
 from pepharness.suites.http import retry_after_seconds
 
@@ -107,15 +108,12 @@ def send(
     except requests.Timeout:
         answer = Answer(0, error="timeout", detail=f"timeout: no answer within {timeout:g} s")
     except requests.ConnectionError as error:
-        answer = Answer(0, error="connection_error", detail=f"connection_error: {_reason(error)}")
+        reason = connection_reason(error)
+        answer = Answer(0, error="connection_error", detail=f"connection_error: {reason}")
     except requests.RequestException as error:
         answer = Answer(0, error="error", detail=f"error: {type(error).__name__}")
     return answer, (time.perf_counter() - started) * 1000
 
-
-def _reason(error: Exception) -> str:
-    text = str(error).lower()
-    return "connection refused" if "refused" in text else type(error).__name__
 
 
 # -- replaying -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 
+from pepharness import __version__
 from pepharness.suites import generated
 from pepharness.suites.fuzz import har
 from pepharness.suites.fuzz.apis import (
@@ -43,7 +44,6 @@ from pepharness.suites.fuzz.model import (
     Settings,
     Snapshot,
     Tally,
-    pepharness_version,
 )
 from pepharness.suites.fuzz.plan import NOTHING_TO_BREAK, Item, Planner
 from pepharness.suites.http import curl_line, retry_after_seconds, summarize
@@ -357,7 +357,7 @@ class Runner:
                 return None
             except requests.ConnectionError as error:
                 self._no_answer(case, item, step, mode, label, auth, started, clock,
-                                CONNECTION_ERROR, _reason(error), error)
+                                CONNECTION_ERROR, har.connection_reason(error), error)
                 return None
             except Exception:
                 # Nothing went out (a generated header requests refuses to send, a body that
@@ -370,7 +370,7 @@ class Runner:
             retries = self._retries[item.index]
             if response.status_code != 429 or retries >= MAX_429_RETRIES:
                 break
-            wait = retry_after_seconds(_header(response.headers, "retry-after"))
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             until = time.monotonic() + min(wait if wait is not None else 1.0, MAX_429_WAIT_SECONDS)
             self.tally.count(self._second(), "429")
             with self._lock:
@@ -497,7 +497,7 @@ class Runner:
         return notes + sorted(set(self._notes))[:20]
 
 
-USER_AGENT = f"pepharness-fuzz/{pepharness_version()}"
+USER_AGENT = f"pepharness-fuzz/{__version__}"
 
 
 def _with_credentials(
@@ -544,18 +544,3 @@ class Deferred(Exception):
         super().__init__(until)
         self.until = until
 
-
-def _header(headers: Mapping[str, Any], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return str(value[0] if isinstance(value, list) and value else value)
-    return None
-
-
-def _reason(error: Exception) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "Connection reset", "RemoteDisconnected",
-                   "Connection aborted"):
-        if marker in text:
-            return marker
-    return type(error).__name__

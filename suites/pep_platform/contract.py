@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import schemathesis
@@ -130,21 +131,22 @@ def _fresh(value: str) -> str:
     return f"pepharness-{secrets.token_hex(8)}"[: max(len(value), 27)]
 
 
-def own_ids(case: Case[Any]) -> None:
-    """Give a generated event fresh transaction ids, and a generated round one player (D59: a
-    round belongs to one player, which the schema cannot say). Only ids that are valid are
-    replaced, by valid ones: a negative case stays negative."""
+def own_ids(case: Case[Any], fresh: Callable[[str], str] = _fresh) -> None:
+    """Give a generated event fresh transaction ids (`fresh` makes one from the generated
+    one), and a generated round one player (D59: a round belongs to one player, which the
+    schema cannot say). Only ids that are valid are replaced, by valid ones: a negative case
+    stays negative."""
     body: Any = case.body
     if not isinstance(body, dict):
         return
     if _valid_id(body.get("transactionId")):
-        body["transactionId"] = _fresh(body["transactionId"])
+        body["transactionId"] = fresh(body["transactionId"])
     items = body.get("gameTransactionRound")
     if not isinstance(items, list):
         return
     for item in items:
         if isinstance(item, dict) and _valid_id(item.get("transactionId")):
-            item["transactionId"] = _fresh(item["transactionId"])
+            item["transactionId"] = fresh(item["transactionId"])
     players = [item.get("playerId") for item in items if isinstance(item, dict)]
     if players and len(players) == len(items) and all(_valid_id(p) for p in players):
         for item in items:

@@ -268,15 +268,9 @@ class Sinatra:
     def sample_round(self) -> dict[str, Any] | None:
         """A round of the last 30 days with its casino (operator) id, if there is one."""
         for round_ in self.recent_rounds:
-            good = round_.get("transactions", {}).get("good_transactions") or []
-            bad = round_.get("transactions", {}).get("bad_transactions") or []
-            for transaction in [*good, *bad]:
-                if "operator_id" in transaction:
-                    return {
-                        "casino_id": str(transaction["operator_id"]),
-                        "game_id": str(round_["game_id"]),
-                        "round_id": str(round_["round_id"]),
-                    }
+            ids = round_path_ids(round_)
+            if ids is not None:
+                return ids
         return None
 
     def sample_path(self, template: str, version: str = VERSION) -> str:
@@ -301,6 +295,24 @@ class Sinatra:
             return self.get(path, basic=self.basic(), params={"time_period": "last 7 days"})
         params = {"time_period": "last 7 days"} if template == HISTORY else None
         return self.get(path, token=token, params=params)
+
+
+def round_path_ids(round_: Mapping[str, Any]) -> dict[str, str] | None:
+    """The path ids of a history round's details: its casino is its transactions' operator
+    (None when no transaction names one)."""
+    transactions = round_.get("transactions")
+    if not isinstance(transactions, Mapping):
+        return None
+    good = transactions.get("good_transactions") or []
+    bad = transactions.get("bad_transactions") or []
+    for transaction in [*good, *bad]:
+        if isinstance(transaction, Mapping) and "operator_id" in transaction:
+            return {
+                "casino_id": str(transaction["operator_id"]),
+                "game_id": str(round_.get("game_id")),
+                "round_id": str(round_.get("round_id")),
+            }
+    return None
 
 
 def today_utc() -> date:
