@@ -27,14 +27,6 @@ NEVER_SEEN_PREFIX = "fields-never-seen-"
 SHOWN_FIELDS = 8
 
 
-def source(contract: str) -> str:
-    """The rule's source line for `contract`."""
-    return (
-        f"contracts/{contract}.yaml response schemas (what an integrator generates a client "
-        "from); issue 13 'Drift the checks cannot see'; D96, D97"
-    )
-
-
 def _body(response: requests.Response) -> Any:
     try:
         return response.json()

@@ -133,7 +133,7 @@ def _walk(
 
 
 def declared_fields(document: Mapping[str, Any], schema: Any) -> set[str]:
-    """Every field path `schema` declares (a recursive schema is followed a few levels)."""
+    """Every field path `schema` declares (a schema within itself is not unrolled)."""
     fields: set[str] = set()
     for path in _declared(document, [schema], "$", 0, ()):
         fields.add(path)
