@@ -178,7 +178,9 @@ def render(
     """Write summary.json, junit.xml and report.html from the raw parts; return the summary."""
     parts = load_parts(part_paths)
     summary = summarize(parts, strict=strict, wall_time=wall_time)
-    summary["fields_never_seen"] = fields_never_seen(report_dir)
+    summary["fields_never_seen"] = [
+        row for row in fields_never_seen(report_dir) if row["api"] in summary["apis"]
+    ]
     results = merge_results(entry for part in parts for entry in part["results"])
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
