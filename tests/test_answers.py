@@ -171,11 +171,23 @@ def test_reference_notification_declares_every_field(
     login = pep.post("/api/auth/v1/player",
                      json={"identityToken": "answers-identity-1", "clientId": CLIENT})
     assert login.status_code == 200, login.text
-    listed = pep.get("/api/notifications/v1/notifications",
-                     headers={"x-authorization": login.json()["accessToken"]})
+    as_player = {"x-authorization": login.json()["accessToken"]}
+    listed = pep.get("/api/notifications/v1/notifications", headers=as_player)
     assert listed.json()["notifications"], listed.text
-    answers.check(RULE, "pep-frontend", "GET /api/notifications/v1/notifications", [listed],
-                  _curl)
+    ranked = pep.get("/api/leaderboards/v1/xp", headers=as_player)
+    assert ranked.json()["items"], ranked.text
+    failures: list[str] = []
+    for path, answer in (
+        ("/api/notifications/v1/notifications", listed),
+        ("/api/leaderboards/v1/xp", ranked),
+        ("/api/players/v1/me", pep.get("/api/players/v1/me", headers=as_player)),
+        ("/api/missions/v1/missions", pep.get("/api/missions/v1/missions", headers=as_player)),
+    ):
+        try:
+            answers.check(RULE, "pep-frontend", f"GET {path}", [answer], _curl)
+        except RuleFailure as failure:
+            failures.append(failure.title)
+    assert not failures, failures
 
 
 def test_reference_fetched_player_declares_every_field(pep_server: ThreadedServer) -> None:

@@ -21,6 +21,7 @@ from pepharness.suites.pep_platform.client import (
     body_of,
     event_operation,
     fetch_operation,
+    money,
     player,
     unique,
 )
@@ -35,6 +36,7 @@ OPERATIONS = [
     fetch_operation("players"),
     fetch_operation("transactions"),
 ]
+OPTIONAL_MONEY = {"cardType": "VISA", "paymentProvider": "acme-pay", "playerIp": "203.0.113.7"}
 FIRST_PAGE = {"limit": "20"}
 """The oldest items (the seeded ones, on a reference PEP), beside those the check adds."""
 
@@ -67,7 +69,8 @@ def _answers(platform: Platform, operation: str) -> list[requests.Response]:
     if listing == "players":
         _sync(platform)
     else:
-        platform.event("money", SAMPLES["money"]())
+        # Every optional field of a money event too: the listing echoes what was sent.
+        platform.event("money", money(**OPTIONAL_MONEY))
         platform.event("round", SAMPLES["round"]())
     return [
         platform.fetch(listing, FIRST_PAGE),
