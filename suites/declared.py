@@ -1,11 +1,11 @@
 """Which fields a contract's response schema declares, and which fields of an answer it does not.
 
 A schema "declares" a field when `properties` (or `patternProperties`) names it, directly or in
-any branch of `allOf`, `oneOf` or `anyOf`, through any `$ref`; an object whose
-`additionalProperties` is a schema (or `true`) is a map, so every key of it is declared; an
-object schema that names no field at all (no properties, no map) is free-form and declares
-whatever it holds (D96). Paths are JSONPath with array indexes and map keys as `*`:
-`$.items[*].registeredAt`.
+any branch of `allOf`, `oneOf` or `anyOf` (or `then`, `else`, `dependentSchemas`), through any
+`$ref`; an object whose `additionalProperties` is a schema (or `true`) is a map, so every key of
+it is declared; an object schema that names no field at all (no properties, no map) is
+free-form and declares whatever it holds (D96). Paths are JSONPath with array indexes and map
+keys as `*`: `$.items[*].registeredAt`.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ def _gather(document: Mapping[str, Any], schema: Any, into: Shape, depth: int) -
         into.items.append(sub)
     for combinator in COMBINATORS:
         for branch in schema.get(combinator) or []:
+            _gather(document, branch, into, depth + 1)
+    branches = [schema.get("then"), schema.get("else")]
+    branches += list((schema.get("dependentSchemas") or {}).values())
+    for branch in branches:
+        if branch is not None:
             _gather(document, branch, into, depth + 1)
 
 

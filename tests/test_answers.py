@@ -73,8 +73,11 @@ def test_all_branches_of_combinators_declare_fields() -> None:
         "type": "object",
         "properties": {"eventId": {"type": "string"}},
         "oneOf": [{"allOf": [ref("Money")]}, {"anyOf": [ref("Bet")]}],
+        "if": {"required": ["kind"]},
+        "then": {"properties": {"kind": {}}},
     }
-    found = declared.walk(DOCUMENT, schema, {"eventId": "e", "amount": 1, "stake": 2, "x": 0})
+    instance = {"eventId": "e", "amount": 1, "stake": 2, "kind": "bet", "x": 0}
+    found = declared.walk(DOCUMENT, schema, instance)
     assert list(found.undeclared) == ["$.x"]
 
 
