@@ -178,12 +178,31 @@ def render(
     """Write summary.json, junit.xml and report.html from the raw parts; return the summary."""
     parts = load_parts(part_paths)
     summary = summarize(parts, strict=strict, wall_time=wall_time)
+    summary["fields_never_seen"] = [
+        row for row in fields_never_seen(report_dir) if row["api"] in summary["apis"]
+    ]
     results = merge_results(entry for part in parts for entry in part["results"])
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_junit(report_dir / JUNIT, results, summary)
     (report_dir / HTML).write_text(render_html(summary), encoding="utf-8")
     return summary
+
+
+NEVER_SEEN_GLOB = "fields-never-seen-*.json"
+
+
+def fields_never_seen(report_dir: Path) -> list[dict[str, Any]]:
+    """INFO: per operation and status, the declared fields no answer of
+    check_answers_declare_every_field carried (suites/answers.py leaves them in the parts
+    folder). Never a failure: an optional field may simply not occur in the target's data."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted((report_dir / PARTS_FOLDER).glob(NEVER_SEEN_GLOB)):
+        try:
+            rows += [row for row in json.loads(path.read_text(encoding="utf-8")) if row["fields"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(rows, key=lambda r: (r["api"], r["operation"], r["status"]))
 
 
 def _testcase_name(result: dict[str, Any]) -> str:
@@ -274,6 +293,13 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         if any(counts.values()):
             shown = ", ".join(f"{counts[o]} {o.replace('_', ' ')}" for o in OUTCOMES if counts[o])
             lines.append(f"{level:<6} {shown}")
+    never_seen = summary.get("fields_never_seen") or []
+    if never_seen:
+        count = sum(len(row["fields"]) for row in never_seen)
+        lines.append(
+            f"INFO   fields never seen: {count} declared field(s) of {len(never_seen)} "
+            "answer(s) never carried (summary.json fields_never_seen)"
+        )
     strict = " (strict: SHOULD counts)" if summary["strict"] else ""
     lines.append(
         f"verdict: {summary['verdict'].upper()}{strict} — wall time "
@@ -396,6 +422,21 @@ def render_html(summary: dict[str, Any]) -> str:
         ]
         out.append("</tr>")
     out.append("</table>")
+
+    never_seen = summary.get("fields_never_seen") or []
+    if never_seen:
+        out.append(
+            f"<h2>Fields never seen ({len(never_seen)})</h2><p class='muted'><span class='badge "
+            "INFO'>INFO</span> Declared fields that no answer of check_answers_declare_every_field"
+            " carried: optional data the target had none of, or a field it names otherwise.</p>"
+            "<table><tr><th>operation</th><th>status</th><th>fields</th></tr>"
+        )
+        for row in never_seen:
+            out.append(
+                f"<tr><td>{_e(row['operation'])}<br><span class='muted'>{_e(row['api'])}</span>"
+                f"</td><td>{_e(row['status'])}</td><td>{_e(', '.join(row['fields']))}</td></tr>"
+            )
+        out.append("</table>")
 
     out.append(
         "<h2>Contract coverage</h2><p class='muted'>Every documented status of every operation:"

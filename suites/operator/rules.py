@@ -91,3 +91,13 @@ BURST_HELD = add(
     "A burst of concurrent validations (--burst) is answered in full, each as it is answered "
     "alone: no 5xx, no dropped connection, no wrong player.",
 )
+
+# -- answers against the contract ------------------------------------------------------------------
+
+ANSWERS_DECLARE_EVERY_FIELD = add(
+    "check_answers_declare_every_field", MUST,
+    "contracts/operator-identity.yaml response schemas; issue 13 "
+    "'Drift the checks cannot see'; D96, D97",
+    "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
+    "response schema.",
+)

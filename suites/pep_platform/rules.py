@@ -307,3 +307,13 @@ NO_LEAKED_INTERNALS = add(
     "OWASP ASVS 7.4.1 (generic error messages); D56",
     "No error answer carries a stack trace, an exception with its location or a source path.",
 )
+
+# -- answers against the contract ------------------------------------------------------------------
+
+ANSWERS_DECLARE_EVERY_FIELD = add(
+    "check_answers_declare_every_field", MUST,
+    "contracts/pep-platform.yaml response schemas; issue 13 "
+    "'Drift the checks cannot see'; D96, D97",
+    "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
+    "response schema.",
+)

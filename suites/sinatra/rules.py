@@ -301,3 +301,12 @@ POSITIVE_RESPONSE_CONFORMS = add(
     "seed: example responses and 'Response codes' tables; contracts/sinatra.yaml; D15, D16",
     "A well-formed request by an entitled user is 200 with a JSON body matching the contract.",
 )
+
+# -- answers against the contract ----------------------------------------------------------------
+
+ANSWERS_DECLARE_EVERY_FIELD = add(
+    "check_answers_declare_every_field", MUST,
+    "contracts/sinatra.yaml response schemas; issue 13 'Drift the checks cannot see'; D96, D97",
+    "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
+    "response schema.",
+)

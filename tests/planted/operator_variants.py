@@ -490,3 +490,22 @@ OPERATOR_VARIANTS: list[Variant] = [
     Variant("burst_mixes_players", "concurrent calls get each other's player",
             burst_mixes_players, "check_burst_is_answered", "check_burst_is_answered"),
 ]
+
+
+# -- answers that carry fields the contract does not declare ---------------------------------------
+
+
+def _rename_player_id(body: dict[str, Any]) -> None:
+    if "playerId" in body:
+        body["player_id"] = body.pop("playerId")
+
+
+def player_id_renamed() -> Flask:
+    """The identity answer names the player `player_id`."""
+    return _rewrite_player(_rename_player_id)
+
+
+OPERATOR_VARIANTS.append(
+    Variant("player_id_renamed", "the identity answer's playerId is player_id", player_id_renamed,
+            "check_answers_declare_every_field", "check_answers_declare_every_field")
+)

@@ -391,3 +391,34 @@ PEP_VARIANTS = [
                login_answer_cacheable, NO_STORE, NO_STORE, level="SHOULD",
                options=("--strict",)),
 ]
+
+
+# -- answers that carry fields the contract does not declare ---------------------------------------
+
+
+def expires_at_renamed(config: PepConfig) -> Flask:
+    """The login answer says when its token expires under another name (`expires_at`)."""
+    app = pep_app(config)
+
+    @app.after_request
+    def rename(response: Response) -> Response:
+        if request.path != LOGIN or response.status_code != 200:
+            return response
+        try:
+            body = json.loads(response.get_data())
+        except ValueError:
+            return response
+        if isinstance(body, dict) and "expiresAt" in body:
+            body["expires_at"] = body.pop("expiresAt")
+            response.set_data(json.dumps(body))
+        return response
+
+    return app
+
+
+PEP_VARIANTS.append(
+    PepVariant("expires_at_renamed", "the login answer's expiresAt is expires_at",
+               expires_at_renamed, "check_answers_declare_every_field",
+               "check_answers_declare_every_field",
+               options=("--operations", "POST /api/auth/v1/player"))
+)

@@ -415,3 +415,46 @@ PLATFORM_VARIANTS = [
                     "check_rate_limit_is_429_at_request_n_plus_1",
                     ("check_rate_limit_is_429_at_request_n_plus_1",)),
 ]
+
+
+# -- answers that carry fields the contract does not declare ---------------------------------------
+
+
+def _renamed(response: Response, path: str, names: Mapping[str, str]) -> None:
+    """Rename the fields `names` of a 200 JSON answer on `path` (in its items too)."""
+    if not request.path.startswith(path) or response.status_code != 200:
+        return
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return
+    for item in [body, *(body.get("items") or [] if isinstance(body, dict) else [])]:
+        if isinstance(item, dict):
+            for old, new in names.items():
+                if old in item:
+                    item[new] = item.pop(old)
+    response.set_data(json.dumps(body))
+
+
+def expires_in_renamed(config: PlatformConfig) -> Flask:
+    """The token answer says how long the token lives under another name."""
+    names = {"expires_in": "expires_in_seconds", "expiresIn": "expiresInSeconds"}
+    return _rewrite(config, lambda response: _renamed(response, TOKEN, names))
+
+
+def registered_at_renamed(config: PlatformConfig) -> Flask:
+    """The data fetch's players carry their registration instant under another name."""
+    names = {"registrationDate": "registered_at", "registeredAt": "registered_at"}
+    players = "/api/data-fetch/v1/players"
+    return _rewrite(config, lambda response: _renamed(response, players, names))
+
+
+ANSWERS_RULE = "check_answers_declare_every_field"
+PLATFORM_VARIANTS += [
+    PlatformVariant("expires_in_renamed", "the token answer's expires_in is expires_in_seconds",
+                    expires_in_renamed, ANSWERS_RULE, (ANSWERS_RULE,),
+                    options=("--operations", "POST /api/oauth/v1/token")),
+    PlatformVariant("registered_at_renamed", "a fetched player's registration instant is "
+                    "registered_at", registered_at_renamed, ANSWERS_RULE, (ANSWERS_RULE,),
+                    options=("--operations", "GET /api/data-fetch/v1/players")),
+]

@@ -896,3 +896,32 @@ VARIANTS = [
             "check_allow_header_conformance", exit_code=0, level="SHOULD",
             operations=CATALOG),
 ]
+
+
+# -- answers that carry fields the contract does not declare ---------------------------------------
+
+
+def vendor_name_renamed() -> Flask:
+    """The provider list calls a provider's `name` `vendorName` (a rename: the stray field is
+    what check_answers_declare_every_field names)."""
+    app = base_app()
+
+    @app.after_request
+    def rename(response: Response) -> Response:
+        body = _json(response)
+        if _is("/view/available") and response.status_code == 200 and isinstance(body, list):
+            for provider in body:
+                if isinstance(provider, dict) and "name" in provider:
+                    provider["vendorName"] = provider.pop("name")
+            return _set_json(response, body)
+        return response
+
+    return app
+
+
+PROVIDERS = "GET /vendors/{version}/view/available"
+VARIANTS.append(
+    Variant("vendor_name_renamed", "a provider's name is sent as vendorName", vendor_name_renamed,
+            "check_answers_declare_every_field", "check_answers_declare_every_field",
+            operations=PROVIDERS)
+)
