@@ -11,6 +11,7 @@ import base64
 import json
 import queue
 import shutil
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 import socketio
+from flask import Flask
 
 from pepharness.mocks.core import ThreadedServer
+from pepharness.mocks.pep.realtime import install_realtime
 
 if TYPE_CHECKING:
     from conftest import MockClient
@@ -215,3 +218,41 @@ def test_an_upgrade_that_cannot_be_served_is_a_400(
     assert answer.headers["Content-Type"].startswith("text/plain")
     if message is not None:
         assert answer.json() == message
+
+
+def test_an_upgrade_request_answered_over_http_keeps_its_connection(
+    pep_server: ThreadedServer,
+) -> None:
+    """The server offers every upgrade request its connection; an app that answers over HTTP
+    instead leaves it to waitress, keep-alive included. (Flask refuses a WebSocket request to
+    a plain route with its own 400, Werkzeug's `WebsocketMismatch`.)"""
+    host, port = pep_server.url.removeprefix("http://").rsplit(":", 1)
+    upgrade = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+               b"Sec-WebSocket-Key: " + _key().encode() + b"\r\n")
+    with socket.create_connection((host, int(port)), timeout=WAIT) as raw:
+        reader = raw.makefile("rb")
+        for headers, expected in ((upgrade, b"HTTP/1.1 400"), (b"", b"HTTP/1.1 200")):
+            raw.sendall(b"GET /__admin/health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+            status = reader.readline()
+            assert status.startswith(expected), status
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            assert json.loads(reader.read(length))
+
+
+def test_stopping_the_server_ends_its_websockets() -> None:
+    """A WebSocket holds a worker thread until it ends: stopping the server ends it."""
+    app = Flask("websocket-stop")
+    install_realtime(app, lambda token: "p1" if token == "t" else None)
+    ended = threading.Event()
+    client = socketio.Client(reconnection=False, handle_sigint=False)
+    client.on("disconnect", lambda *_: ended.set())
+    with ThreadedServer(app) as server:
+        client.connect(server.url, auth={"token": "t"}, transports=["websocket"],
+                       wait_timeout=WAIT)
+        assert client.transport() == "websocket"
+    assert ended.wait(WAIT)
+    client.disconnect()

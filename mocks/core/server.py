@@ -100,10 +100,10 @@ class _UpgradeTask(WSGITask):
 
     def execute(self) -> None:
         environ = self.get_environment()  # cached: the parent's execute() reuses it
-        if not _wants_upgrade(environ) or self.handovers.closing:
+        own = self.channel.socket
+        if own is None or not _wants_upgrade(environ) or self.handovers.closing:
             super().execute()
             return
-        own = self.channel.socket
         handed = HandedSocket(own.family, own.type, own.proto, fileno=os.dup(own.fileno()))
         # A timeout, not blocking mode: O_NONBLOCK is shared with waitress's own descriptor.
         handed.settimeout(UPGRADED_IDLE_SECONDS)
@@ -194,7 +194,8 @@ class _ServerGroup:
                 for unused in sockets[len(self.servers) :]:
                     unused.close()
                 raise
-            server.channel_class = channel
+            # One server per socket: a BaseWSGIServer, whose channels are `channel`.
+            server.channel_class = channel  # type: ignore[union-attr]
             self.servers.append(server)
             host, port = server.effective_host, int(server.effective_port)
             self.urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
