@@ -12,7 +12,7 @@ Platform gateway and logged in, then:
 - event latency: `--events` times, the server emits `ranks:on:xpUp` to the player (the engine's
   `publish`) and the time until the client's handler runs is taken — p50, p90, p99, max;
 - a Platform deposit's end-to-end time: the player's first deposit sent until the client has
-  its `ranks:on:xpUp` (the engine's poll interval included).
+  its `ranks:on:xpUp` (the POST, its commit and the engine's work included).
 Nothing is asserted: these are figures. Only loopback is contacted.
 """
 
