@@ -112,11 +112,15 @@ class _UpgradeTask(WSGITask):
         environ[UPGRADE_SOCKET] = handed
         try:
             super().execute()
+        except StopIteration:
+            # simple-websocket's way to say its WebSocket ended (as on gunicorn's socket).
+            if not handed.used:
+                raise
         except Exception:
             if not handed.used:
                 raise
-            # The app ended its protocol its own way (simple-websocket's raises StopIteration).
-            logger.debug("an upgraded connection ended", exc_info=True)
+            # No HTTP answer can follow a protocol switch: the server's log is all there is.
+            logger.exception("the app of an upgraded connection failed")
         finally:
             self.handovers.end(handed)
             if handed.used:
