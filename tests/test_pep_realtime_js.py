@@ -213,8 +213,13 @@ UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Versi
         ("EIO=4&transport=websocket&sid=unknown", {**UPGRADE, "Sec-WebSocket-Key": _key()},
          "Invalid session unknown"),
         ("EIO=3&transport=websocket", {**UPGRADE, "Sec-WebSocket-Key": _key()}, None),
+        # Refused by the WebSocket library itself, before it sent anything.
+        ("EIO=4&transport=websocket",
+         {**UPGRADE, "Sec-WebSocket-Key": _key(),
+          "Sec-WebSocket-Extensions": "permessage-deflate; server_max_window_bits=zz"},
+         "invalid WebSocket handshake"),
     ],
-    ids=["bad-key", "no-key", "old-version", "unknown-session", "engine-io-3"],
+    ids=["bad-key", "no-key", "old-version", "unknown-session", "engine-io-3", "bad-extension"],
 )
 def test_an_upgrade_that_cannot_be_served_is_a_400(
     pep_server: ThreadedServer, query: str, headers: dict[str, str], message: str | None

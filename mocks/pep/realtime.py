@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import sys
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -113,9 +114,11 @@ def _handshake_problem(environ: dict[str, Any]) -> str | None:
     return None
 
 
-def _bad_request(start_response: Callable[..., Any], message: str) -> list[bytes]:
+def _bad_request(
+    start_response: Callable[..., Any], message: str, exc_info: Any = None
+) -> list[bytes]:
     """Engine.IO's own 400: `text/plain`, the message as a JSON string."""
-    start_response("400 BAD REQUEST", [("Content-Type", "text/plain")])
+    start_response("400 BAD REQUEST", [("Content-Type", "text/plain")], exc_info)
     return [json.dumps(message).encode()]
 
 
@@ -154,7 +157,7 @@ class WebSocketGate:
                 raise
             # Refused before a byte was sent: still an HTTP exchange, and the client's fault.
             logger.info("a WebSocket handshake was refused: %s", error)
-            return _bad_request(start_response, "invalid WebSocket handshake")
+            return _bad_request(start_response, "invalid WebSocket handshake", sys.exc_info())
 
     def _is_websocket(self, environ: dict[str, Any]) -> bool:
         if not str(environ.get("PATH_INFO", "")).startswith(self.prefix):
