@@ -257,16 +257,23 @@ def test_an_upgrade_request_answered_over_http_keeps_its_connection(
             assert json.loads(reader.read(length))
 
 
-def test_stopping_the_server_ends_its_websockets() -> None:
-    """A WebSocket holds a worker thread until it ends: stopping the server ends it."""
-    app = Flask("websocket-stop")
+def test_websockets_hold_no_worker_thread_and_end_with_the_server() -> None:
+    """An upgraded connection runs on a thread of its own: on a one-thread server, WebSockets
+    connect and HTTP is still answered; stopping the server ends them."""
+    app = Flask("websocket-threads")
+    app.add_url_rule("/ping", "ping", lambda: "pong")
     install_realtime(app, lambda token: "p1" if token == "t" else None)
-    ended = threading.Event()
-    client = socketio.Client(reconnection=False, handle_sigint=False)
-    client.on("disconnect", lambda *_: ended.set())
-    with ThreadedServer(app) as server:
-        client.connect(server.url, auth={"token": "t"}, transports=["websocket"],
-                       wait_timeout=WAIT)
-        assert client.transport() == "websocket"
-    assert ended.wait(WAIT)
-    client.disconnect()
+    ended = [threading.Event(), threading.Event()]
+    clients = [socketio.Client(reconnection=False, handle_sigint=False) for _ in ended]
+    for client, event in zip(clients, ended, strict=True):
+        client.on("disconnect", lambda *_, event=event: event.set())
+    with ThreadedServer(app, threads=1) as server, requests.Session() as http:
+        http.trust_env = False
+        for client in clients:
+            client.connect(server.url, auth={"token": "t"}, transports=["websocket"],
+                           wait_timeout=WAIT)
+            assert client.transport() == "websocket"
+        assert http.get(f"{server.url}/ping", timeout=WAIT).text == "pong"
+    assert all(event.wait(WAIT) for event in ended)
+    for client in clients:
+        client.disconnect()

@@ -4,8 +4,9 @@ A request asking for a protocol upgrade (`Connection: upgrade` with an `Upgrade`
 offered its connection (D86): `environ[UPGRADE_SOCKET]` is a duplicate of the socket.
 An app that answers over HTTP leaves it unused and waitress answers as usual; once the app
 has sent on it (a `101 Switching Protocols`, e.g. the Socket.IO WebSocket transport), the
-connection is the app's until it returns, and waitress then only closes its own descriptor:
-it writes no response and reads nothing more from that connection.
+connection is the app's until it returns, on a thread of its own, and waitress only closes its
+own descriptor: it writes no response and reads nothing more from that connection, and its
+worker thread is free again.
 """
 
 from __future__ import annotations
@@ -44,17 +45,33 @@ logger = logging.getLogger("pepharness.server")
 
 class HandedSocket(socket.socket):
     """A duplicate of a connection's socket (with a timeout, so blocking calls), offered to
-    the app of an upgrade request; `used` once the app sent anything on it."""
+    the app of an upgrade request; `used` once the app sent anything on it, `decided` set
+    then or when the app is done without it."""
 
     used = False
 
+    @classmethod
+    def of(cls, own: socket.socket) -> HandedSocket:
+        handed = cls(own.family, own.type, own.proto, fileno=os.dup(own.fileno()))
+        # A timeout, not blocking mode: O_NONBLOCK is shared with waitress's own descriptor.
+        handed.settimeout(UPGRADED_IDLE_SECONDS)
+        handed.decided = threading.Event()
+        return handed
+
+    decided: threading.Event
+
     def send(self, data: Any, flags: int = 0) -> int:
-        self.used = True
+        self._take()
         return super().send(data, flags)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        self.used = True
+        self._take()
         super().sendall(data, flags)
+
+    def _take(self) -> None:
+        if not self.used:
+            self.used = True
+            self.decided.set()
 
 
 class _Handovers:
@@ -104,27 +121,41 @@ class _UpgradeTask(WSGITask):
         if own is None or not _wants_upgrade(environ) or self.handovers.closing:
             super().execute()
             return
-        handed = HandedSocket(own.family, own.type, own.proto, fileno=os.dup(own.fileno()))
-        # A timeout, not blocking mode: O_NONBLOCK is shared with waitress's own descriptor.
-        handed.settimeout(UPGRADED_IDLE_SECONDS)
+        handed = HandedSocket.of(own)
         self._handed = handed
         self.handovers.add(handed)
         environ[UPGRADE_SOCKET] = handed
-        try:
-            super().execute()
-        except StopIteration:
-            # simple-websocket's way to say its WebSocket ended (as on gunicorn's socket).
-            if not handed.used:
-                raise
-        except Exception:
-            if not handed.used:
-                raise
-            # No HTTP answer can follow a protocol switch: the server's log is all there is.
-            logger.exception("the app of an upgraded connection failed")
-        finally:
-            self.handovers.end(handed)
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                WSGITask.execute(self)
+            except BaseException as caught:  # handed back below, or logged
+                error = caught
+            outcome.append(error)
+            handed.decided.set()
             if handed.used:
-                self.close_on_finish = True
+                self._upgraded_ended(handed, error)
+
+        # The app runs on a thread of its own: once it has taken the connection (its `101`),
+        # this worker goes back to waitress, and the upgraded connection holds none of its
+        # threads for as long as it lasts.
+        threading.Thread(target=run, name="pepharness-upgrade", daemon=True).start()
+        handed.decided.wait()
+        if handed.used:
+            self.close_on_finish = True
+            return
+        self.handovers.end(handed)
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def _upgraded_ended(self, handed: HandedSocket, error: BaseException | None) -> None:
+        # StopIteration: simple-websocket's way to say its WebSocket ended (as on gunicorn).
+        if error is not None and not isinstance(error, StopIteration):
+            # No HTTP answer can follow a protocol switch: the server's log is all there is.
+            logger.error("the app of an upgraded connection failed", exc_info=error)
+        self.handovers.end(handed)
 
     def write(self, data: bytes) -> None:
         if self._handed is not None and self._handed.used:
