@@ -1,9 +1,19 @@
-"""Serving the mocks on waitress: blocking until SIGINT/SIGTERM, or in a thread for tests."""
+"""Serving the mocks on waitress: blocking until SIGINT/SIGTERM, or in a thread for tests.
+
+A request asking for a protocol upgrade (`Connection: upgrade` with an `Upgrade` header) is
+offered its connection (D86): `environ[UPGRADE_SOCKET]` is a duplicate of the socket.
+An app that answers over HTTP leaves it unused and waitress answers as usual; once the app
+has sent on it (a `101 Switching Protocols`, e.g. the Socket.IO WebSocket transport), the
+connection is the app's until it returns, on a thread of its own, and waitress only closes its
+own descriptor: it writes no response and reads nothing more from that connection, and its
+worker thread is free again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import socket
 import threading
@@ -15,7 +25,9 @@ from typing import Any
 
 from flask import Flask
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import WSGITask
 
 from pepharness.mocks.core.admin import EXTENSION as CORE_EXTENSION
 
@@ -23,7 +35,141 @@ DEFAULT_THREADS = 8
 GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.5
 
+UPGRADE_SOCKET = "pepharness.upgrade_socket"
+# A taken-over connection that neither sends nor receives for this long is closed
+# (Engine.IO pings every 25 s, so only a dead peer gets there).
+UPGRADED_IDLE_SECONDS = 3600.0
+
 logger = logging.getLogger("pepharness.server")
+
+
+class HandedSocket(socket.socket):
+    """A duplicate of a connection's socket (with a timeout, so blocking calls), offered to
+    the app of an upgrade request; `used` once the app sent anything on it, `decided` set
+    then or when the app is done without it."""
+
+    used = False
+
+    @classmethod
+    def of(cls, own: socket.socket) -> HandedSocket:
+        handed = cls(own.family, own.type, own.proto, fileno=os.dup(own.fileno()))
+        # A timeout, not blocking mode: O_NONBLOCK is shared with waitress's own descriptor.
+        handed.settimeout(UPGRADED_IDLE_SECONDS)
+        handed.decided = threading.Event()
+        return handed
+
+    decided: threading.Event
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._take()
+        return super().send(data, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._take()
+        super().sendall(data, flags)
+
+    def _take(self) -> None:
+        if not self.used:
+            self.used = True
+            self.decided.set()
+
+
+class _Handovers:
+    """The connections a server group's apps have taken over, to end them on shutdown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[HandedSocket] = set()
+        self.closing = False
+
+    def add(self, sock: HandedSocket) -> None:
+        with self._lock:
+            self._live.add(sock)
+
+    def end(self, sock: HandedSocket) -> None:
+        """Shut `sock` down (waking a thread blocked reading it) and close it."""
+        with self._lock:
+            self._live.discard(sock)
+        if sock.used:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def end_all(self) -> None:
+        with self._lock:
+            self.closing = True
+            live = list(self._live)
+        for sock in live:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _wants_upgrade(environ: dict[str, Any]) -> bool:
+    tokens = {t.strip().lower() for t in str(environ.get("HTTP_CONNECTION", "")).split(",")}
+    return "upgrade" in tokens and bool(str(environ.get("HTTP_UPGRADE", "")).strip())
+
+
+class _UpgradeTask(WSGITask):
+    """waitress's WSGI task, offering the connection to the app of an upgrade request."""
+
+    handovers: _Handovers
+    _handed: HandedSocket | None = None
+
+    def execute(self) -> None:
+        environ = self.get_environment()  # cached: the parent's execute() reuses it
+        own = self.channel.socket
+        if own is None or not _wants_upgrade(environ) or self.handovers.closing:
+            super().execute()
+            return
+        handed = HandedSocket.of(own)
+        self._handed = handed
+        self.handovers.add(handed)
+        environ[UPGRADE_SOCKET] = handed
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                WSGITask.execute(self)
+            except BaseException as caught:  # handed back below, or logged
+                error = caught
+            outcome.append(error)
+            handed.decided.set()
+            if handed.used:
+                self._upgraded_ended(handed, error)
+
+        # The app runs on a thread of its own: once it has taken the connection (its `101`),
+        # this worker goes back to waitress, and the upgraded connection holds none of its
+        # threads for as long as it lasts.
+        threading.Thread(target=run, name="pepharness-upgrade", daemon=True).start()
+        handed.decided.wait()
+        if handed.used:
+            self.close_on_finish = True
+            return
+        self.handovers.end(handed)
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def _upgraded_ended(self, handed: HandedSocket, error: BaseException | None) -> None:
+        # StopIteration: simple-websocket's way to say its WebSocket ended (as on gunicorn).
+        if error is not None and not isinstance(error, StopIteration):
+            # No HTTP answer can follow a protocol switch: the server's log is all there is.
+            logger.error("the app of an upgraded connection failed", exc_info=error)
+        self.handovers.end(handed)
+
+    def write(self, data: bytes) -> None:
+        if self._handed is not None and self._handed.used:
+            return  # the connection spoke another protocol: no HTTP response on it
+        super().write(data)
+
+    def finish(self) -> None:
+        if self._handed is not None and self._handed.used:
+            return
+        super().finish()
+
+
+class _UpgradeChannel(HTTPChannel):
+    task_class = _UpgradeTask
 
 
 class ServeError(Exception):
@@ -62,6 +208,9 @@ class _ServerGroup:
         self.servers: list[Any] = []
         self.urls: list[str] = []
         self._stopping = threading.Event()
+        self.handovers = _Handovers()
+        task = type("UpgradeTask", (_UpgradeTask,), {"handovers": self.handovers})
+        channel = type("UpgradeChannel", (_UpgradeChannel,), {"task_class": task})
         sockets: list[socket.socket] = []
         try:
             for _, host, port in apps:
@@ -80,6 +229,8 @@ class _ServerGroup:
                 for unused in sockets[len(self.servers) :]:
                     unused.close()
                 raise
+            # One server per socket: a BaseWSGIServer, whose channels are `channel`.
+            server.channel_class = channel  # type: ignore[union-attr]
             self.servers.append(server)
             host, port = server.effective_host, int(server.effective_port)
             self.urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
@@ -104,6 +255,8 @@ class _ServerGroup:
 
     def _close(self) -> None:
         deadline = time.monotonic() + GRACE_SECONDS
+        # A taken-over connection (a WebSocket) holds its worker until it ends: end it.
+        self.handovers.end_all()
         for server in self.servers:
             # Stop accepting, but keep the server's trigger open: the worker threads still
             # finishing a request pull it to hand their answer to this loop (waitress's own

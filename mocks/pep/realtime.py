@@ -1,19 +1,28 @@
 """Socket.IO on the PEP's Flask app: a player's connection gets that player's events only (D70).
 
-python-socketio in threading mode, as WSGI middleware at `/socket.io`. Waitress does no
-WebSocket upgrade, so clients talk HTTP long-polling, which Socket.IO clients fall back to.
+python-socketio in threading mode, as WSGI middleware at `/socket.io`, over both of its
+transports: HTTP long-polling, and WebSocket (D86, D87) — pepharness's waitress server offers
+an upgrade request its connection (`pepharness.mocks.core.server.UPGRADE_SOCKET`), which
+`WebSocketGate` hands to python-engineio's simple-websocket driver. A WebSocket handshake that
+cannot be served (malformed, or on a server that offers no connection) is a 400 in Engine.IO's
+error shape, never a 5xx.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
+import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import socketio
 from flask import Flask
 
+from pepharness.mocks.core.server import UPGRADE_SOCKET
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.errors import PepError
 
@@ -23,7 +32,11 @@ HEADER_KEY = "HTTP_X_AUTHORIZATION"
 REFUSAL = "unauthorized"
 
 Verify = Callable[[str], str | None]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 logger = logging.getLogger("pepharness.pep.realtime")
+# Where simple-websocket finds a connection's socket in the WSGI environ (its Server reads
+# these, in this order); pepharness's server offers it under UPGRADE_SOCKET instead.
+SERVER_SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket", "eventlet.input")
 
 
 def room_of(player_id: str) -> str:
@@ -83,6 +96,77 @@ class Realtime:
         self.server.enter_room(sid, room_of(player_id))
 
 
+def _handshake_problem(environ: dict[str, Any]) -> str | None:
+    """Why this WebSocket opening handshake (RFC 6455 §4.2.1) cannot be accepted, or None."""
+    if environ.get("REQUEST_METHOD") != "GET":
+        return "a WebSocket handshake is a GET"
+    if not str(environ.get("HTTP_HOST", "")).strip():
+        return "a WebSocket handshake needs a Host header"
+    if str(environ.get("HTTP_SEC_WEBSOCKET_VERSION", "")).strip() != "13":
+        return "Sec-WebSocket-Version must be 13"
+    key = str(environ.get("HTTP_SEC_WEBSOCKET_KEY", "")).strip()
+    try:
+        decoded = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        decoded = b""
+    if len(decoded) != 16:
+        return "Sec-WebSocket-Key must be 16 bytes in base64"
+    return None
+
+
+def _bad_request(
+    start_response: Callable[..., Any], message: str, exc_info: Any = None
+) -> list[bytes]:
+    """Engine.IO's own 400: `text/plain`, the message as a JSON string."""
+    start_response("400 BAD REQUEST", [("Content-Type", "text/plain")], exc_info)
+    return [json.dumps(message).encode()]
+
+
+class WebSocketGate:
+    """WSGI middleware in front of python-socketio's app: a WebSocket handshake at
+    `/socket.io/` gets the connection pepharness's server offers (as the `gunicorn.socket`
+    that python-engineio's threading driver, simple-websocket, reads), or a 400 saying why
+    not; everything else passes through untouched."""
+
+    def __init__(self, app: WsgiApp, path: str = SOCKETIO_PATH) -> None:
+        self.app = app
+        self.prefix = "/" + path.strip("/") + "/"
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if not self._is_websocket(environ):
+            return self.app(environ, start_response)
+        problem = _handshake_problem(environ)
+        handed = environ.get(UPGRADE_SOCKET)
+        if problem is None and handed is None and not any(
+            key in environ for key in SERVER_SOCKET_KEYS
+        ):
+            problem = "this server cannot hand the connection over to WebSocket"
+        if problem is not None:
+            return _bad_request(start_response, problem)
+        if handed is not None:
+            environ["gunicorn.socket"] = handed
+        try:
+            return self.app(environ, start_response)
+        except StopIteration:
+            # simple-websocket's way of saying "the WebSocket ended" on gunicorn's socket.
+            return []
+        except Exception as error:
+            if handed is None or getattr(handed, "used", True):
+                raise
+            # Refused before a byte was sent: still an HTTP exchange, and the client's fault.
+            logger.info("a WebSocket handshake was refused: %s", error)
+            return _bad_request(start_response, "invalid WebSocket handshake", sys.exc_info())
+
+    def _is_websocket(self, environ: dict[str, Any]) -> bool:
+        if not str(environ.get("PATH_INFO", "")).startswith(self.prefix):
+            return False
+        connection = str(environ.get("HTTP_CONNECTION", "")).lower().split(",")
+        upgrade = str(environ.get("HTTP_UPGRADE", "")).strip().lower()
+        return upgrade == "websocket" and "upgrade" in {t.strip() for t in connection}
+
+
 def install_realtime(
     app: Flask, verify: Verify, *, cors_allowed_origins: str | Sequence[str] = "*"
 ) -> Realtime:
@@ -99,8 +183,8 @@ def install_realtime(
         async_mode="threading", cors_allowed_origins=origins, logger=False, engineio_logger=False
     )
     realtime = Realtime(server, app, verify)
-    app.wsgi_app = socketio.WSGIApp(  # type: ignore[method-assign]
-        server, app.wsgi_app, socketio_path=SOCKETIO_PATH
+    app.wsgi_app = WebSocketGate(  # type: ignore[method-assign]
+        socketio.WSGIApp(server, app.wsgi_app, socketio_path=SOCKETIO_PATH)
     )
     app.extensions[REALTIME_EXTENSION] = realtime
     return realtime
