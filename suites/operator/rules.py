@@ -91,3 +91,11 @@ BURST_HELD = add(
     "A burst of concurrent validations (--burst) is answered in full, each as it is answered "
     "alone: no 5xx, no dropped connection, no wrong player.",
 )
+
+# -- boundary values (issue 13) ----------------------------------------------------------------
+
+BOUNDARY_VALUES_NEVER_5XX = add(
+    "check_boundary_values_never_5xx", MUST,
+    "seed: 500 is the operator's 'Internal Server Error', never an answer to input; D35; D92",
+    "No boundary value in the body or its fields gets a 5xx.",
+)

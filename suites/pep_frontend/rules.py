@@ -177,3 +177,11 @@ NO_LEAKED_INTERNALS = add(
     "No error answer carries a stack trace, an exception with its location or a source path "
     "— the operator's failures included.",
 )
+
+# -- boundary values (issue 13) ----------------------------------------------------------------
+
+BOUNDARY_VALUES_NEVER_5XX = add(
+    "check_boundary_values_never_5xx", MUST,
+    "D43 (500 only when faulted); D92 (the values sent, D93)",
+    "No boundary value in a query, credential, body field or body gets a 5xx.",
+)
