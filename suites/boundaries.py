@@ -233,6 +233,8 @@ def probes(contract: str, base: Base) -> list[Probe]:
     for parameter in parameters(contract, base.operation):
         for value in parameter.values:
             if parameter.location == "path":
+                if not value.text:
+                    continue  # an empty segment is another route, not this parameter's value
                 add(f"path {parameter.name}", value,
                     url=_url(base, {**path, parameter.name: value.text}, base.query.items()))
             elif parameter.location == "query":

@@ -105,12 +105,17 @@ CREDENTIALS_TOKEN = (
 
 def kinds(types: set[str], formats: set[str]) -> tuple[Value, ...]:
     """The values for a parameter or field of these JSON Schema types and formats: its kind's
-    boundaries, then the text every value can be."""
-    found: list[Value] = []
+    boundaries and the text every value can be, interleaved."""
+    own: list[Value] = []
     if "date" in formats:
-        found += DATES
+        own += DATES
     if "date-time" in formats:
-        found += DATE_TIMES
+        own += DATE_TIMES
     if types & {"integer", "number"}:
-        found += INTEGERS
-    return tuple(found) + TEXTS
+        own += INTEGERS
+    # Interleaved, so that the first few values of a capped list (a rate-limited operation)
+    # hold both kinds.
+    found: list[Value] = []
+    for index in range(max(len(own), len(TEXTS))):
+        found += own[index:index + 1] + list(TEXTS[index:index + 1])
+    return tuple(found)

@@ -896,3 +896,31 @@ VARIANTS = [
             "check_allow_header_conformance", exit_code=0, level="SHOULD",
             operations=CATALOG),
 ]
+
+
+# -- boundary values (issue 13) --------------------------------------------------------------------
+
+
+def server_error_after_2100() -> Flask:
+    """A Sinatra whose date arithmetic overflows past 2100: any query date after it is a 500."""
+    app = base_app()
+
+    @app.before_request
+    def overflow() -> Response | None:
+        for value in request.args.values():
+            year = value[:4]
+            if len(value) >= 10 and value[4:5] == "-" and year.isdigit() and int(year) > 2100:
+                response = Response(json.dumps({"errMsg": "internal server error"}), 500)
+                response.content_type = "application/json"
+                return response
+        return None
+
+    return app
+
+
+VARIANTS.append(
+    Variant("server_error_after_2100", "a date after 2100 in a query is a 500",
+            server_error_after_2100, "check_boundary_values_never_5xx",
+            "check_boundary_values_never_5xx",
+            operations="GET /transactions/{version}/games/history")
+)
