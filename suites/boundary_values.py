@@ -65,14 +65,15 @@ INTEGERS = (
 digits that str.isdigit() takes but int() parsers may not."""
 
 TEXTS = (
-    _plain("empty string", ""),
-    _plain("blank string", "   "),
     # A lone surrogate: JSON can escape it; as bytes it is the UTF-8 encoder's refusal (CESU-8).
     Value("lone surrogate", b"\xed\xa0\x80", b'"\\ud800"'),
-    Value("NUL", b"\x00", b'"\\u0000"'),
+    _plain("empty string", ""),
     Value("non-UTF-8 bytes", b"\xff\xfe", b'"\xff\xfe"'),
+    Value("NUL", b"\x00", b'"\\u0000"'),
+    _plain("blank string", "   "),
 )
-"""Text no parameter is safe from: empty, blank, and what cannot be encoded or stored."""
+"""Text no parameter is safe from: what cannot be encoded or stored (first: a capped list keeps
+these), empty and blank."""
 
 WHOLE_BODIES = (
     Value("body of non-UTF-8 bytes", b"\xff\xfe\xfd", b"\xff\xfe\xfd"),
