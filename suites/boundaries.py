@@ -238,8 +238,10 @@ def probes(contract: str, base: Base) -> list[Probe]:
                 add(f"path {parameter.name}", value,
                     url=_url(base, {**path, parameter.name: value.text}, base.query.items()))
             elif parameter.location == "query":
-                query = {**base.query, **base.companions.get(parameter.name, {}),
-                         parameter.name: value.text}
+                query: dict[str, str | bytes] = {
+                    **base.query, **base.companions.get(parameter.name, {}),
+                    parameter.name: value.text,
+                }
                 add(f"query {parameter.name}", value, url=_url(base, path, query.items()))
             elif parameter.location == "header" and value.header_safe:
                 add(f"header {parameter.name}", value,
