@@ -17,7 +17,8 @@ from schemathesis.checks import CheckFunction
 from schemathesis.core import NOT_SET
 from schemathesis.schemas import APIOperation, BaseSchema
 
-from pepharness.suites import documents, generated
+from pepharness.suites import boundaries, documents, generated
+from pepharness.suites.fuzz.boundary import FLOW_BOUNDARY
 from pepharness.suites.http import Answer, Secrets
 from pepharness.suites.options import SuiteOptions
 from pepharness.suites.sinatra.client import basic_header, round_path_ids
@@ -101,6 +102,8 @@ class Api:
     close: Callable[[], None] = lambda: None
     exclude: tuple[str, ...] = ()
     """Operation ids never generated (still used by flows)."""
+    boundary: Callable[[], list[boundaries.Base]] | None = None
+    """A well-formed request of each operation, for the `boundary` flow's probes (D95)."""
 
     def schema(self, options: SuiteOptions) -> BaseSchema:
         """The contract, configured as its conformance check configures it, without auth
@@ -133,6 +136,12 @@ def without_security(document: dict[str, Any]) -> None:
         for operation in item.values():
             if isinstance(operation, dict):
                 operation.pop("security", None)
+
+
+def boundary_flow(context: FlowContext, rng: random.Random) -> Generator[Case[Any], Any, None]:
+    """The `boundary` flow's name in `flows` (so that --profile knows it): the runner sends its
+    probes itself, as raw bytes no generated case can carry (suites/fuzz/boundary.py)."""
+    yield from ()
 
 
 def operation_id(case: Case[Any]) -> str:
@@ -211,12 +220,15 @@ def sinatra(options: SuiteOptions) -> Api:
         contract="sinatra",
         accepted=contract.ACCEPTED,
         rules=rules.SCHEMATHESIS_CHECKS,
-        flows={"login": login, "catalog": catalog, "history": history, "rounds": rounds},
+        flows={"login": login, "catalog": catalog, "history": history, "rounds": rounds,
+               FLOW_BOUNDARY: boundary_flow},
         profile={"login": 1, "catalog": 3, "history": 0.5, "rounds": 1, FLOW_GENERATED: 4},
         credentials=credentials,
         secrets=secrets,
         hook=contract.filter_case,
         close=client.target.close,
+        boundary=lambda: [boundaries.sinatra_base(client, op)
+                          for op in boundaries.operations("sinatra")],
     )
 
 
@@ -266,10 +278,12 @@ def operator(options: SuiteOptions) -> Api:
         contract="operator-identity",
         accepted=contract.ACCEPTED,
         rules=rules.SCHEMATHESIS_CHECKS,
-        flows={"validate": validate},
+        flows={"validate": validate, FLOW_BOUNDARY: boundary_flow},
         profile={"validate": 5, FLOW_GENERATED: 5},
         credentials=lambda case: (None, {}),
         secrets=secrets,
+        boundary=lambda: [boundaries.Base(op, body={"identityToken": valid[0]})
+                          for op in boundaries.operations("operator-identity")],
     )
 
 
@@ -352,13 +366,16 @@ def pep_platform(options: SuiteOptions) -> Api:
         contract="pep-platform",
         accepted=contract.ACCEPTED,
         rules=rules.SCHEMATHESIS_CHECKS,
-        flows={"token": token, "bets": bets, "sync": sync, "fetch": fetch},
+        flows={"token": token, "bets": bets, "sync": sync, "fetch": fetch,
+               FLOW_BOUNDARY: boundary_flow},
         profile={"token": 1, "bets": 4, "sync": 1, "fetch": 0.2, FLOW_GENERATED: 4},
         credentials=credentials,
         secrets=secrets,
         prepare=prepare,
         skip_checks=skip_checks,
         close=platform.target.close,
+        boundary=lambda: [boundaries.pep_platform_base(platform, op)
+                          for op in boundaries.operations("pep-platform")],
     )
 
 
@@ -371,10 +388,11 @@ def pep_frontend(options: SuiteOptions) -> Api:
     import requests
 
     from pepharness.suites.pep_frontend import contract, rules
-    from pepharness.suites.pep_frontend.client import HEADER, LOGIN, access_token
+    from pepharness.suites.pep_frontend.client import HEADER, LOGIN, Pep, access_token
     from pepharness.suites.pep_frontend.harness import HarnessError, HarnessOperator
 
     harness = HarnessOperator(options.operator_port)
+    pep = Pep(options)
     try:
         harness.start()
     except HarnessError as error:
@@ -426,10 +444,13 @@ def pep_frontend(options: SuiteOptions) -> Api:
         contract="pep-frontend",
         accepted=contract.ACCEPTED,
         rules=rules.SCHEMATHESIS_CHECKS,
-        flows={"play": play},
+        flows={"play": play, FLOW_BOUNDARY: boundary_flow},
         profile={"play": 5, FLOW_GENERATED: 5},
         credentials=credentials,
         close=harness.close,
+        boundary=lambda: [boundaries.pep_frontend_base(pep, harness, op)
+                          for op in sorted(boundaries.operations("pep-frontend"),
+                                           key=lambda op: op.startswith("DELETE"))],
         # A generated DELETE would end the session every other generated request uses.
         exclude=("endSession",),
     )

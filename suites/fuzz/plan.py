@@ -21,6 +21,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.schemas import APIOperation
 
 from pepharness.suites.fuzz.apis import FLOW_GENERATED
+from pepharness.suites.fuzz.boundary import FLOW_BOUNDARY
 
 MODES = ("positive", "negative", "all")
 CHUNK = 32
@@ -184,7 +185,7 @@ class Item:
     operation: str | None = None
     mode: str | None = None
     number: int = 0
-    """Generated: which case of its stream."""
+    """Generated: which case of its stream; boundary: which probe."""
 
     def rng(self) -> random.Random:
         return random.Random(self.seed)
@@ -225,6 +226,10 @@ class Planner:
             self._index += 1
             flow = self._rng.choices(self._names, self._weights)[0]
             item_seed = derive(self.seed, "item", index)
+            if flow == FLOW_BOUNDARY:
+                number = self._drawn[(FLOW_BOUNDARY, "")]
+                self._drawn[(FLOW_BOUNDARY, "")] += 1
+                return Item(index, flow, item_seed, number=number)
             if flow != FLOW_GENERATED or not self._generated:
                 return Item(index, flow, item_seed)
             operation = self._rng.choice(self._generated)

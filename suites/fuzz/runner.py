@@ -22,7 +22,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 
 from pepharness import __version__
-from pepharness.suites import generated
+from pepharness.suites import boundaries, generated
 from pepharness.suites.fuzz import har
 from pepharness.suites.fuzz.apis import (
     FLOW_GENERATED,
@@ -30,6 +30,7 @@ from pepharness.suites.fuzz.apis import (
     FlowContext,
     FuzzSetupError,
 )
+from pepharness.suites.fuzz.boundary import FLOW_BOUNDARY, BoundaryPlan
 from pepharness.suites.fuzz.findings import (
     CONNECTION_ERROR,
     SERVER_ERROR,
@@ -84,6 +85,9 @@ class Runner:
             variety=settings.variety, exclude=api.exclude,
         )
         self.checks = api.checks()
+        self.boundary = (
+            BoundaryPlan(api.contract, api.boundary) if api.boundary is not None else None
+        )
         self.progress = progress
         self.progress_every = progress_every
         self.findings = Findings()
@@ -264,6 +268,9 @@ class Runner:
             self.api.prepare(case, context)
             self._send(case, item, 0, mode, ticketed=True)
             return
+        if item.flow == FLOW_BOUNDARY:
+            self._probe(item)
+            return
         flow = self.api.flows[item.flow](context, item.rng())
         step = 0
         try:
@@ -379,6 +386,74 @@ class Runner:
         retries = self._retries[item.index]
         self._judge(case, response, item, step, mode, label, auth, started, retries)
         return response
+
+    def _probe(self, item: Item) -> None:
+        """Send the item's boundary probe as its exact bytes; a 5xx or no answer is a
+        finding with a curl line that sends the same bytes (a 429 is waited out by the next
+        probe of the operation, not retried: the probes come round again)."""
+        probe = self.boundary.probe(item.number) if self.boundary is not None else None
+        if probe is None:
+            self._untake()
+            return
+        label = probe.operation
+        if self._pause_of(label) > time.monotonic():
+            raise Deferred(self._pause_of(label))
+        if self._pacer is not None:
+            self._pacer.try_acquire("fuzz")
+        if self.stop.is_set():
+            return
+        started = har.now()
+        clock = time.perf_counter()
+        url = self.settings.base_url.rstrip("/") + probe.target
+        curl = boundaries.curl(self.settings.base_url, probe, self.api.secrets)
+        try:
+            response = self._session().request(
+                probe.method, url, data=probe.body, headers=dict(probe.headers),
+                timeout=self.settings.timeout, allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            elapsed_ms = (time.perf_counter() - clock) * 1000
+            kind = TIMEOUT if isinstance(error, requests.Timeout) else CONNECTION_ERROR
+            prepared = requests.Request(probe.method, url, data=probe.body).prepare()
+            meta = {**self._meta(item, 0, label, None, 0, None, [f"{label}|{kind}|-"]),
+                    "probe": probe.label}
+            entry = har.entry(started, elapsed_ms, har.request_json(prepared),
+                              har.no_response(f"{kind}: {error}"), meta)
+            self._record(label, "error", elapsed_ms, entry, True)
+            self.findings.add(Finding(
+                operation=label, kind=kind, status=None,
+                title=f"No answer to a boundary value: {probe.label}", message=str(error)[:300],
+                first_index=item.index,
+                first_seconds=round(time.monotonic() - self._started, 3), curl=curl,
+                entry=entry,
+            ))
+            return
+        with self._lock:
+            self._sent += 1
+        status = response.status_code
+        if status == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            with self._lock:
+                self._paused[label] = max(self._paused.get(label, 0.0), time.monotonic() + min(
+                    wait if wait is not None else 1.0, MAX_429_WAIT_SECONDS))
+        elapsed_ms = response.elapsed.total_seconds() * 1000
+        failed = status >= 500
+        meta = {**self._meta(item, 0, label, None, 0, None,
+                             [key_of(label, SERVER_ERROR, status)] if failed else []),
+                "probe": probe.label}
+        entry = har.entry(started, elapsed_ms, har.request_json(_latin1(response.request)),
+                          har.response_json(status, response.headers, response.content), meta)
+        self._record(label, str(status), elapsed_ms, entry, failed)
+        if self.on_request is not None:
+            self.on_request(probe.method, label, elapsed_ms, len(response.content), None)
+        if failed:
+            self.findings.add(Finding(
+                operation=label, kind=SERVER_ERROR, status=status,
+                title=f"Server error on a boundary value: {probe.label}",
+                message=summarize(response), first_index=item.index,
+                first_seconds=round(time.monotonic() - self._started, 3), curl=curl,
+                entry=entry,
+            ))
 
     def _judge(
         self, case: Case[Any], response: Any, item: Item, step: int, mode: str | None,
@@ -516,6 +591,16 @@ def _with_credentials(
             del headers[key]
         headers[name] = value
     return headers
+
+
+def _latin1(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """`request` with its byte header values as the latin-1 text http.client sends them as
+    (the HAR holds text; a replay of that text sends the same bytes)."""
+    copied = request.copy()
+    for name, value in list(copied.headers.items()):
+        if isinstance(value, bytes):
+            copied.headers[name] = value.decode("latin-1")
+    return copied
 
 
 def _negative_headers(case: Case[Any]) -> bool:

@@ -101,3 +101,11 @@ ANSWERS_DECLARE_EVERY_FIELD = add(
     "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
     "response schema.",
 )
+
+# -- boundary values (issue 13) ----------------------------------------------------------------
+
+BOUNDARY_VALUES_NEVER_5XX = add(
+    "check_boundary_values_never_5xx", MUST,
+    "seed: 500 is the operator's 'Internal Server Error', never an answer to input; D35; D92",
+    "No boundary value in the body or its fields gets a 5xx.",
+)

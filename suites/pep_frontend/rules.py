@@ -187,3 +187,11 @@ ANSWERS_DECLARE_EVERY_FIELD = add(
     "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
     "response schema.",
 )
+
+# -- boundary values (issue 13) ----------------------------------------------------------------
+
+BOUNDARY_VALUES_NEVER_5XX = add(
+    "check_boundary_values_never_5xx", MUST,
+    "D43 (500 only when faulted); D92 (the values sent, D93)",
+    "No boundary value in a query, credential, body field or body gets a 5xx.",
+)

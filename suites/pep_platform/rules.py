@@ -317,3 +317,16 @@ ANSWERS_DECLARE_EVERY_FIELD = add(
     "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
     "response schema.",
 )
+
+# -- boundary values (issue 13) ----------------------------------------------------------------
+
+BOUNDARY_VALUES_NEVER_5XX = add(
+    "check_boundary_values_never_5xx", MUST,
+    "D56 (500 internal_error only when faulted); RFC 6749 §5.2; D92 (the values sent, D93)",
+    "No boundary value in a path, query, form field, credential, body field or body gets a 5xx.",
+)
+IMPOSSIBLE_DATES_REFUSED = add(
+    "check_impossible_dates_are_refused", SHOULD,
+    "RFC 3339 §5.7 (a date must exist); D63 (delta an RFC 3339 date-time, else 400); D94",
+    "A date-time that does not exist (30 February, month 13, 24:00:00) in a query is a 4xx.",
+)

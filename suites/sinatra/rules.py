@@ -310,3 +310,16 @@ ANSWERS_DECLARE_EVERY_FIELD = add(
     "Every field of a 2xx JSON answer to a valid request is declared by the operation's "
     "response schema.",
 )
+
+# -- boundary values (issue 13) ----------------------------------------------------------------
+
+BOUNDARY_VALUES_NEVER_5XX = add(
+    "check_boundary_values_never_5xx", MUST,
+    "seed: 500 is only 'internal server error'; D32; D92 (the values sent, D93)",
+    "No boundary value in a path, query, header, credential or body field gets a 5xx.",
+)
+IMPOSSIBLE_DATES_REFUSED = add(
+    "check_impossible_dates_are_refused", SHOULD,
+    "RFC 3339 §5.7 (a date must exist); D17 (a parameter that cannot be parsed is 400); D94",
+    "A date or date-time that does not exist (2026-02-30, month 13, 24:00:00) is a 4xx.",
+)

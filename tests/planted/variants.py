@@ -919,9 +919,35 @@ def vendor_name_renamed() -> Flask:
     return app
 
 
+# -- boundary values (issue 13) --------------------------------------------------------------------
+
+
+def server_error_after_2100() -> Flask:
+    """A Sinatra whose date arithmetic overflows past 2100: any query date after it is a 500."""
+    app = base_app()
+
+    @app.before_request
+    def overflow() -> Response | None:
+        for value in request.args.values():
+            year = value[:4]
+            if len(value) >= 10 and value[4:5] == "-" and year.isdigit() and int(year) > 2100:
+                response = Response(json.dumps({"errMsg": "internal server error"}), 500)
+                response.content_type = "application/json"
+                return response
+        return None
+
+    return app
+
+
 PROVIDERS = "GET /vendors/{version}/view/available"
 VARIANTS.append(
     Variant("vendor_name_renamed", "a provider's name is sent as vendorName", vendor_name_renamed,
             "check_answers_declare_every_field", "check_answers_declare_every_field",
             operations=PROVIDERS)
+)
+VARIANTS.append(
+    Variant("server_error_after_2100", "a date after 2100 in a query is a 500",
+            server_error_after_2100, "check_boundary_values_never_5xx",
+            "check_boundary_values_never_5xx",
+            operations="GET /transactions/{version}/games/history")
 )
