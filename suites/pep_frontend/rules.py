@@ -177,3 +177,14 @@ NO_LEAKED_INTERNALS = add(
     "No error answer carries a stack trace, an exception with its location or a source path "
     "— the operator's failures included.",
 )
+
+# -- the player's standing -------------------------------------------------------------------------
+
+STANDING_NEVER_DECREASES = add(
+    "check_player_standing_never_decreases", MUST,
+    "VENDOR-FACTS.md: ranksData.{rank.name, level.levelNumber, xpBalance}, ranks:on:xpUp and "
+    "ranks:on:levelUp (a rise); issue 13 item 6; D68, D89-D91",
+    "A player's XP and level never drop through an event sent to the Platform gateway, and "
+    "/api/players/v1/me and the XP leaderboard's me agree on XP, level and rank before and "
+    "after it.",
+)
