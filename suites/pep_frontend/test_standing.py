@@ -1,14 +1,20 @@
 """A player's standing through an event: the Platform gateway at the same base URL gets a
 deposit of a seeded player, and the player's XP and level never drop, while `/me` and the XP
-leaderboard's `me` tell the same standing before and after (issue 13 item 6, D89-D91)."""
+leaderboard's `me` tell the same standing before and after, and the rank pushes the player's
+Socket.IO connection receives (when the PEP serves one) report a rise that `/me` then shows
+(issue 13 item 6, D89-D91)."""
 
 from __future__ import annotations
 
+import queue
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import requests
+import socketio
 
 from pepharness.suites.http import summarize
 from pepharness.suites.pep_frontend import rules
@@ -26,6 +32,7 @@ DEPOSIT_EUR = 60
 EVENT_WAIT_SECONDS = 5.0
 """How long the engine has to apply the event before the standing is read a last time."""
 POLL_SECONDS = 0.1
+XP_UP, LEVEL_UP = "ranks:on:xpUp", "ranks:on:levelUp"
 RULE = rules.STANDING_NEVER_DECREASES
 DOCUMENTED = (
     "ranksData {xpBalance, level.levelNumber, rank.name} equal to the leaderboard's me, and "
@@ -149,14 +156,87 @@ def _check_no_drop(before: Standing, now: Standing) -> None:
         )
 
 
+class Pushes:
+    """The player's rank pushes over Socket.IO (long-polling), if the PEP serves them."""
+
+    def __init__(self, pep: Pep, token: str) -> None:
+        self.received: queue.Queue[tuple[str, Any]] = queue.Queue()
+        session = requests.Session()
+        session.trust_env = False
+        self.client = socketio.Client(
+            reconnection=False, http_session=session, handle_sigint=False
+        )
+        for name in (XP_UP, LEVEL_UP):
+            self.client.on(name, lambda data, name=name: self.received.put((name, data)))
+        try:
+            self.client.connect(
+                str(pep.options.base_url), auth={"token": token}, transports=["polling"],
+                wait_timeout=EVENT_WAIT_SECONDS,
+            )
+            self.connected = True
+        except (socketio.exceptions.ConnectionError, ValueError):
+            self.connected = False
+
+    def close(self) -> None:
+        if self.connected:
+            self.client.disconnect()
+
+    def check(self, before: Standing, after: Standing) -> None:
+        """Once `after` rose above `before`, wait for the xpUp that tells it: no push may
+        report less than `before` or more than `after`."""
+        if not self.connected:
+            return
+        seen: list[tuple[str, Any]] = []
+        deadline = time.monotonic() + EVENT_WAIT_SECONDS
+        while True:
+            try:
+                seen.append(self.received.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            told = any(name == XP_UP and _xp(data) == after.xp for name, data in seen)
+            if told or after.xp == before.xp or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+        for name, data in seen:
+            if name == XP_UP:
+                value, low, high = _xp(data), before.xp, after.xp
+            else:
+                value, low, high = _level(data), before.level + 1, after.level
+            if not isinstance(value, int) or not low <= value <= high:
+                fail(
+                    RULE,
+                    f"a {name} push does not tell a rise that /me shows",
+                    received=f"{name} {data}; /me before: {before}; after: {after}",
+                    documented="ranks:on:xpUp {xpBalance} and ranks:on:levelUp "
+                    "{level: {levelNumber}} above the standing before, up to /me's (D70, D91)",
+                    operation=ME,
+                )
+
+
+def _xp(data: Any) -> Any:
+    return data.get("xpBalance") if isinstance(data, dict) else None
+
+
+def _level(data: Any) -> Any:
+    level = data.get("level") if isinstance(data, dict) else None
+    return level.get("levelNumber") if isinstance(level, dict) else None
+
+
 @covers(RULE, operation=ME)
 def test_player_standing_never_decreases(pep: Pep, operator: HarnessOperator) -> None:
     player_id, token, before = _highest(pep, operator)
-    _send_deposit(pep, player_id)
-    deadline = time.monotonic() + EVENT_WAIT_SECONDS
-    now = before
-    while now == before and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
-        now = _standing(pep, ME, token, "ranksData")
-        _check_no_drop(before, now)
-    _check_no_drop(before, _agreed(pep, token, "after the deposit"))
+    pushes = Pushes(pep, token)
+    try:
+        _send_deposit(pep, player_id)
+        deadline = time.monotonic() + EVENT_WAIT_SECONDS
+        now = before
+        while now == before and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            now = _standing(pep, ME, token, "ranksData")
+            _check_no_drop(before, now)
+        after = _agreed(pep, token, "after the deposit")
+        _check_no_drop(before, after)
+        pushes.check(before, after)
+    finally:
+        pushes.close()
