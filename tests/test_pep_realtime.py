@@ -194,7 +194,11 @@ def test_engine_events_reach_the_player_and_its_reads(
     players: tuple[Player, ...],
     listeners: list[Listener],
 ) -> None:
-    player = players[2]
+    # A seeded player in level 1: its seeded XP is the engine's start (D90), and the deposit's
+    # 100 XP takes it to level 2.
+    seeded = pep_mock.backend_of(pep_app).players
+    player = next(p for p in players[2:] if seeded.seeded_xp(p.player_id) < 100)
+    start = seeded.seeded_xp(player.player_id)
     token = token_of(pep, player)
     listener = listen(listeners, pep.base_url, auth={"token": token})
     engine = engine_of(pep_app)
@@ -224,7 +228,7 @@ def test_engine_events_reach_the_player_and_its_reads(
         "ranks:on:levelUp",
     ]
     assert seen[0][1]["_id"] == "first-deposit" and seen[0][1]["status"] == "COMPLETED"
-    assert seen[2][1] == {"xpBalance": 100}
+    assert seen[2][1] == {"xpBalance": start + 100}
     assert seen[3][1] == {"level": {"levelNumber": 2}}
     assert listener.next()[0] == "notifications:on:new"  # the level up's
 

@@ -135,6 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         seed=seed,
         anchor=app.config["ANCHOR"],
         session_lifetime_seconds=app.config["SESSION_LIFETIME_SECONDS"],
+        engine_config=EngineConfig.load(app.config["ENGINE_CONFIG"]),
     )
     core = MockCore(
         SERVICE,
@@ -169,8 +170,10 @@ def _install_engine(app: Flask, backend: PepBackend, clock: Clock) -> ReactiveEn
     engine = ReactiveEngine(
         backend.store.engine,
         clock=clock,
-        config=EngineConfig.load(app.config["ENGINE_CONFIG"]),
+        config=backend.players.config,
         publish=realtime.publish,
+        # One rank model and one standing: the seeded XP is the engine's starting state (D90).
+        starting_xp=backend.players.seeded_xp,
     )
     app.extensions[ENGINE_EXTENSION] = engine
     app.register_blueprint(reads)

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from pepharness.fixtures import generate
 from pepharness.mocks.core.clock import Clock, to_rfc3339
 from pepharness.mocks.pep import errors
+from pepharness.mocks.pep.engine_config import EngineConfig
 from pepharness.mocks.pep.operator_client import OperatorClient
 from pepharness.mocks.pep.players import Players
 from pepharness.mocks.pep.store import ApiClient, ClientSpec, PlayerSession, Store
@@ -89,6 +90,7 @@ class PepBackend:
         seed: int = 42,
         anchor: datetime | None = None,
         session_lifetime_seconds: float = DEFAULT_SESSION_LIFETIME_SECONDS,
+        engine_config: EngineConfig | None = None,
     ) -> None:
         if not math.isfinite(session_lifetime_seconds) or session_lifetime_seconds < 1:
             raise ValueError("the session lifetime must be at least one second")
@@ -100,7 +102,8 @@ class PepBackend:
         self.seed = seed
         self.lifetime = timedelta(seconds=int(session_lifetime_seconds))
         data = generate(seed, anchor=clock.now() if anchor is None else anchor, rounds=0)
-        self.players = Players(seed, data.player_by_id)
+        # The reactive engine's configuration is the players' one rank model (D89).
+        self.players = Players(seed, data.player_by_id, engine_config)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._resets: list[Callable[[], None]] = []

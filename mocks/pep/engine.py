@@ -565,6 +565,7 @@ class ReactiveEngine:
         config: EngineConfig,
         publish: Publish = _no_publish,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        starting_xp: Callable[[str], int] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -575,8 +576,15 @@ class ReactiveEngine:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._first_standing = Standing(0, 1, config.rank_for(1))
+        self._starting_xp = starting_xp
         metadata.create_all(db, tables=[platform_events, *ENGINE_TABLES])
+
+    def starting_standing(self, player_id: str) -> Standing:
+        """The player's standing before any event: its seeded XP (`starting_xp`; 0 without
+        one), its level and rank through the configuration, the one rank model (D89, D90)."""
+        xp = 0 if self._starting_xp is None else max(0, int(self._starting_xp(player_id)))
+        level = self.config.level_for(xp)
+        return Standing(xp, level, self.config.rank_for(level))
 
     # -- running --------------------------------------------------------------------------
 
@@ -723,7 +731,7 @@ class ReactiveEngine:
             standing = standings.get(player_id)
             batch.players[player_id] = _Player(
                 aggregates=Aggregates(player_id) if found is None else Aggregates.from_row(found),
-                standing=standing or self._first_standing,
+                standing=standing or self.starting_standing(player_id),
                 progress=self._progress_of(progress.get(player_id, ())),
                 stored=found is not None,
                 stored_standing=standing,
@@ -843,7 +851,9 @@ class ReactiveEngine:
                 self._notify(
                     effects, player_id, "missionCompleted", stamp, mission=progress.mission
                 )
-        level = self.config.level_for(xp)
+        # A standing never goes back (D91): XP only grows, and a level reached under an earlier
+        # configuration (a database kept across a change of levels) is kept.
+        level = max(before.level, self.config.level_for(xp))
         standing = player.standing = Standing(xp, level, self.config.rank_for(level))
         if standing.xp != before.xp:
             effects.add(player_id, "ranks:on:xpUp", {"xpBalance": standing.xp})
@@ -965,7 +975,7 @@ class ReactiveEngine:
             return None
         player = Aggregates.from_row(row)
         if standing is None:
-            standing = self._first_standing
+            standing = self.starting_standing(player_id)
         return {
             **player.to_json(),
             "segments": list(segments_of(self.config, player, self.clock.now())),
@@ -1009,7 +1019,7 @@ class ReactiveEngine:
             for index, row in enumerate(rows, start=1)
         ]
         if mine is None:
-            mine = self._first_standing
+            mine = self.starting_standing(player_id)
         return {"items": items, "me": _leader(position, player_id, mine)}
 
     def notifications(self, player_id: str) -> list[dict[str, Any]]:

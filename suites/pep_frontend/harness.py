@@ -194,6 +194,12 @@ class HarnessOperator:
         seeded = [t["playerId"] for t in tokens if t.get("seeded") and t.get("playerId")]
         return str(seeded[0]) if seeded else "131918"
 
+    def seeded_player_ids(self) -> list[str]:
+        """Every seeded player of the operator, in its order (the reference PEP holds the same
+        players, with their seeded standing)."""
+        tokens = self._admin("GET", "/tokens")["tokens"]
+        return [str(t["playerId"]) for t in tokens if t.get("seeded") and t.get("playerId")]
+
     # -- what was received -----------------------------------------------------------------
 
     def mark(self) -> int:

@@ -195,3 +195,14 @@ BOUNDARY_VALUES_NEVER_5XX = add(
     "D43 (500 only when faulted); D92 (the values sent, D93)",
     "No boundary value in a query, credential, body field or body gets a 5xx.",
 )
+
+# -- the player's standing -------------------------------------------------------------------------
+
+STANDING_NEVER_DECREASES = add(
+    "check_player_standing_never_decreases", MUST,
+    "VENDOR-FACTS.md: ranksData.{rank.name, level.levelNumber, xpBalance}, ranks:on:xpUp and "
+    "ranks:on:levelUp (a rise); issue 13 item 6; D68, D89-D91",
+    "A player's XP and level never drop through an event sent to the Platform gateway, and "
+    "/api/players/v1/me and the XP leaderboard's me agree on XP, level and rank before and "
+    "after it.",
+)

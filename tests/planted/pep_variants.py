@@ -422,3 +422,35 @@ PEP_VARIANTS.append(
                "check_answers_declare_every_field",
                options=("--operations", "POST /api/auth/v1/player"))
 )
+
+
+# -- the player's standing (issue 13 item 6) -------------------------------------------------------
+
+
+def standing_drops_after_an_event(config: PepConfig) -> Flask:
+    """The two rank models of issue 13: `/me` and the leaderboard tell the seeded standing, but
+    the engine starts a player's first event from level 1 and 0 XP (27,992 XP → 100 XP)."""
+    from pepharness.mocks.pep.engine import Standing
+    from pepharness.mocks.pep.reads import engine_of
+
+    app = pep_app(config)
+    engine = engine_of(app)
+    load = engine._load
+    first = Standing(0, 1, engine.config.rank_for(1))
+
+    def forgetting(connection: Any, events: Any) -> Any:
+        batch = load(connection, events)
+        for player in batch.players.values():
+            if player.stored_standing is None:
+                player.standing = first
+        return batch
+
+    engine._load = forgetting  # type: ignore[method-assign]
+    return app
+
+
+STANDING = "check_player_standing_never_decreases"
+PEP_VARIANTS.append(
+    PepVariant("standing_drops_after_an_event", "a seeded player's first event resets its XP",
+               standing_drops_after_an_event, STANDING, STANDING)
+)
