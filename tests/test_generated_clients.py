@@ -60,36 +60,53 @@ def import_unset(package: Path) -> None:
             module.write_text(text, encoding="utf-8")
 
 
+class GeneratedClients(dict[str, ModuleType]):
+    """The contracts' clients by contract name, each generated on first use (under xdist a
+    worker generates only what its tests read) and imported from `root`."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.config = root / "config.yaml"
+        self.config.write_text("post_hooks: []\n", encoding="utf-8")
+
+    def generate(self, names: list[str]) -> None:
+        """Generate `names` side by side, one generator process each."""
+        runs = {
+            name: subprocess.Popen(
+                [
+                    str(GENERATOR), "generate", "--path", str(CONTRACTS / f"{name}.yaml"),
+                    "--output-path", str(self.root / package_name(name)), "--meta", "none",
+                    "--config", str(self.config),
+                ],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for name in names
+            if name not in self
+        }
+        for name, run in runs.items():
+            output, _ = run.communicate(timeout=120)
+            assert run.returncode == 0, f"{name}: {output}"
+            import_unset(self.root / package_name(name))
+            self[name] = importlib.import_module(package_name(name))
+
+    def __missing__(self, name: str) -> ModuleType:
+        self.generate([name])
+        return self[name]
+
+
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleType]]:
-    """Every contract's client, generated once (the five in parallel) and imported."""
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedClients]:
     assert GENERATOR, "openapi-python-client is in the `test` extra"
-    root = tmp_path_factory.mktemp("clients")
-    config = root / "config.yaml"
-    config.write_text("post_hooks: []\n", encoding="utf-8")
-    runs = {
-        name: subprocess.Popen(
-            [
-                GENERATOR, "generate", "--path", str(CONTRACTS / f"{name}.yaml"),
-                "--output-path", str(root / package_name(name)), "--meta", "none",
-                "--config", str(config),
-            ],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for name in contracts.names()
-    }
-    for name, run in runs.items():
-        output, _ = run.communicate(timeout=120)
-        assert run.returncode == 0, f"{name}: {output}"
-        import_unset(root / package_name(name))
-    sys.path.insert(0, str(root))
+    clients = GeneratedClients(tmp_path_factory.mktemp("clients"))
+    sys.path.insert(0, str(clients.root))
     try:
-        yield {name: importlib.import_module(package_name(name)) for name in runs}
+        yield clients
     finally:
-        sys.path.remove(str(root))
-        for name in runs:
-            for module in [m for m in sys.modules if m.split(".")[0] == package_name(name)]:
-                del sys.modules[module]
+        sys.path.remove(str(clients.root))
+        packages = {package_name(name) for name in contracts.names()}
+        for module in [m for m in sys.modules if m.split(".")[0] in packages]:
+            del sys.modules[module]
 
 
 def submodule(package: ModuleType, path: str) -> Any:
@@ -114,9 +131,8 @@ def sinatra_app() -> Flask:
     return create_app({"SEED": 42, "ROUNDS": 200, "ANCHOR": datetime.now(UTC)})
 
 
-def test_every_contract_generates_an_importable_client(
-    generated: dict[str, ModuleType],
-) -> None:
+def test_every_contract_generates_an_importable_client(generated: GeneratedClients) -> None:
+    generated.generate(contracts.names())
     assert sorted(generated) == contracts.names()
     for package in generated.values():
         assert package.Client and package.AuthenticatedClient
@@ -141,7 +157,7 @@ def sinatra_login(package: ModuleType, base_url: str) -> Any:
 
 
 def test_sinatra_catalog_and_history(
-    generated: dict[str, ModuleType], sinatra_server: ThreadedServer
+    generated: GeneratedClients, sinatra_server: ThreadedServer
 ) -> None:
     package, url = generated["sinatra"], sinatra_server.url
     token = sinatra_login(package, url).headers["jwt-auth"]
@@ -164,7 +180,7 @@ def test_sinatra_catalog_and_history(
 
 @pytest.mark.xfail(strict=True, reason=SINATRA_ARRAY_ITEMS)
 def test_sinatra_login_answer_is_read(
-    generated: dict[str, ModuleType], sinatra_server: ThreadedServer
+    generated: GeneratedClients, sinatra_server: ThreadedServer
 ) -> None:
     answer = sinatra_login(generated["sinatra"], sinatra_server.url)
     assert answer.parsed is not None, "the login's 200 has no model"
@@ -174,7 +190,7 @@ def test_sinatra_login_answer_is_read(
 # -- operator identity, PEP Frontend: identity token, login, /me, the leaderboard --------------
 
 
-def identity_token(generated: dict[str, ModuleType], operator_url: str) -> str:
+def identity_token(generated: GeneratedClients, operator_url: str) -> str:
     admin = generated["admin"]
     tokens = submodule(admin, "api.default.list_tokens").sync_detailed(
         client=client_of(admin, operator_url)
@@ -184,7 +200,7 @@ def identity_token(generated: dict[str, ModuleType], operator_url: str) -> str:
 
 
 def test_operator_identity(
-    generated: dict[str, ModuleType], operator_server: ThreadedServer
+    generated: GeneratedClients, operator_server: ThreadedServer
 ) -> None:
     package, url = generated["operator-identity"], operator_server.url
     validate = submodule(package, "api.default.validate_player_identity")
@@ -202,7 +218,7 @@ def test_operator_identity(
 
 
 def test_pep_frontend_login_me_leaderboard(
-    generated: dict[str, ModuleType],
+    generated: GeneratedClients,
     operator_server: ThreadedServer,
     pep_server: ThreadedServer,
 ) -> None:
@@ -261,7 +277,7 @@ def post_deposit(package: ModuleType, client: Any, transaction_id: str) -> Any:
 
 
 def test_pep_platform_token_event_fetch(
-    generated: dict[str, ModuleType], pep_server: ThreadedServer
+    generated: GeneratedClients, pep_server: ThreadedServer
 ) -> None:
     package, url = generated["pep-platform"], pep_server.url
     client = platform_client(package, url)
@@ -278,7 +294,7 @@ def test_pep_platform_token_event_fetch(
 
 @pytest.mark.xfail(strict=True, reason=DATA_TRANSACTION)
 def test_pep_platform_fetched_transactions_are_typed(
-    generated: dict[str, ModuleType], pep_server: ThreadedServer
+    generated: GeneratedClients, pep_server: ThreadedServer
 ) -> None:
     package, url = generated["pep-platform"], pep_server.url
     client = platform_client(package, url)
@@ -296,7 +312,7 @@ def test_pep_platform_fetched_transactions_are_typed(
 
 
 def test_admin_control_api(
-    generated: dict[str, ModuleType], sinatra_server: ThreadedServer
+    generated: GeneratedClients, sinatra_server: ThreadedServer
 ) -> None:
     package = generated["admin"]
     admin = client_of(package, sinatra_server.url)
@@ -321,7 +337,7 @@ def test_admin_control_api(
 
 @pytest.mark.xfail(strict=True, reason=ADMIN_ARRAY_ITEMS)
 def test_admin_clearing_the_journal_is_read(
-    generated: dict[str, ModuleType], sinatra_server: ThreadedServer
+    generated: GeneratedClients, sinatra_server: ThreadedServer
 ) -> None:
     package = generated["admin"]
     cleared = submodule(package, "api.default.clear_requests").sync_detailed(
