@@ -48,7 +48,7 @@ def reset(pep_server: ThreadedServer, operator_server: ThreadedServer) -> Iterat
 def test_operator_runs_clean(operator_server: ThreadedServer, reset: None) -> None:
     result = fuzz("operator", SuiteOptions(base_url=operator_server.url))
     assert [f.key for f in result.findings.sorted()] == []
-    assert set(flows_of(result)) == {"validate", "generated"}
+    assert set(flows_of(result)) == {"validate", "generated", "boundary"}
     assert result.statuses["200"] > 0 and result.statuses["400"] > 0
 
 
@@ -58,7 +58,7 @@ def test_pep_platform_runs_clean_and_finds_an_injected_fault(
     suite = SuiteOptions(base_url=pep_server.url)
     result = fuzz("pep-platform", suite)
     assert [f.key for f in result.findings.sorted()] == [], result.notes
-    assert {"bets", "generated"} <= set(flows_of(result))
+    assert {"bets", "generated", "boundary"} <= set(flows_of(result))
     assert result.statuses["202"] > 0
     rule = {"path": "/rx-api/transactions/v1/money-transaction", "method": "POST",
             "status": 500, "body": {"error": "injected"}, "probability": 0.3}
@@ -78,5 +78,5 @@ def test_pep_frontend_runs_clean(
     suite = SuiteOptions(base_url=pep_server.url, operator_port=port)
     result = fuzz("pep-frontend", suite)
     assert [f.key for f in result.findings.sorted()] == [], result.notes
-    assert set(flows_of(result)) == {"play", "generated"}
+    assert set(flows_of(result)) == {"play", "generated", "boundary"}
     assert result.statuses["200"] > 0
