@@ -315,12 +315,14 @@ def fuzz_sinatra(email: str, password: str, **given: Any) -> None:
     """Fuzz a Sinatra game-catalog API.
 
     \b
-    Flows (--profile, default login=1,catalog=3,history=0.5,rounds=1,generated=4):
+    Flows (--profile, default login=1,catalog=3,history=0.5,rounds=1,generated=4,
+    boundary=1):
       login      POST /1.0/login/ with the user's credentials
       catalog    providers, games (maybe of one provider), one game's assets
       history    pages of the paginated history, Basic auth (rate limited: 429s)
       rounds     history metadata, the last 7 days, one round's details
       generated  a request generated from contracts/sinatra.yaml (--mode)
+      boundary   one boundary value (dates, int64, text that cannot be encoded, ...) as exact bytes
     """
     suite = SuiteOptions(base_url=given["base_url"], email=email, password=password,
                          seed=given["seed"])
@@ -336,9 +338,10 @@ def fuzz_operator(valid_tokens: tuple[str, ...], **given: Any) -> None:
     """Fuzz an operator's identity-validation endpoint.
 
     \b
-    Flows (--profile, default validate=5,generated=5):
+    Flows (--profile, default validate=5,generated=5,boundary=1):
       validate   a PEP validating a valid token (one in ten: a token never issued)
       generated  a request generated from contracts/operator-identity.yaml (--mode)
+      boundary   one boundary value (dates, int64, text that cannot be encoded, ...) as exact bytes
     """
     suite = SuiteOptions(base_url=given["base_url"], valid_tokens=valid_tokens,
                          seed=given["seed"])
@@ -355,12 +358,14 @@ def fuzz_pep_platform(client_id: str, client_secret: str | None, **given: Any) -
     """Fuzz a PEP's Platform gateway (OAuth client credentials, events, sync, data fetch).
 
     \b
-    Flows (--profile, default token=1,bets=4,sync=1,fetch=0.2,generated=4):
+    Flows (--profile, default token=1,bets=4,sync=1,fetch=0.2,generated=4,
+    boundary=1):
       token      a client_credentials token, a random scope
       bets       a player's session: a login event, then 2-6 bets and wins
       sync       a bulk sync of 1-5 players, then its task
       fetch      a page of players or transactions and the next (100 a minute: 429s)
       generated  a request generated from contracts/pep-platform.yaml (--mode)
+      boundary   one boundary value (dates, int64, text that cannot be encoded, ...) as exact bytes
     Event ids are made of the seed and the item: the same seed twice sends duplicates.
     """
     suite = SuiteOptions(base_url=given["base_url"], client_id=client_id,
@@ -379,11 +384,12 @@ def fuzz_pep_frontend(client_id: str, operator_port: int, **given: Any) -> None:
     """Fuzz a PEP's Frontend gateway, playing its operator as `check pep-frontend` does.
 
     \b
-    Flows (--profile, default play=5,generated=5):
+    Flows (--profile, default play=5,generated=5,boundary=1):
       play       a player logs in with a fresh identity token, reads the session, profile,
                  missions, leaderboard and notifications, and now and then logs out
       generated  a request generated from contracts/pep-frontend.yaml (--mode), with one
                  logged-in player's token
+      boundary   one boundary value (dates, int64, text that cannot be encoded, ...) as exact bytes
     """
     suite = SuiteOptions(base_url=given["base_url"], client_id=client_id,
                          operator_port=operator_port, seed=given["seed"])
