@@ -257,7 +257,8 @@ def pep_app(operator_app: Flask, operator_server: ThreadedServer, pep_database: 
 
 @pytest.fixture(scope="module")
 def pep_server(pep_app: Flask) -> Iterator[ThreadedServer]:
-    # Each connected Socket.IO client holds a thread for its long-poll (up to 25 s).
+    # A long-polling Socket.IO client holds a worker thread for its poll (up to 25 s); a WebSocket
+    # runs on its own thread and holds none (D86).
     with ThreadedServer(pep_app, threads=32) as server:
         yield server
 

@@ -54,7 +54,7 @@ def test_deposits_and_bets_complete_missions_and_push_a_level_up(
     as_player = {"x-authorization": player_token}
     assert pep.get("/api/players/v1/me", headers=as_player).json()["ranksData"]["xpBalance"] == 0
 
-    # The player's browser listens (long-polling: waitress does no WebSocket).
+    # The player's browser listens (long-polling; WebSocket in tests/test_pep_realtime_js.py).
     pushed: queue.Queue[tuple[str, Any]] = queue.Queue()
     browser = socketio.Client(reconnection=False)
     for name in ("ranks:on:xpUp", "ranks:on:levelUp", "missions:on:progress",

@@ -1,5 +1,6 @@
 """The reference PEP's Socket.IO server and engine reads over real HTTP: a real Socket.IO
-client on long-polling (waitress does no WebSocket), authenticated with a Frontend JWT."""
+client on long-polling (the WebSocket transport has tests/test_pep_realtime_js.py),
+authenticated with a Frontend JWT."""
 
 from __future__ import annotations
 
