@@ -38,6 +38,7 @@ from pepharness.mocks.core.errors import ApiError, install_error_renderer, unexp
 from pepharness.mocks.core.faults import Fault, FaultRegistry, FaultRuleError
 from pepharness.mocks.core.journal import Journal, Query, auth_kind
 from pepharness.mocks.core.ratelimit import RateLimiter
+from pepharness.mocks.core.text import install_text_guard
 
 EXTENSION = "pepharness.core"
 ADMIN_PREFIX = "/__admin"
@@ -137,9 +138,7 @@ def read_json() -> Any:
         raise AdminBadRequest(f"the body is not valid JSON: {error}") from None
 
 
-def read_json_object(
-    *, allowed: Collection[str], required: Collection[str] = ()
-) -> dict[str, Any]:
+def read_json_object(*, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
     """The request body as a JSON object with only `allowed` keys and every `required` one."""
     body = read_json()
     if not isinstance(body, dict):
@@ -338,6 +337,7 @@ def install_core(
     # after_request hooks run last-registered first: at the front, the journal sees the final
     # response whatever the mock's own hooks do to it.
     app.after_request_funcs.setdefault(None, []).insert(0, journal)
+    install_text_guard(app)
     if not admin:
         return
     install_error_renderer(

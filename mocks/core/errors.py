@@ -19,6 +19,8 @@ from flask import Flask, Response, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
+from pepharness.mocks.core.text import UnencodableText
+
 EXTENSION = "pepharness.errors"
 _UNEXPECTED = "pepharness_unexpected_error"
 
@@ -79,6 +81,8 @@ class ErrorShape:
         else:
             made = self.base(error.name)
             made.status = code
+        if isinstance(error, UnencodableText) and error.description:
+            made.message = error.description
         extra = {
             name: value
             for name, value in error.get_headers()
