@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from pepharness.suites.rules import Rule, fail
+from pepharness.suites.rules import Rule, RuleFailure
 
 T = TypeVar("T")
 
@@ -28,6 +28,7 @@ class SetupRefused(RuntimeError):
 
 
 _testing = False
+_refused: dict[str, RuleFailure] = {}
 
 
 def start_testing() -> None:
@@ -47,16 +48,22 @@ def credential(
 ) -> T | None:
     """`get()`; when the target refuses it (`RuntimeError`, `SetupRefused` included): None while
     collecting, and `rule`'s failure in a test."""
-    try:
-        return get()
-    except RuntimeError as error:
-        if not in_a_test():
-            return None
-        fail(
-            rule,
-            "the credential every other check needs could not be had",
-            received=str(error),
-            documented=documented,
-            curl=getattr(error, "curl", ""),
-            operation=operation,
-        )
+    refused = _refused.get(rule.name)
+    if refused is None:
+        try:
+            return get()
+        except RuntimeError as error:
+            refused = RuleFailure(
+                rule,
+                "the credential every other check needs could not be had",
+                received=str(error),
+                documented=documented,
+                curl=getattr(error, "curl", ""),
+                operation=operation,
+            )
+    if not in_a_test():
+        return None
+    # Once refused in a test, refused for the rest of the run: hypothesis replays a failing
+    # example many times, and the target has answered already.
+    _refused[rule.name] = refused
+    raise refused
