@@ -6,12 +6,16 @@ Credential headers are each API's auth code's own business: bad bytes there are 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import socket
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import brotli
 import pytest
 from flask import Flask
 
@@ -164,3 +168,29 @@ def test_form_bodies_on_the_token_endpoint(served: tuple[str, str]) -> None:
     for body in (b"grant_type=client_credentials&scope=%00", b"grant_type=%ED%A0%80", b"a%FF=1"):
         status, document = _send(base, "POST", b"/api/oauth/v1/token", body, FORM)
         _is_own_400(name, "/api/oauth/v1/token", status, document)
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip", "deflate", "br"])
+def test_compressed_platform_bodies(served: tuple[str, str], coding: str) -> None:
+    name, base = served
+    if name != "pep":
+        pytest.skip("only the PEP Platform takes compressed bodies")
+    basic = b"Basic " + base64.b64encode(b"pep-demo-client:pep-demo-secret")
+    form = b"grant_type=client_credentials"
+    status, answer = _send(
+        base, "POST", b"/api/oauth/v1/token", form, {**FORM, "Authorization": basic}
+    )
+    assert status == 200, answer
+    bearer = f"Bearer {answer['access_token']}".encode()
+    player = b'{"playerId": "p\\ud800", "registrationDate": "2026-01-01T00:00:00Z"}'
+    body = b'{"players": [%s]}' % player
+    encoded = {
+        "identity": body,
+        "gzip": gzip.compress(body),
+        "deflate": zlib.compress(body),
+        "br": brotli.compress(body),
+    }[coding]
+    headers = {**JSON, "Authorization": bearer, "Content-Encoding": coding.encode()}
+    path = "/api/players-data/v1/migrate/batch"
+    status, document = _send(base, "POST", path.encode(), encoded, headers)
+    _is_own_400(name, path, status, document)

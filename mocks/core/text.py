@@ -11,18 +11,22 @@ in the shape of the API owning the path (its `install_error_renderer`), wherever
 - form bodies (`application/x-www-form-urlencoded`), names and values, raw as well;
 - JSON bodies, at any depth, keys and values; a body that is not JSON at all stays the view's
   business (its own 400). Bodies are checked when the view reads them, not before, so each
-  route's own body limit still applies first; a body under a `Content-Encoding` other than
-  identity is the route's own to decode (D83).
+  route's own body limit still applies first; a gzip, deflate or br body is checked decoded
+  (one that does not decode is the route's own to refuse) (D83).
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
+import zlib
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import brotli
 from flask import Flask, Request, request
 from werkzeug.exceptions import BadRequest
 
@@ -34,6 +38,8 @@ _BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 # Only an escape can put a NUL or a surrogate into valid JSON from valid UTF-8.
 _BAD_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _FORM = "application/x-www-form-urlencoded"
+DECODED_LIMIT = 16 * 1024 * 1024
+"""The most a compressed body is decoded to for the check when the route sets no limit."""
 
 
 class UnencodableText(BadRequest):
@@ -119,6 +125,27 @@ def _headers(environ: dict[str, Any]) -> Iterable[tuple[str, Any]]:
             yield key, value
 
 
+def _decoded(raw: bytes, coding: str, limit: int) -> bytes | None:
+    """The body before its `Content-Encoding`; None when the guard leaves it to the route: an
+    unknown coding, data that does not decode, or more than `limit` bytes once decoded (the
+    route answers those with its own 4xx)."""
+    try:
+        if coding == "identity":
+            return raw
+        if coding in ("gzip", "x-gzip"):
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                data = stream.read(limit + 1)
+        elif coding == "deflate":
+            data = zlib.decompressobj().decompress(raw, limit + 1)
+        elif coding == "br":
+            data = brotli.decompress(raw)
+        else:
+            return None
+    except (OSError, EOFError, zlib.error, brotli.error):
+        return None
+    return data if len(data) <= limit else None
+
+
 class TextCheckedRequest(Request):
     """Flask's request, whose body is checked for bad text the first time a view reads it."""
 
@@ -137,9 +164,11 @@ class TextCheckedRequest(Request):
 
     def _check_body(self) -> None:
         coding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-        if coding != "identity":
-            return
-        raw = super().get_data(cache=True, parse_form_data=False)
+        raw = _decoded(
+            super().get_data(cache=True, parse_form_data=False),
+            coding,
+            self.max_content_length or DECODED_LIMIT,
+        )
         if not raw:
             return
         mimetype = self.mimetype
