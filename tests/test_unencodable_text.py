@@ -101,6 +101,9 @@ def _is_own_400(name: str, path: str, status: int, document: dict[str, Any]) -> 
         assert WHAT in document["error"], document
     elif name == "sinatra":
         assert document == {"errMsg": "Bad Request"}, document  # the seed's text (D2, D81)
+    elif path == "/api/oauth/v1/token":  # RFC 6749 §5.2's shape
+        assert document["error"] == "invalid_request", document
+        assert WHAT in document["error_description"], document
     else:
         assert document["error"] in ("invalid_request", "invalid_parameter"), document
         assert WHAT in document["message"], document
