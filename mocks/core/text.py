@@ -9,7 +9,8 @@ in the shape of the API owning the path (its `install_error_renderer`), wherever
 - query names and values, read from the raw query string before werkzeug's lenient decoding
   turns bad bytes into U+FFFD (before any view);
 - form bodies (`application/x-www-form-urlencoded`), names and values, raw as well;
-- JSON bodies, at any depth, keys and values; a body that is not JSON at all stays the view's
+- JSON bodies, at any depth, keys and values (lone surrogates; a NUL is a valid JSON string,
+  which the contracts admit, D83); a body that is not JSON at all stays the view's
   business (its own 400). Bodies are checked when the view reads them, not before, so each
   route's own body limit still applies first; a gzip, deflate or br body is checked decoded
   (one that does not decode is the route's own to refuse) (D83).
@@ -35,8 +36,9 @@ CREDENTIAL_HEADERS = frozenset({"HTTP_AUTHORIZATION", "HTTP_X_AUTHORIZATION", "H
 WHAT = "text that cannot be encoded (a lone surrogate, NUL or bytes that are not UTF-8)"
 
 _BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
-# Only an escape can put a NUL or a surrogate into valid JSON from valid UTF-8.
-_BAD_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Only an escape can put a surrogate into valid JSON from valid UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _FORM = "application/x-www-form-urlencoded"
 DECODED_LIMIT = 16 * 1024 * 1024
 """The most a compressed body is decoded to for the check when the route sets no limit."""
@@ -74,13 +76,15 @@ def bad_urlencoded(raw: bytes) -> bool:
 
 
 def bad_json(raw: bytes, *, declared: bool) -> bool:
-    """Whether a JSON body holds bad text; a body that is not JSON is not judged here, except
-    that one declared JSON (or text) must be UTF-8 (RFC 8259 §8.1)."""
+    """Whether a JSON body holds a lone surrogate (an escape of one half of a pair); a body
+    that is not JSON is not judged here, except that one declared JSON (or text) must be UTF-8
+    (RFC 8259 §8.1). A `\\u0000` escape is a NUL the body may carry: a valid JSON string the
+    contracts' schemas admit, and one every mock stores and answers (D83)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return declared
-    if _BAD_ESCAPE.search(text) is None:
+    if _SURROGATE_ESCAPE.search(text) is None:
         return False
     try:
         document = json.loads(text)
@@ -94,7 +98,7 @@ def _holds_bad_text(document: Any) -> bool:
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if is_bad_text(item):
+            if _SURROGATE.search(item) is not None:
                 return True
         elif isinstance(item, dict):
             pending.extend(item.keys())
