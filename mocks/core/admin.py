@@ -138,7 +138,9 @@ def read_json() -> Any:
         raise AdminBadRequest(f"the body is not valid JSON: {error}") from None
 
 
-def read_json_object(*, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
+def read_json_object(
+    *, allowed: Collection[str], required: Collection[str] = ()
+) -> dict[str, Any]:
     """The request body as a JSON object with only `allowed` keys and every `required` one."""
     body = read_json()
     if not isinstance(body, dict):

@@ -1,8 +1,9 @@
 """Text that cannot be encoded is bad input, on every mock (issue 13 item 3, D81-D83).
 
-A lone surrogate (raw, or a JSON `\\ud800` escape), a NUL, or bytes that are not UTF-8 cannot be
-stored, logged or answered as text. `install_text_guard` makes every app refuse them with a 400
-in the shape of the API owning the path (its `install_error_renderer`), wherever they come:
+A lone surrogate (raw, or a JSON `\\ud800` escape) or bytes that are not UTF-8 cannot be stored,
+logged or answered as text, nor can a NUL in a header, a query or a form. `install_text_guard`
+(called by `install_core`) makes every app refuse them with a 400 in the shape of the API owning
+the path (its `install_error_renderer`), wherever they come:
 
 - header values (before any view), except the credential headers (`Authorization`,
   `x-authorization`, `jwt-auth`): each API's own auth code answers bad credentials (D82);
@@ -35,7 +36,6 @@ EXTENSION = "pepharness.text"
 CREDENTIAL_HEADERS = frozenset({"HTTP_AUTHORIZATION", "HTTP_X_AUTHORIZATION", "HTTP_JWT_AUTH"})
 WHAT = "text that cannot be encoded (a lone surrogate, NUL or bytes that are not UTF-8)"
 
-_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Only an escape can put a surrogate into valid JSON from valid UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -50,11 +50,6 @@ class UnencodableText(BadRequest):
 
     def __init__(self, where: str) -> None:
         super().__init__(f"{where} holds {WHAT}")
-
-
-def is_bad_text(text: str) -> bool:
-    """Whether `text` holds a NUL or a lone surrogate."""
-    return _BAD_CHARACTER.search(text) is not None
 
 
 def is_bad_bytes(raw: bytes) -> bool:
