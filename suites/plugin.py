@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pepharness.suites import setup
 from pepharness.suites.http import RECORDER
 from pepharness.suites.options import (
     DEFAULT_BURST,
@@ -322,6 +323,9 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def _flatten(error: BaseException) -> list[BaseException]:
     if isinstance(error, BaseExceptionGroup):
         return [leaf for inner in error.exceptions for leaf in _flatten(inner)]
+    # A rule failed inside a library's callback (an auth provider's, D84): the rule's failure.
+    if isinstance(error.__cause__, RuleFailure | RuleFailures):
+        return [error.__cause__]
     return [error]
 
 
@@ -399,6 +403,11 @@ def _results(
                     failure=previous or detail,
                 )
     return list(entries.values())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    setup.start_testing()
 
 
 @pytest.hookimpl(wrapper=True)

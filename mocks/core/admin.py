@@ -38,6 +38,7 @@ from pepharness.mocks.core.errors import ApiError, install_error_renderer, unexp
 from pepharness.mocks.core.faults import Fault, FaultRegistry, FaultRuleError
 from pepharness.mocks.core.journal import Journal, Query, auth_kind
 from pepharness.mocks.core.ratelimit import RateLimiter
+from pepharness.mocks.core.text import install_text_guard
 
 EXTENSION = "pepharness.core"
 ADMIN_PREFIX = "/__admin"
@@ -338,6 +339,7 @@ def install_core(
     # after_request hooks run last-registered first: at the front, the journal sees the final
     # response whatever the mock's own hooks do to it.
     app.after_request_funcs.setdefault(None, []).insert(0, journal)
+    install_text_guard(app)
     if not admin:
         return
     install_error_renderer(

@@ -19,6 +19,8 @@ from flask import Flask, Response, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
+from pepharness.mocks.core.text import UnencodableText
+
 EXTENSION = "pepharness.errors"
 _UNEXPECTED = "pepharness_unexpected_error"
 
@@ -33,6 +35,9 @@ class ApiError(Exception):
     status: int = 500
     message: str = "internal server error"
     headers: Mapping[str, str] = {}
+    seed_text: bool = False
+    """True when the vendor fixes the text: a refusal's own description (e.g. which part
+    holds text that cannot be encoded) never replaces it."""
 
     def __init__(
         self, message: str | None = None, *, headers: Mapping[str, str] | None = None
@@ -79,6 +84,8 @@ class ErrorShape:
         else:
             made = self.base(error.name)
             made.status = code
+        if isinstance(error, UnencodableText) and error.description and not made.seed_text:
+            made.message = error.description
         extra = {
             name: value
             for name, value in error.get_headers()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Response, jsonify
+from flask import Response, has_request_context, jsonify, request
 
 from pepharness.mocks.core.errors import ApiError
 
@@ -161,9 +161,16 @@ class TaskNotFound(PepError):
     message = "no migration task with this id"
 
 
+TOKEN_PATH = "/api/oauth/v1/token"
+
+
 def render(error: ApiError) -> Response:
     code = error.code if isinstance(error, PepError) else "error"
     document: dict[str, object] = {"error": code, "message": error.message}
+    if type(error) is InvalidRequest and has_request_context() and request.path == TOKEN_PATH:
+        # A request refused before Authlib sees it (text that cannot be encoded, D81) still
+        # gets the token endpoint's RFC 6749 §5.2 shape.
+        document = {"error": code, "error_description": error.message}
     if isinstance(error, InvalidEvent):
         document["errors"] = error.problems
     response = jsonify(document)

@@ -12,6 +12,8 @@ from pepharness.mocks.core.errors import ApiError
 class SinatraError(ApiError):
     """Base of every error the Sinatra mock answers."""
 
+    seed_text = True  # the seed's texts, exactly: text that cannot be encoded is "Bad Request"
+
 
 class BadCredentials(SinatraError):
     # The seed answers a failed login with 400, not 401.

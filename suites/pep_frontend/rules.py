@@ -61,6 +61,13 @@ UNKNOWN_CLIENT_401 = add(
     "D44; RFC 6749 §5.2 (invalid_client is 401)",
     "An unknown clientId is 401 and never reaches the operator.",
 )
+UNENCODABLE_REFUSED = add(
+    "check_login_refuses_unencodable_text", MUST,
+    "RFC 8259 §8.1 (JSON text is UTF-8), §8.2 (unpaired surrogates); D81",
+    "A login whose identityToken or clientId holds a lone surrogate escape, a NUL or bytes that "
+    "are not UTF-8, or with a key holding a lone surrogate or such bytes, is a 4xx, never a 5xx "
+    "and no token.",
+)
 NO_RETRY = add(
     "check_operator_4xx_not_retried", MUST,
     "DESIGN.md: 'no retries on 4xx'; D45",

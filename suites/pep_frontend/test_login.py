@@ -3,6 +3,7 @@ long it waits, and the token it issues."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from pepharness.suites.jwts import jwt_claims, jwt_header
 from pepharness.suites.leaks import answer_leaks
 from pepharness.suites.pep_frontend import rules
 from pepharness.suites.pep_frontend.client import (
+    LOGIN,
     LOGIN_OPERATION,
     Pep,
     access_token,
@@ -141,6 +143,46 @@ def test_unknown_client(pep: Pep, operator: HarnessOperator) -> None:
             documented="401 invalid_client, the operator not called (D44)",
             curl=pep.curl(response),
         )
+
+
+UNENCODABLE = {
+    "a lone surrogate": b'"\\ud800"',
+    "a NUL": b'"a\\u0000b"',
+    "bytes that are not UTF-8": b'"\xff\xfe"',
+}
+"""JSON string literals, as sent, of text that cannot be encoded."""
+
+
+def _unencodable_logins(identity: str, client_id: str) -> list[tuple[str, bytes]]:
+    """(what, body): the login with each field, then a key, replaced by each bad literal."""
+    logins = []
+    for what, literal in UNENCODABLE.items():
+        for field in ("identityToken", "clientId"):
+            values = {"identityToken": identity, "clientId": client_id, field: "\0"}
+            body = json.dumps(values).encode().replace(b'"\\u0000"', literal)
+            logins.append((f"{what} in {field}", body))
+        if what == "a NUL":
+            continue  # a valid JSON string (D83): as a key, an extra field like any other
+        body = json.dumps({"identityToken": identity, "clientId": client_id}).encode()
+        logins.append((f"{what} in a key", body[:-1] + b", " + literal + b": 1}"))
+    return logins
+
+
+@covers(rules.UNENCODABLE_REFUSED, operation=LOGIN_OPERATION)
+def test_login_refuses_unencodable_text(pep: Pep, operator: HarnessOperator) -> None:
+    identity = operator.program()
+    for what, body in _unencodable_logins(identity, pep.options.client_id):
+        response = pep.target.request(
+            "POST", LOGIN, data=body, headers={"Content-Type": "application/json"}
+        )
+        if not 400 <= response.status_code < 500 or access_token(response):
+            fail(
+                rules.UNENCODABLE_REFUSED,
+                f"a login with {what} is not a 4xx",
+                received=summarize(response),
+                documented="400 invalid_request: text that cannot be encoded is bad input (D81)",
+                curl=pep.curl(response),
+            )
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])

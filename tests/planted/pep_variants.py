@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 
 from pepharness.mocks.pep import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, backend_of, create_app, errors
 from pepharness.mocks.pep.operator_client import OperatorClient, OperatorIdentity
@@ -339,7 +339,34 @@ def login_answer_cacheable(config: PepConfig) -> Flask:
     return app
 
 
+def login_without_token(config: PepConfig) -> Flask:
+    """The login's 200 carries the token as `token`, not where the contract puts it: every
+    check that needs a token is then off contract at setup, which is check_login_issues_token
+    (exit 1), never a suite that did not run (D84)."""
+    app = pep_app(config)
+
+    @app.after_request
+    def move_token(response: Response) -> Response:
+        if request.path == LOGIN and request.method == "POST" and response.status_code == 200:
+            body = json.loads(response.get_data())
+            body["token"] = body.pop("accessToken", None)
+            response.set_data(json.dumps(body))
+        return response
+
+    return app
+
+
+def surrogate_client_id_500(config: PepConfig) -> Flask:
+    """The PEP as it was before D81: bodies unguarded, so a lone surrogate in clientId reaches
+    the client lookup, which cannot encode it for the database: 500."""
+    app = pep_app(config)
+    app.request_class = Request
+    return app
+
+
 NO_STORE = "check_login_answer_is_not_stored"
+SETUP_RULES = "check_not_a_server_error"
+"""A generated check, whose auth provider logs in while pytest collects the contract."""
 
 PEP_VARIANTS = [
     # the call to the operator
@@ -385,6 +412,13 @@ PEP_VARIANTS = [
     PepVariant("me_without_x_authorization", "GET /api/players/v1/me opens without a token",
                me_without_x_authorization, "check_missing_x_authorization_is_401",
                "check_missing_x_authorization_is_401"),
+    PepVariant("surrogate_client_id_500", "a lone surrogate in clientId makes the login a 500",
+               surrogate_client_id_500, "check_login_refuses_unencodable_text",
+               "check_login_refuses_unencodable_text"),
+    # setup: what the checks need from the target before their own request
+    PepVariant("login_without_token", "the login's 200 has the token under another name",
+               login_without_token, SETUP_RULES, "check_login_issues_token",
+               options=("--operations", "GET /api/players/v1/me")),
     PepVariant("login_answer_cacheable", "the login's 200 has no Cache-Control: no-store",
                login_answer_cacheable, NO_STORE, NO_STORE, exit_code=0, level="SHOULD"),
     PepVariant("login_answer_cacheable_strict", "no Cache-Control: no-store, with --strict",

@@ -100,6 +100,19 @@ def invalid_client_without_challenge(config: PlatformConfig) -> Flask:
     return _rewrite(config, _no_client_challenge)
 
 
+def _token_renamed(response: Response) -> None:
+    if request.path == TOKEN and request.method == "POST" and response.status_code == 200:
+        body = json.loads(response.get_data())
+        body["token"] = body.pop("access_token", None)
+        response.set_data(json.dumps(body))
+
+
+def token_without_access_token(config: PlatformConfig) -> Flask:
+    """The token's 200 carries it as `token`: every check that needs one is off contract at
+    setup, which is check_token_by_basic_credentials (exit 1), never exit 2 (D84)."""
+    return _rewrite(config, _token_renamed)
+
+
 def both_auth_methods_accepted(config: PlatformConfig) -> Flask:
     """Basic and form credentials together: the Basic header is ignored, the form's are used."""
     app = platform_app(config)
@@ -364,6 +377,10 @@ PLATFORM_VARIANTS = [
     PlatformVariant("token_answer_cacheable", "the token's 200 has no Cache-Control: no-store",
                     token_answer_cacheable, "check_token_*",
                     ("check_token_answer_is_not_stored",)),
+    PlatformVariant("token_without_access_token", "the token's 200 has it under another name",
+                    token_without_access_token, "check_not_a_server_error",
+                    ("check_token_by_basic_credentials",),
+                    options=("--operations", "POST /rx-api/players-data/v1/login")),
     PlatformVariant("both_auth_methods_accepted", "Basic and form credentials together are 200",
                     both_auth_methods_accepted,
                     "check_both_client_auth_methods_is_invalid_request",
