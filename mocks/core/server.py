@@ -41,6 +41,9 @@ UPGRADE_SOCKET = "pepharness.upgrade_socket"
 UPGRADED_IDLE_SECONDS = 3600.0
 
 logger = logging.getLogger("pepharness.server")
+# waitress warns "Task queue depth is N" whenever a request waits for a free thread: load, not a
+# fault, and noise on the stderr of every command that serves (a one-line-error CLI included).
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 class HandedSocket(socket.socket):
