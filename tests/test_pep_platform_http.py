@@ -139,6 +139,45 @@ def test_rfc6749_errors(platform: MockClient, form: dict[str, str], error: str) 
     assert answer.json()["error"] == error
 
 
+MALFORMED_BASIC = {
+    "not-utf8": b"Basic " + base64.b64encode(b"\xff\xfe:secret"),
+    "latin1-bytes-in-header": b"Basic \xff\xfe",
+    "not-base64": b"Basic !!!not-base64!!!",
+    "no-colon": b"Basic " + base64.b64encode(b"pep-demo-client"),
+    "percent-encoded-not-utf8": b"Basic " + base64.b64encode(b"%FF:%FE"),
+}
+
+
+@pytest.mark.parametrize("header", list(MALFORMED_BASIC.values()), ids=list(MALFORMED_BASIC))
+def test_malformed_basic_credentials_are_invalid_client(
+    platform: MockClient, header: bytes
+) -> None:
+    answer = platform.post(TOKEN, data={"grant_type": "client_credentials"},
+                           headers={"Authorization": header})  # type: ignore[dict-item]
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "invalid_client"
+    assert answer.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+@pytest.mark.parametrize(
+    ("body", "params"),
+    [
+        ("grant_type=client_credentials&grant_type=password", None),
+        ("grant_type=client_credentials&scope=data:read&scope=events:write", None),
+        ("grant_type=client_credentials", [("scope", "a"), ("scope", "b")]),
+    ],
+    ids=["grant_type-in-form", "scope-in-form", "in-query"],
+)
+def test_repeated_parameter_is_invalid_request(
+    platform: MockClient, body: str, params: list[tuple[str, str]] | None
+) -> None:
+    answer = platform.post(TOKEN, data=body, params=params, auth=(CLIENT, SECRET),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_request"
+    assert "more than once" in answer.json()["error_description"]
+
+
 def test_frontend_only_client_is_unauthorized_client(platform: MockClient) -> None:
     platform.admin("POST", "/clients", json={
         "clientId": "fe-only", "clientSecret": "fe-secret", "gateways": ["frontend"]})
