@@ -425,11 +425,14 @@ def test_delta_returns_only_later_changes(platform: MockClient) -> None:
 @pytest.mark.parametrize(
     "params", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"next": "%%%"},
                {"next": base64.urlsafe_b64encode(b"transactions:1").decode()},
-               {"delta": "yesterday"}],
+               {"delta": "yesterday"}, {"next": ""}, {"limit": "01"}, {"limit": "+5"},
+               {"limit": "1e2"}, {"limit": "\u0661"}, {"limit": ["5", "6"]},
+               {"next": base64.urlsafe_b64encode(b"players:99999999999999999999").decode()}],
 )
 def test_bad_fetch_parameters_are_400(platform: MockClient, params: dict[str, Any]) -> None:
     answer = platform.get(PLAYERS, params=params, headers=bearer(platform, "data:read"))
     assert answer.status_code == 400
+    assert answer.json()["message"] == "invalid query parameters"
 
 
 def test_data_fetch_is_limited_to_100_a_minute(platform: MockClient) -> None:
