@@ -108,6 +108,21 @@ MISSING_GRANT = add(
     "parameter'); D52 and the contract's 400 ('a missing grant_type in the form')",
     "A form without grant_type is 400 invalid_request.",
 )
+REPEATED_PARAMETER = add(
+    "check_token_repeated_parameter_is_invalid_request", MUST,
+    "RFC 6749 §3.2: parameters 'MUST NOT be included more than once'; §5.2 invalid_request; "
+    "D76",
+    "A token request with grant_type, or scope, sent twice in the form is 400 "
+    "invalid_request, and no token.",
+)
+MALFORMED_CLIENT_AUTH = add(
+    "check_malformed_client_auth_is_400_or_401", MUST,
+    "RFC 6749 §2.3.1, §5.2 (invalid_client, or invalid_request for a malformed request); "
+    "RFC 7617 §2; D76",
+    "Basic credentials that are not UTF-8 (base64 of other bytes, or bytes past ASCII in the "
+    "header), not base64, or without a colon are 401 invalid_client or 400 invalid_request: "
+    "never a token, never a 5xx.",
+)
 LIFETIME_BOUNDED = add(
     "check_token_lifetime_is_bounded", SHOULD,
     "RFC 6819 §5.1.5.3 (short expiration time); D54 (exp = iat + 3600)",

@@ -3,6 +3,7 @@ headers, the §5.2 errors in their order, its lifetime, and its expiry on the ta
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,7 @@ from pepharness.suites.jwts import jwt_claims
 from pepharness.suites.pep_platform import rules
 from pepharness.suites.pep_platform.client import (
     TASK_OPERATION,
+    TOKEN,
     TOKEN_OPERATION,
     ClockControl,
     Platform,
@@ -211,6 +213,56 @@ def test_missing_grant_type_is_invalid_request(platform: Platform) -> None:
     response = platform.token_by_basic(form={"scope": "data:read"})
     _refused(platform, rules.MISSING_GRANT, response, 400, "invalid_request",
              "a form without grant_type")
+
+
+REPEATED_FORMS = {
+    "grant_type twice": "grant_type=client_credentials&grant_type=password",
+    "scope twice": "grant_type=client_credentials&scope=data%3Aread&scope=events%3Awrite",
+}
+
+
+@pytest.mark.parametrize("case", list(REPEATED_FORMS))
+@covers(rules.REPEATED_PARAMETER, operation=TOKEN_OPERATION)
+def test_token_repeated_parameter_is_invalid_request(platform: Platform, case: str) -> None:
+    response = platform.target.request(
+        "POST", TOKEN, data=REPEATED_FORMS[case],
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(platform.client_id, platform.secret),
+    )
+    _refused(platform, rules.REPEATED_PARAMETER, response, 400, "invalid_request",
+             f"a token request with {case} in the form")
+
+
+MALFORMED_BASIC = {
+    # base64 of bytes that are not UTF-8: the decoding, not the lookup, is what breaks.
+    "Basic credentials that are not UTF-8": "Basic " + base64.b64encode(b"\xff\xfe:\xe9").decode(),
+    # Werkzeug-style servers see the header's bytes as Latin-1 (RFC 9110 §5.5).
+    "a Basic header with bytes past ASCII": "Basic \xff\xfe\xe9",
+    "Basic credentials that are not base64": "Basic !!not~base64!!",
+    "Basic credentials without a colon": "Basic " + base64.b64encode(b"pepharness").decode(),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_BASIC))
+@covers(rules.MALFORMED_CLIENT_AUTH, operation=TOKEN_OPERATION)
+def test_malformed_client_auth_is_400_or_401(platform: Platform, case: str) -> None:
+    response = platform.target.request(
+        "POST", TOKEN, data={"grant_type": "client_credentials"},
+        headers={"Authorization": MALFORMED_BASIC[case]},
+    )
+    documented = ('401 {"error": "invalid_client"} with WWW-Authenticate, or 400 '
+                  '{"error": "invalid_request"} (RFC 6749 §5.2, D76)')
+    expected = {401: "invalid_client", 400: "invalid_request"}
+    if expected.get(response.status_code) != error_code(response):
+        fail(
+            rules.MALFORMED_CLIENT_AUTH,
+            f"{case}: answered {response.status_code}, not 401 invalid_client or 400 "
+            "invalid_request",
+            received=summarize(response, 300),
+            documented=documented,
+            curl=platform.curl(response),
+            operation=TOKEN_OPERATION,
+        )
 
 
 @covers(rules.LIFETIME_BOUNDED, operation=TOKEN_OPERATION)

@@ -11,12 +11,17 @@ and starts again on the same database.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import io
 import itertools
 import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 from flask import Flask, Response, request
@@ -109,6 +114,41 @@ def both_auth_methods_accepted(config: PlatformConfig) -> Flask:
         basic = request.headers.get("Authorization", "").lower().startswith("basic ")
         if request.path == TOKEN and basic and "client_secret" in request.form:
             request.environ.pop("HTTP_AUTHORIZATION", None)
+
+    return app
+
+
+def repeated_parameter_first_wins(config: PlatformConfig) -> Flask:
+    """A token form with a repeated parameter is read as if only its first value were sent."""
+    app = platform_app(config)
+
+    @app.before_request
+    def first_values_only() -> None:
+        if request.path != TOKEN or request.mimetype != "application/x-www-form-urlencoded":
+            return
+        pairs = parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
+        first = dict(reversed(pairs))
+        body = urlencode(first).encode()
+        request.environ["wsgi.input"] = io.BytesIO(body)
+        request.environ["CONTENT_LENGTH"] = str(len(body))
+        request.__dict__.pop("form", None)
+        request.__dict__.pop("stream", None)
+        request._cached_data = body  # type: ignore[attr-defined]
+
+    return app
+
+
+def basic_decoded_carelessly(config: PlatformConfig) -> Flask:
+    """Decodes the Basic credentials as UTF-8 itself, first, and lets the error out (a 500)."""
+    app = platform_app(config)
+
+    @app.before_request
+    def decode_basic() -> None:
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if request.path == TOKEN and scheme.lower() == "basic":
+            with contextlib.suppress(binascii.Error):
+                raw = base64.b64decode(credentials.encode("latin-1"))
+                raw.decode("utf-8")
 
     return app
 
@@ -368,6 +408,14 @@ PLATFORM_VARIANTS = [
                     both_auth_methods_accepted,
                     "check_both_client_auth_methods_is_invalid_request",
                     ("check_both_client_auth_methods_is_invalid_request",)),
+    PlatformVariant("repeated_parameter_first_wins", "grant_type=client_credentials&"
+                    "grant_type=password is 200 (the first value wins)",
+                    repeated_parameter_first_wins,
+                    "check_token_repeated_parameter_is_invalid_request",
+                    ("check_token_repeated_parameter_is_invalid_request",)),
+    PlatformVariant("basic_decoded_carelessly", "Basic credentials that are not UTF-8 are 500",
+                    basic_decoded_carelessly, "check_malformed_client_auth_is_400_or_401",
+                    ("check_malformed_client_auth_is_400_or_401",)),
     PlatformVariant("token_never_expires", "a token past its expires_in still opens the API",
                     token_never_expires, "check_token_expires", ("check_token_expires",)),
     PlatformVariant("invalid_client_without_challenge", "invalid_client has no WWW-Authenticate",
