@@ -63,10 +63,18 @@ TOKEN_NOT_STORED = add(
     "Every answer carrying a token has Cache-Control: no-store.",
 )
 TOKEN_PRAGMA = add(
-    "check_token_answer_carries_pragma_no_cache", SHOULD,
-    "RFC 6749 §5.1 (Pragma: no-cache; obsolete since RFC 9111, still read by HTTP/1.0 "
-    "caches); D51",
-    "Every answer carrying a token has Pragma: no-cache.",
+    "check_token_answer_carries_pragma_no_cache", MUST,
+    "RFC 6749 §5.1: 'MUST include … Pragma … no-cache' (obsolete since RFC 9111, still read "
+    "by HTTP/1.0 caches); D51, D78",
+    "Every answer carrying a token to an RFC 6749 request (the form, by Basic or form "
+    "credentials) has Pragma: no-cache.",
+)
+JSON_TOKEN_PRAGMA = add(
+    "check_json_token_answer_carries_pragma_no_cache", SHOULD,
+    "RFC 6749 §5.1 by analogy: the vendor's observed JSON shape is not an RFC 6749 request; "
+    "D78",
+    "Every answer carrying a token to the JSON {clientId, clientSecret} request has Pragma: "
+    "no-cache.",
 )
 NO_REFRESH_TOKEN = add(
     "check_no_refresh_token", SHOULD,
@@ -87,9 +95,19 @@ BAD_CLIENT = add(
     "invalid_client and no token.",
 )
 CLIENT_CHALLENGE = add(
-    "check_invalid_client_carries_www_authenticate", SHOULD,
-    "DESIGN.md: 'WWW-Authenticate on 401 from the OAuth endpoint'; RFC 6749 §5.2; D52",
-    "Every 401 of the token endpoint carries a WWW-Authenticate challenge (Basic realm=…).",
+    "check_invalid_client_carries_www_authenticate", MUST,
+    "RFC 6749 §5.2: 'If the client attempted to authenticate via the Authorization request "
+    "header field, the authorization server MUST respond with an HTTP 401 … and include the "
+    "WWW-Authenticate response header field'; D52, D78",
+    "Every 401 of the token endpoint to a client that authenticated with HTTP Basic carries a "
+    "WWW-Authenticate challenge (Basic realm=…).",
+)
+BODY_CLIENT_CHALLENGE = add(
+    "check_body_credentials_invalid_client_carries_www_authenticate", SHOULD,
+    "DESIGN.md: 'WWW-Authenticate on 401 from the OAuth endpoint'; RFC 9110 §15.5.2 (a 401 "
+    "carries a challenge); D52 (401 for body credentials too), D78",
+    "Every 401 of the token endpoint to credentials in the form or in JSON carries a "
+    "WWW-Authenticate challenge.",
 )
 UNSUPPORTED_GRANT = add(
     "check_unsupported_grant_type_is_400", MUST,

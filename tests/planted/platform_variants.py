@@ -105,6 +105,25 @@ def invalid_client_without_challenge(config: PlatformConfig) -> Flask:
     return _rewrite(config, _no_client_challenge)
 
 
+def _no_body_client_challenge(response: Response) -> None:
+    if "Authorization" not in request.headers:
+        _no_client_challenge(response)
+
+
+def body_invalid_client_without_challenge(config: PlatformConfig) -> Flask:
+    """Only a 401 to credentials in the form or JSON lacks its challenge (Basic keeps it)."""
+    return _rewrite(config, _no_body_client_challenge)
+
+
+def _token_without_pragma(response: Response) -> None:
+    if request.path == TOKEN:
+        response.headers.pop("Pragma", None)
+
+
+def token_answer_without_pragma(config: PlatformConfig) -> Flask:
+    return _rewrite(config, _token_without_pragma)
+
+
 def both_auth_methods_accepted(config: PlatformConfig) -> Flask:
     """Basic and form credentials together: the Basic header is ignored, the form's are used."""
     app = platform_app(config)
@@ -395,7 +414,8 @@ def no_rate_limit(config: PlatformConfig) -> Flask:
 
 
 CLIENT_CHALLENGE = "check_invalid_client_carries_www_authenticate"
-CHALLENGES = (CLIENT_CHALLENGE, "check_bearer_401_carries_challenge")
+BODY_CLIENT_CHALLENGE = "check_body_credentials_invalid_client_carries_www_authenticate"
+CHALLENGES = (BODY_CLIENT_CHALLENGE, "check_bearer_401_carries_challenge")
 DURABILITY = "check_accepted_event*"
 RESTART = "check_accepted_events_survive_a_restart"
 
@@ -418,12 +438,15 @@ PLATFORM_VARIANTS = [
                     ("check_malformed_client_auth_is_400_or_401",)),
     PlatformVariant("token_never_expires", "a token past its expires_in still opens the API",
                     token_never_expires, "check_token_expires", ("check_token_expires",)),
+    PlatformVariant("token_answer_without_pragma", "the token's 200 has no Pragma: no-cache",
+                    token_answer_without_pragma, "check_token_answer_carries_pragma_no_cache",
+                    ("check_token_answer_carries_pragma_no_cache",)),
     PlatformVariant("invalid_client_without_challenge", "invalid_client has no WWW-Authenticate",
-                    invalid_client_without_challenge, CLIENT_CHALLENGE, (CLIENT_CHALLENGE,),
-                    exit_code=0, level="SHOULD"),
-    PlatformVariant("invalid_client_without_challenge_strict", "the same, with --strict",
-                    invalid_client_without_challenge, CLIENT_CHALLENGE, (CLIENT_CHALLENGE,),
-                    options=("--strict",), level="SHOULD"),
+                    invalid_client_without_challenge, CLIENT_CHALLENGE, (CLIENT_CHALLENGE,)),
+    PlatformVariant("body_invalid_client_without_challenge", "invalid_client to form or JSON "
+                    "credentials has no WWW-Authenticate", body_invalid_client_without_challenge,
+                    BODY_CLIENT_CHALLENGE, (BODY_CLIENT_CHALLENGE,), exit_code=0,
+                    level="SHOULD"),
     # Bearer tokens
     PlatformVariant("no_challenge", "no 401 carries WWW-Authenticate", no_challenge,
                     ",".join(CHALLENGES), CHALLENGES, exit_code=0, level="SHOULD"),
