@@ -15,6 +15,7 @@ import brotli
 import pytest
 import requests
 
+from pepharness import contracts
 from pepharness.mocks.core import ThreadedServer
 
 if TYPE_CHECKING:
@@ -374,6 +375,33 @@ def test_bulk_sync_of_20000_players_in_one_request(platform: MockClient) -> None
     assert answer.json()["stored"] == 20_000 and answer.json()["errorsTotal"] == 0
     too_many = gzip.compress(json.dumps({"players": _players(20_001)}).encode())
     assert platform.post(MIGRATE, data=too_many, headers=headers, timeout=60).status_code == 400
+
+
+def test_a_batch_with_invalid_players_fits_the_request_schema(platform: MockClient) -> None:
+    # The README's own example: the second player has no registrationDate; a third is not even
+    # an object. A validating proxy must let it through, as the endpoint accepts it.
+    batch = {"players": [{"playerId": "m-1", "registrationDate": "2026-01-01T00:00:00Z"},
+                         {"playerId": "m-2"}, 7]}
+    assert contracts.record_errors("pep-platform", "MigrationBatch", batch) == []
+    answer = platform.post(MIGRATE, json=batch, headers=bearer(platform, "players:sync"))
+    assert answer.status_code == 202, answer.text
+    assert [e["index"] for e in answer.json()["errors"]] == [1, 2]
+    page = platform.get(PLAYERS, headers=bearer(platform, "data:read")).json()["items"]
+    assert [p["registrationDate"] for p in page if p["playerId"] == "m-1"] == [
+        "2026-01-01T00:00:00.000Z"]
+
+
+def test_the_data_fetch_schemas_name_what_the_reference_sends() -> None:
+    player = {"playerId": "p", "registrationDate": None, "country": None, "currency": None,
+              "firstName": None, "lastName": None, "tags": [], "updatedAt": "2026-01-01T00:00:00Z"}
+    assert contracts.record_errors("pep-platform", "DataPlayer", player) == []
+    renamed = {**player, "registeredAt": player.pop("registrationDate")}
+    assert contracts.record_errors("pep-platform", "DataPlayer", renamed) != []
+    money = {"eventId": "1", "kind": "money", "receivedAt": "2026-01-01T00:00:00Z",
+             **deposit()}
+    assert contracts.record_errors("pep-platform", "DataTransaction", money) == []
+    assert contracts.record_errors(
+        "pep-platform", "DataTransaction", {**money, "kind": "gameTransaction"}) != []
 
 
 def test_bulk_sync_unknown_encoding_is_415(platform: MockClient) -> None:
