@@ -274,8 +274,8 @@ BAD_LIMIT = add(
 )
 BAD_NEXT = add(
     "check_fetch_malformed_next_is_400", MUST,
-    "D63: 'a cursor not issued there 400'",
-    "A next the endpoint did not issue is 400.",
+    "D63: 'a cursor not issued there 400'; the contract's minLength 1; D77",
+    "A next the endpoint did not issue, or an empty one, is 400.",
 )
 BAD_DELTA = add(
     "check_fetch_bad_delta_is_400", MUST,

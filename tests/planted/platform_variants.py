@@ -402,6 +402,21 @@ def cursor_skips_item(config: PlatformConfig) -> Flask:
     return app
 
 
+def empty_next_is_first_page(config: PlatformConfig) -> Flask:
+    """An empty `next` is taken for no cursor: the first page (the reference before D77)."""
+    app = platform_app(config)
+
+    @app.before_request
+    def drop_empty_next() -> None:
+        if not request.path.startswith("/api/data-fetch/"):
+            return
+        pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if (k, v) != ("next", "")]
+        request.query_string = urlencode(kept).encode()
+
+    return app
+
+
 def no_rate_limit(config: PlatformConfig) -> Flask:
     app = platform_app(config)
     gateway = platform_of(app).gateway
@@ -482,6 +497,9 @@ PLATFORM_VARIANTS = [
     PlatformVariant("cursor_skips_item", "next points one item too far", cursor_skips_item,
                     "check_fetch_pages_partition_items",
                     ("check_fetch_pages_partition_items",)),
+    PlatformVariant("empty_next_is_first_page", "next= (empty) answers the first page",
+                    empty_next_is_first_page, "check_fetch_malformed_next_is_400",
+                    ("check_fetch_malformed_next_is_400",)),
     PlatformVariant("no_rate_limit", "the data fetch has no rate limit", no_rate_limit,
                     "check_rate_limit_is_429_at_request_n_plus_1",
                     ("check_rate_limit_is_429_at_request_n_plus_1",)),
