@@ -36,7 +36,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from flask import Request, Response
 
 from pepharness.mocks.core.clock import Clock
-from pepharness.mocks.pep.oauth_input import token_request_error
+from pepharness.mocks.pep.oauth_input import token_request_error, unencodable_json_credentials
 from pepharness.mocks.pep.store import ApiClient, Store
 
 AUDIENCE = "pep-platform"
@@ -295,6 +295,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
                 description="the JSON body needs non-empty string clientId and clientSecret"
             )
             return _camel(self.handle_error_response(None, error))
+        unencodable = unencodable_json_credentials(body)
+        if unencodable is not None:
+            return _camel(self.handle_error_response(None, unencodable))
         if basic:
             error = InvalidRequestError(
                 description="authenticate with HTTP Basic or with the body, not both"

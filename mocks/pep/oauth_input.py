@@ -59,6 +59,21 @@ def repeated_parameter(request: Request) -> OAuth2Error | None:
     return None
 
 
+def unencodable_json_credentials(body: dict[str, object]) -> OAuth2Error | None:
+    """invalid_request when the JSON shape's strings hold what UTF-8 cannot encode (a lone
+    surrogate written as `\\ud800`): JSON parses it, no client id or secret can be it."""
+    for key in ("clientId", "clientSecret", "scope"):
+        value = body.get(key)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return InvalidRequestError(
+                    description=f"{key} is not text that UTF-8 can encode (a lone surrogate)"
+                )
+    return None
+
+
 def token_request_error(request: Request) -> OAuth2Error | None:
     """The first thing wrong with the token request's input, before Authlib reads it."""
     return malformed_basic(request.headers.get("Authorization", "")) or repeated_parameter(
