@@ -404,6 +404,21 @@ def test_the_data_fetch_schemas_name_what_the_reference_sends() -> None:
         "pep-platform", "DataTransaction", {**money, "kind": "gameTransaction"}) != []
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(MONEY, deposit(playerId="p-\ud800")), (REGISTRATION, {"playerId": "p-1", "date":
+      "2026-11-20T10:00:00Z", "registrationDevice": "\ud800"}),
+     (MIGRATE, {"players": [{"playerId": "\ud800", "registrationDate": "2026-01-01T00:00:00Z"}]})],
+    ids=["money", "registration", "sync"],
+)
+def test_a_lone_surrogate_in_a_body_is_400(
+    platform: MockClient, path: str, body: dict[str, Any]
+) -> None:
+    answer = platform.post(path, data=json.dumps(body).encode(),
+                           headers={**bearer(platform), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+
+
 def test_bulk_sync_unknown_encoding_is_415(platform: MockClient) -> None:
     headers = {**bearer(platform, "players:sync"), "Content-Type": "application/json",
                "Content-Encoding": "zstd"}

@@ -151,9 +151,19 @@ def decompress(raw: bytes, encoding: str | None) -> bytes:
 
 def _json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        body = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise errors.InvalidEvent([{"field": "body", "message": "is not JSON"}]) from None
+    try:
+        # A `\\ud800` escape parses to a lone surrogate, which no store or answer can encode.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidEvent(
+            [{"field": "body", "message": "holds a lone surrogate (text UTF-8 cannot encode)"}]
+        ) from None
+    except RecursionError:
+        raise errors.InvalidEvent([{"field": "body", "message": "is nested too deep"}]) from None
+    return body
 
 
 def _no_constant(name: str) -> Any:
