@@ -331,9 +331,10 @@ SYNC_TASK = add(
 
 HOSTILE_NO_5XX = add(
     "check_hostile_input_is_not_a_server_error", MUST,
-    "D52, D56: 500 only when the PEP itself is faulted; RFC 9110 §15.6",
-    "Hostile input (nesting 50,000 deep, a 401-digit number, bytes that are not UTF-8, a "
-    "10,000-character token, a body in an unknown encoding) is never answered 5xx.",
+    "D52, D56: 500 only when the PEP itself is faulted; RFC 9110 §15.6; D80",
+    "Hostile input (nesting 50,000 deep, a 401-digit number, bytes that are not UTF-8, a lone "
+    "surrogate in JSON, a 10,000-character token, a body in an unknown encoding) is never "
+    "answered 5xx.",
 )
 NO_LEAKED_INTERNALS = add(
     "check_errors_do_not_leak_internals", MUST,
