@@ -15,6 +15,7 @@ import brotli
 import pytest
 import requests
 
+from pepharness import contracts
 from pepharness.mocks.core import ThreadedServer
 
 if TYPE_CHECKING:
@@ -137,6 +138,45 @@ def test_rfc6749_errors(platform: MockClient, form: dict[str, str], error: str) 
     answer = platform.post(TOKEN, data=form, auth=(CLIENT, SECRET))
     assert answer.status_code == 400
     assert answer.json()["error"] == error
+
+
+MALFORMED_BASIC = {
+    "not-utf8": b"Basic " + base64.b64encode(b"\xff\xfe:secret"),
+    "latin1-bytes-in-header": b"Basic \xff\xfe",
+    "not-base64": b"Basic !!!not-base64!!!",
+    "no-colon": b"Basic " + base64.b64encode(b"pep-demo-client"),
+    "percent-encoded-not-utf8": b"Basic " + base64.b64encode(b"%FF:%FE"),
+}
+
+
+@pytest.mark.parametrize("header", list(MALFORMED_BASIC.values()), ids=list(MALFORMED_BASIC))
+def test_malformed_basic_credentials_are_invalid_client(
+    platform: MockClient, header: bytes
+) -> None:
+    answer = platform.post(TOKEN, data={"grant_type": "client_credentials"},
+                           headers={"Authorization": header})  # type: ignore[dict-item]
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "invalid_client"
+    assert answer.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+@pytest.mark.parametrize(
+    ("body", "params"),
+    [
+        ("grant_type=client_credentials&grant_type=password", None),
+        ("grant_type=client_credentials&scope=data:read&scope=events:write", None),
+        ("grant_type=client_credentials", [("scope", "a"), ("scope", "b")]),
+    ],
+    ids=["grant_type-in-form", "scope-in-form", "in-query"],
+)
+def test_repeated_parameter_is_invalid_request(
+    platform: MockClient, body: str, params: list[tuple[str, str]] | None
+) -> None:
+    answer = platform.post(TOKEN, data=body, params=params, auth=(CLIENT, SECRET),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_request"
+    assert "more than once" in answer.json()["error_description"]
 
 
 def test_frontend_only_client_is_unauthorized_client(platform: MockClient) -> None:
@@ -337,6 +377,48 @@ def test_bulk_sync_of_20000_players_in_one_request(platform: MockClient) -> None
     assert platform.post(MIGRATE, data=too_many, headers=headers, timeout=60).status_code == 400
 
 
+def test_a_batch_with_invalid_players_fits_the_request_schema(platform: MockClient) -> None:
+    # The README's own example: the second player has no registrationDate; a third is not even
+    # an object. A validating proxy must let it through, as the endpoint accepts it.
+    batch = {"players": [{"playerId": "m-1", "registrationDate": "2026-01-01T00:00:00Z"},
+                         {"playerId": "m-2"}, 7]}
+    assert contracts.record_errors("pep-platform", "MigrationBatch", batch) == []
+    answer = platform.post(MIGRATE, json=batch, headers=bearer(platform, "players:sync"))
+    assert answer.status_code == 202, answer.text
+    assert [e["index"] for e in answer.json()["errors"]] == [1, 2]
+    page = platform.get(PLAYERS, headers=bearer(platform, "data:read")).json()["items"]
+    assert [p["registrationDate"] for p in page if p["playerId"] == "m-1"] == [
+        "2026-01-01T00:00:00.000Z"]
+
+
+def test_the_data_fetch_schemas_name_what_the_reference_sends() -> None:
+    player = {"playerId": "p", "registrationDate": None, "country": None, "currency": None,
+              "firstName": None, "lastName": None, "tags": [], "updatedAt": "2026-01-01T00:00:00Z"}
+    assert contracts.record_errors("pep-platform", "DataPlayer", player) == []
+    renamed = {**player, "registeredAt": player.pop("registrationDate")}
+    assert contracts.record_errors("pep-platform", "DataPlayer", renamed) != []
+    money = {"eventId": "1", "kind": "money", "receivedAt": "2026-01-01T00:00:00Z",
+             **deposit()}
+    assert contracts.record_errors("pep-platform", "DataTransaction", money) == []
+    assert contracts.record_errors(
+        "pep-platform", "DataTransaction", {**money, "kind": "gameTransaction"}) != []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(MONEY, deposit(playerId="p-\ud800")), (REGISTRATION, {"playerId": "p-1", "date":
+      "2026-11-20T10:00:00Z", "registrationDevice": "\ud800"}),
+     (MIGRATE, {"players": [{"playerId": "\ud800", "registrationDate": "2026-01-01T00:00:00Z"}]})],
+    ids=["money", "registration", "sync"],
+)
+def test_a_lone_surrogate_in_a_body_is_400(
+    platform: MockClient, path: str, body: dict[str, Any]
+) -> None:
+    answer = platform.post(path, data=json.dumps(body).encode(),
+                           headers={**bearer(platform), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+
+
 def test_bulk_sync_unknown_encoding_is_415(platform: MockClient) -> None:
     headers = {**bearer(platform, "players:sync"), "Content-Type": "application/json",
                "Content-Encoding": "zstd"}
@@ -386,11 +468,14 @@ def test_delta_returns_only_later_changes(platform: MockClient) -> None:
 @pytest.mark.parametrize(
     "params", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"next": "%%%"},
                {"next": base64.urlsafe_b64encode(b"transactions:1").decode()},
-               {"delta": "yesterday"}],
+               {"delta": "yesterday"}, {"next": ""}, {"limit": "01"}, {"limit": "+5"},
+               {"limit": "1e2"}, {"limit": "\u0661"}, {"limit": ["5", "6"]},
+               {"next": base64.urlsafe_b64encode(b"players:99999999999999999999").decode()}],
 )
 def test_bad_fetch_parameters_are_400(platform: MockClient, params: dict[str, Any]) -> None:
     answer = platform.get(PLAYERS, params=params, headers=bearer(platform, "data:read"))
     assert answer.status_code == 400
+    assert answer.json()["message"] == "invalid query parameters"
 
 
 def test_data_fetch_is_limited_to_100_a_minute(platform: MockClient) -> None:

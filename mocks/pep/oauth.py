@@ -36,6 +36,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from flask import Request, Response
 
 from pepharness.mocks.core.clock import Clock
+from pepharness.mocks.pep.oauth_input import token_request_error, unencodable_json_credentials
 from pepharness.mocks.pep.store import ApiClient, Store
 
 AUDIENCE = "pep-platform"
@@ -257,6 +258,10 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     def token_response(self, request: Request) -> Response:
         """`POST /api/oauth/v1/token`, the RFC 6749 form or the vendor's JSON shape."""
         basic = request.headers.get("Authorization", "").lower().startswith("basic ")
+        refused = token_request_error(request)
+        if refused is not None:
+            response: Response = self.handle_error_response(None, refused)
+            return response
         if request.mimetype == "application/json":
             return self._json_token_response(request, basic)
         if not request.form.get("grant_type"):
@@ -274,7 +279,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
                 description="authenticate with HTTP Basic or with the form, not both"
             )
             return self.handle_error_response(None, error)
-        response: Response = self.create_token_response()
+        response = self.create_token_response()
         return response
 
     def _json_token_response(self, request: Request, basic: bool) -> Response:
@@ -290,6 +295,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
                 description="the JSON body needs non-empty string clientId and clientSecret"
             )
             return _camel(self.handle_error_response(None, error))
+        unencodable = unencodable_json_credentials(body)
+        if unencodable is not None:
+            return _camel(self.handle_error_response(None, unencodable))
         if basic:
             error = InvalidRequestError(
                 description="authenticate with HTTP Basic or with the body, not both"

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import threading
 import zlib
 from collections.abc import Callable, Mapping
@@ -95,6 +96,11 @@ KINDS = {
 }
 
 
+INVALID_QUERY = "invalid query parameters"
+"""The data fetch's 400 message (its errors name the parameters)."""
+CURSOR_POSITION = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
 class Cursor:
     """`next`: an opaque token for "after item N of this list"."""
 
@@ -107,12 +113,14 @@ class Cursor:
         try:
             text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             name, _, after = text.partition(":")
-            if name != listing or not after.isdigit():
+            # Only what encode() writes: ASCII digits an SQLite integer holds.
+            if name != listing or not CURSOR_POSITION.fullmatch(after):
                 raise ValueError(text)
             return int(after)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise errors.InvalidEvent(
-                [{"field": "next", "message": "is not a cursor of this list"}]
+                [{"field": "next", "message": "is not a cursor of this list"}],
+                INVALID_QUERY,
             ) from None
 
 
@@ -143,9 +151,19 @@ def decompress(raw: bytes, encoding: str | None) -> bytes:
 
 def _json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        body = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise errors.InvalidEvent([{"field": "body", "message": "is not JSON"}]) from None
+    try:
+        # A `\\ud800` escape parses to a lone surrogate, which no store or answer can encode.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidEvent(
+            [{"field": "body", "message": "holds a lone surrogate (text UTF-8 cannot encode)"}]
+        ) from None
+    except RecursionError:
+        raise errors.InvalidEvent([{"field": "body", "message": "is nested too deep"}]) from None
+    return body
 
 
 def _no_constant(name: str) -> Any:

@@ -3,6 +3,7 @@ data fetch, each behind the scope it needs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,12 @@ from pepharness.mocks.pep.oauth import (
     PlatformToken,
     TokenServer,
 )
-from pepharness.mocks.pep.platform import MAX_FETCH, MAX_SYNC_BYTES, PlatformGateway
+from pepharness.mocks.pep.platform import (
+    INVALID_QUERY,
+    MAX_FETCH,
+    MAX_SYNC_BYTES,
+    PlatformGateway,
+)
 
 EXTENSION = "pepharness.pep.platform"
 TOKEN_PATH = "/api/oauth/v1/token"
@@ -128,14 +134,27 @@ def migration_task(task_id: str) -> ResponseReturnValue:
     return jsonify(_platform().gateway.task(task_id, client))
 
 
+LIMIT_TEXT = re.compile(r"[1-9][0-9]{0,3}")
+"""A limit as the contract's integer: ASCII digits, no sign, no leading zero, no exponent."""
+FETCH_PARAMETERS = ("limit", "next", "delta")
+MAX_CURSOR = 512
+
+
 def _fetch(listing: str) -> ResponseReturnValue:
     client = _token(DATA_READ).client_id
     gateway = _platform().gateway
     gateway.rate(client)
-    problems = []
+    problems = [
+        {"field": name, "message": "is sent more than once"}
+        for name in FETCH_PARAMETERS
+        if len(request.args.getlist(name)) > 1
+    ]
     limit_text = request.args.get("limit", str(MAX_FETCH))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_FETCH:
+    if not LIMIT_TEXT.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_FETCH:
         problems.append({"field": "limit", "message": f"must be an integer from 1 to {MAX_FETCH}"})
+    cursor = request.args.get("next")
+    if cursor is not None and not 1 <= len(cursor) <= MAX_CURSOR:
+        problems.append({"field": "next", "message": "is not a cursor of this list"})
     delta: Any = None
     if "delta" in request.args:
         try:
@@ -143,10 +162,8 @@ def _fetch(listing: str) -> ResponseReturnValue:
         except ValueError:
             problems.append({"field": "delta", "message": "must be an RFC 3339 date-time"})
     if problems:
-        raise errors.InvalidEvent(problems, "invalid query parameters")
-    answer = gateway.fetch(
-        listing, limit=int(limit_text), cursor=request.args.get("next") or None, delta=delta
-    )
+        raise errors.InvalidEvent(problems, INVALID_QUERY)
+    answer = gateway.fetch(listing, limit=int(limit_text), cursor=cursor, delta=delta)
     return jsonify(answer)
 
 

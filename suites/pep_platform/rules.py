@@ -63,10 +63,18 @@ TOKEN_NOT_STORED = add(
     "Every answer carrying a token has Cache-Control: no-store.",
 )
 TOKEN_PRAGMA = add(
-    "check_token_answer_carries_pragma_no_cache", SHOULD,
-    "RFC 6749 §5.1 (Pragma: no-cache; obsolete since RFC 9111, still read by HTTP/1.0 "
-    "caches); D51",
-    "Every answer carrying a token has Pragma: no-cache.",
+    "check_token_answer_carries_pragma_no_cache", MUST,
+    "RFC 6749 §5.1: 'MUST include … Pragma … no-cache' (obsolete since RFC 9111, still read "
+    "by HTTP/1.0 caches); D51, D78",
+    "Every answer carrying a token to an RFC 6749 request (the form, by Basic or form "
+    "credentials) has Pragma: no-cache.",
+)
+JSON_TOKEN_PRAGMA = add(
+    "check_json_token_answer_carries_pragma_no_cache", SHOULD,
+    "RFC 6749 §5.1 by analogy: the vendor's observed JSON shape is not an RFC 6749 request; "
+    "D78",
+    "Every answer carrying a token to the JSON {clientId, clientSecret} request has Pragma: "
+    "no-cache.",
 )
 NO_REFRESH_TOKEN = add(
     "check_no_refresh_token", SHOULD,
@@ -87,9 +95,19 @@ BAD_CLIENT = add(
     "invalid_client and no token.",
 )
 CLIENT_CHALLENGE = add(
-    "check_invalid_client_carries_www_authenticate", SHOULD,
-    "DESIGN.md: 'WWW-Authenticate on 401 from the OAuth endpoint'; RFC 6749 §5.2; D52",
-    "Every 401 of the token endpoint carries a WWW-Authenticate challenge (Basic realm=…).",
+    "check_invalid_client_carries_www_authenticate", MUST,
+    "RFC 6749 §5.2: 'If the client attempted to authenticate via the Authorization request "
+    "header field, the authorization server MUST respond with an HTTP 401 … and include the "
+    "WWW-Authenticate response header field'; D52, D78",
+    "Every 401 of the token endpoint to a client that authenticated with HTTP Basic carries a "
+    "WWW-Authenticate challenge (Basic realm=…).",
+)
+BODY_CLIENT_CHALLENGE = add(
+    "check_body_credentials_invalid_client_carries_www_authenticate", SHOULD,
+    "DESIGN.md: 'WWW-Authenticate on 401 from the OAuth endpoint'; RFC 9110 §15.5.2 (a 401 "
+    "carries a challenge); D52 (401 for body credentials too), D78",
+    "Every 401 of the token endpoint to credentials in the form or in JSON carries a "
+    "WWW-Authenticate challenge.",
 )
 UNSUPPORTED_GRANT = add(
     "check_unsupported_grant_type_is_400", MUST,
@@ -107,6 +125,21 @@ MISSING_GRANT = add(
     "RFC 6749 §4.4.2 (grant_type REQUIRED), §5.2 invalid_request ('missing a required "
     "parameter'); D52 and the contract's 400 ('a missing grant_type in the form')",
     "A form without grant_type is 400 invalid_request.",
+)
+REPEATED_PARAMETER = add(
+    "check_token_repeated_parameter_is_invalid_request", MUST,
+    "RFC 6749 §3.2: parameters 'MUST NOT be included more than once'; §5.2 invalid_request; "
+    "D76",
+    "A token request with grant_type, or scope, sent twice in the form is 400 "
+    "invalid_request, and no token.",
+)
+MALFORMED_CLIENT_AUTH = add(
+    "check_malformed_client_auth_is_400_or_401", MUST,
+    "RFC 6749 §2.3.1, §5.2 (invalid_client, or invalid_request for a malformed request); "
+    "RFC 7617 §2; D76",
+    "Basic credentials that are not UTF-8 (base64 of other bytes, or bytes past ASCII in the "
+    "header), not base64, or without a colon are 401 invalid_client or 400 invalid_request: "
+    "never a token, never a 5xx.",
 )
 LIFETIME_BOUNDED = add(
     "check_token_lifetime_is_bounded", SHOULD,
@@ -241,8 +274,8 @@ BAD_LIMIT = add(
 )
 BAD_NEXT = add(
     "check_fetch_malformed_next_is_400", MUST,
-    "D63: 'a cursor not issued there 400'",
-    "A next the endpoint did not issue is 400.",
+    "D63: 'a cursor not issued there 400'; the contract's minLength 1; D77",
+    "A next the endpoint did not issue, or an empty one, is 400.",
 )
 BAD_DELTA = add(
     "check_fetch_bad_delta_is_400", MUST,
@@ -298,9 +331,10 @@ SYNC_TASK = add(
 
 HOSTILE_NO_5XX = add(
     "check_hostile_input_is_not_a_server_error", MUST,
-    "D52, D56: 500 only when the PEP itself is faulted; RFC 9110 §15.6",
-    "Hostile input (nesting 50,000 deep, a 401-digit number, bytes that are not UTF-8, a "
-    "10,000-character token, a body in an unknown encoding) is never answered 5xx.",
+    "D52, D56: 500 only when the PEP itself is faulted; RFC 9110 §15.6; D80",
+    "Hostile input (nesting 50,000 deep, a 401-digit number, bytes that are not UTF-8, a lone "
+    "surrogate in JSON, a 10,000-character token, a body in an unknown encoding) is never "
+    "answered 5xx.",
 )
 NO_LEAKED_INTERNALS = add(
     "check_errors_do_not_leak_internals", MUST,

@@ -186,8 +186,8 @@ def test_fetch_bad_limit_is_400(platform: Platform, operation: str) -> None:
 @pytest.mark.parametrize("operation", OPERATIONS)
 @covers(rules.BAD_NEXT)
 def test_fetch_malformed_next_is_400(platform: Platform, operation: str) -> None:
-    # Not base64; base64 of something no PEP issues.
-    for value in ("!!not-a-cursor!!", "bm90LWEtY3Vyc29yOjk5"):
+    # Not base64; base64 of something no PEP issues; empty (the contract's minLength 1).
+    for value in ("!!not-a-cursor!!", "bm90LWEtY3Vyc29yOjk5", ""):
         _refused(platform, rules.BAD_NEXT, LISTING_OF[operation], {"next": value})
 
 

@@ -71,6 +71,13 @@ PROBES: dict[str, Probe] = {
         "GET", "/rx-api/transactions/v1/money-transaction", headers={"Authorization": p.bearer()}
     ),
     "an unknown path": lambda p: p.target.request("GET", "/rx-api/pepharness/v1/nothing"),
+    # A lone surrogate is valid JSON (an escape) that no UTF-8 store can hold.
+    "a JSON token request with a lone surrogate": _token_raw(
+        b'{"clientId": "\\ud800", "clientSecret": "\\ud800"}', "application/json"
+    ),
+    "an event with a lone surrogate": lambda p: p.event_bytes(
+        "money", json.dumps(money("pepharness-\ud800")).encode()
+    ),
 }
 
 

@@ -3,6 +3,7 @@ headers, the §5.2 errors in their order, its lifetime, and its expiry on the ta
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,7 @@ from pepharness.suites.jwts import jwt_claims
 from pepharness.suites.pep_platform import rules
 from pepharness.suites.pep_platform.client import (
     TASK_OPERATION,
+    TOKEN,
     TOKEN_OPERATION,
     ClockControl,
     Platform,
@@ -80,7 +82,7 @@ def _check_answer(platform: Platform, shape: str) -> None:
     pragma = response.headers.get("Pragma", "")
     if "no-cache" not in pragma.lower():
         fail(
-            rules.TOKEN_PRAGMA,
+            rules.JSON_TOKEN_PRAGMA if shape == "json" else rules.TOKEN_PRAGMA,
             f"the token answer ({shape} credentials) has no Pragma: no-cache",
             received=f"Pragma: {pragma or '(absent)'}",
             documented="Pragma: no-cache (RFC 6749 §5.1)",
@@ -99,6 +101,7 @@ def _check_answer(platform: Platform, shape: str) -> None:
 
 
 ANSWER_RULES = (rules.TOKEN_NOT_STORED, rules.TOKEN_PRAGMA, rules.NO_REFRESH_TOKEN)
+JSON_ANSWER_RULES = (rules.TOKEN_NOT_STORED, rules.JSON_TOKEN_PRAGMA, rules.NO_REFRESH_TOKEN)
 
 
 @covers(rules.TOKEN_BY_BASIC, *ANSWER_RULES, operation=TOKEN_OPERATION)
@@ -111,7 +114,7 @@ def test_token_by_form_credentials(platform: Platform) -> None:
     _check_answer(platform, "form")
 
 
-@covers(rules.TOKEN_BY_JSON, *ANSWER_RULES, operation=TOKEN_OPERATION)
+@covers(rules.TOKEN_BY_JSON, *JSON_ANSWER_RULES, operation=TOKEN_OPERATION)
 def test_token_by_json_credentials(platform: Platform) -> None:
     _check_answer(platform, "json")
 
@@ -170,22 +173,34 @@ BAD_CLIENTS: dict[str, Request] = {
     ),
     "a wrong secret in JSON": lambda p: p.token_by_json(secret="pepharness-wrong-secret"),
 }
+BY_BASIC = ("a wrong secret by Basic", "an unknown client by Basic")
+"""The cases where RFC 6749 §5.2 makes the challenge a MUST; the others are D52's choice."""
 
 
-@pytest.mark.parametrize("case", list(BAD_CLIENTS))
-@covers(rules.BAD_CLIENT, rules.CLIENT_CHALLENGE, operation=TOKEN_OPERATION)
-def test_bad_client_credentials(platform: Platform, case: str) -> None:
+def _bad_client(platform: Platform, case: str, challenge_rule: Rule) -> None:
     response = BAD_CLIENTS[case](platform)
     _refused(platform, rules.BAD_CLIENT, response, 401, "invalid_client", case)
     challenge = response.headers.get("WWW-Authenticate", "")
     if not challenge.strip():
         fail(
-            rules.CLIENT_CHALLENGE,
+            challenge_rule,
             f"the 401 to {case} carries no WWW-Authenticate",
             received=f"{summarize(response)}; headers {dict(response.headers)}",
             documented='WWW-Authenticate: Basic realm="pep-platform" (RFC 6749 §5.2, D52)',
             curl=platform.curl(response),
         )
+
+
+@pytest.mark.parametrize("case", BY_BASIC)
+@covers(rules.BAD_CLIENT, rules.CLIENT_CHALLENGE, operation=TOKEN_OPERATION)
+def test_bad_basic_credentials(platform: Platform, case: str) -> None:
+    _bad_client(platform, case, rules.CLIENT_CHALLENGE)
+
+
+@pytest.mark.parametrize("case", [case for case in BAD_CLIENTS if case not in BY_BASIC])
+@covers(rules.BAD_CLIENT, rules.BODY_CLIENT_CHALLENGE, operation=TOKEN_OPERATION)
+def test_bad_body_credentials(platform: Platform, case: str) -> None:
+    _bad_client(platform, case, rules.BODY_CLIENT_CHALLENGE)
 
 
 GRANTS = ("password", "authorization_code", "pepharness_invented")
@@ -211,6 +226,64 @@ def test_missing_grant_type_is_invalid_request(platform: Platform) -> None:
     response = platform.token_by_basic(form={"scope": "data:read"})
     _refused(platform, rules.MISSING_GRANT, response, 400, "invalid_request",
              "a form without grant_type")
+
+
+REPEATED_FORMS = {
+    "grant_type twice": "grant_type=client_credentials&grant_type=password",
+    "scope twice": "grant_type=client_credentials&scope=data%3Aread&scope=events%3Awrite",
+}
+
+
+@pytest.mark.parametrize("case", list(REPEATED_FORMS))
+@covers(rules.REPEATED_PARAMETER, operation=TOKEN_OPERATION)
+def test_token_repeated_parameter_is_invalid_request(platform: Platform, case: str) -> None:
+    response = platform.target.request(
+        "POST", TOKEN, data=REPEATED_FORMS[case],
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(platform.client_id, platform.secret),
+    )
+    _refused(platform, rules.REPEATED_PARAMETER, response, 400, "invalid_request",
+             f"a token request with {case} in the form")
+
+
+MALFORMED_BASIC = {
+    # base64 of bytes that are not UTF-8: the decoding, not the lookup, is what breaks.
+    "Basic credentials that are not UTF-8": "Basic " + base64.b64encode(b"\xff\xfe:\xe9").decode(),
+    # Werkzeug-style servers see the header's bytes as Latin-1 (RFC 9110 §5.5).
+    "a Basic header with bytes past ASCII": "Basic \xff\xfe\xe9",
+    "Basic credentials that are not base64": "Basic !!not~base64!!",
+    "Basic credentials without a colon": "Basic " + base64.b64encode(b"pepharness").decode(),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_BASIC))
+@covers(rules.MALFORMED_CLIENT_AUTH, rules.CLIENT_CHALLENGE, operation=TOKEN_OPERATION)
+def test_malformed_client_auth_is_400_or_401(platform: Platform, case: str) -> None:
+    response = platform.target.request(
+        "POST", TOKEN, data={"grant_type": "client_credentials"},
+        headers={"Authorization": MALFORMED_BASIC[case]},
+    )
+    documented = ('401 {"error": "invalid_client"} with WWW-Authenticate, or 400 '
+                  '{"error": "invalid_request"} (RFC 6749 §5.2, D76)')
+    expected = {401: "invalid_client", 400: "invalid_request"}
+    if expected.get(response.status_code) != error_code(response):
+        fail(
+            rules.MALFORMED_CLIENT_AUTH,
+            f"{case}: answered {response.status_code}, not 401 invalid_client or 400 "
+            "invalid_request",
+            received=summarize(response, 300),
+            documented=documented,
+            curl=platform.curl(response),
+            operation=TOKEN_OPERATION,
+        )
+    if response.status_code == 401 and not response.headers.get("WWW-Authenticate", "").strip():
+        fail(
+            rules.CLIENT_CHALLENGE,
+            f"the 401 to {case} carries no WWW-Authenticate",
+            received=f"{summarize(response)}; headers {dict(response.headers)}",
+            documented='WWW-Authenticate: Basic realm="pep-platform" (RFC 6749 §5.2, D52)',
+            curl=platform.curl(response),
+        )
 
 
 @covers(rules.LIFETIME_BOUNDED, operation=TOKEN_OPERATION)

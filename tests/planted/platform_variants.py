@@ -11,12 +11,17 @@ and starts again on the same database.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import io
 import itertools
 import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 from flask import Flask, Response, request
@@ -113,6 +118,25 @@ def token_without_access_token(config: PlatformConfig) -> Flask:
     return _rewrite(config, _token_renamed)
 
 
+def _no_body_client_challenge(response: Response) -> None:
+    if "Authorization" not in request.headers:
+        _no_client_challenge(response)
+
+
+def body_invalid_client_without_challenge(config: PlatformConfig) -> Flask:
+    """Only a 401 to credentials in the form or JSON lacks its challenge (Basic keeps it)."""
+    return _rewrite(config, _no_body_client_challenge)
+
+
+def _token_without_pragma(response: Response) -> None:
+    if request.path == TOKEN:
+        response.headers.pop("Pragma", None)
+
+
+def token_answer_without_pragma(config: PlatformConfig) -> Flask:
+    return _rewrite(config, _token_without_pragma)
+
+
 def both_auth_methods_accepted(config: PlatformConfig) -> Flask:
     """Basic and form credentials together: the Basic header is ignored, the form's are used."""
     app = platform_app(config)
@@ -122,6 +146,41 @@ def both_auth_methods_accepted(config: PlatformConfig) -> Flask:
         basic = request.headers.get("Authorization", "").lower().startswith("basic ")
         if request.path == TOKEN and basic and "client_secret" in request.form:
             request.environ.pop("HTTP_AUTHORIZATION", None)
+
+    return app
+
+
+def repeated_parameter_first_wins(config: PlatformConfig) -> Flask:
+    """A token form with a repeated parameter is read as if only its first value were sent."""
+    app = platform_app(config)
+
+    @app.before_request
+    def first_values_only() -> None:
+        if request.path != TOKEN or request.mimetype != "application/x-www-form-urlencoded":
+            return
+        pairs = parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
+        first = dict(reversed(pairs))
+        body = urlencode(first).encode()
+        request.environ["wsgi.input"] = io.BytesIO(body)
+        request.environ["CONTENT_LENGTH"] = str(len(body))
+        request.__dict__.pop("form", None)
+        request.__dict__.pop("stream", None)
+        request._cached_data = body  # type: ignore[attr-defined]
+
+    return app
+
+
+def basic_decoded_carelessly(config: PlatformConfig) -> Flask:
+    """Decodes the Basic credentials as UTF-8 itself, first, and lets the error out (a 500)."""
+    app = platform_app(config)
+
+    @app.before_request
+    def decode_basic() -> None:
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if request.path == TOKEN and scheme.lower() == "basic":
+            with contextlib.suppress(binascii.Error):
+                raw = base64.b64decode(credentials.encode("latin-1"))
+                raw.decode("utf-8")
 
     return app
 
@@ -356,6 +415,21 @@ def cursor_skips_item(config: PlatformConfig) -> Flask:
     return app
 
 
+def empty_next_is_first_page(config: PlatformConfig) -> Flask:
+    """An empty `next` is taken for no cursor: the first page (the reference before D77)."""
+    app = platform_app(config)
+
+    @app.before_request
+    def drop_empty_next() -> None:
+        if not request.path.startswith("/api/data-fetch/"):
+            return
+        pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if (k, v) != ("next", "")]
+        request.query_string = urlencode(kept).encode()
+
+    return app
+
+
 def no_rate_limit(config: PlatformConfig) -> Flask:
     app = platform_app(config)
     gateway = platform_of(app).gateway
@@ -368,7 +442,8 @@ def no_rate_limit(config: PlatformConfig) -> Flask:
 
 
 CLIENT_CHALLENGE = "check_invalid_client_carries_www_authenticate"
-CHALLENGES = (CLIENT_CHALLENGE, "check_bearer_401_carries_challenge")
+BODY_CLIENT_CHALLENGE = "check_body_credentials_invalid_client_carries_www_authenticate"
+CHALLENGES = (BODY_CLIENT_CHALLENGE, "check_bearer_401_carries_challenge")
 DURABILITY = "check_accepted_event*"
 RESTART = "check_accepted_events_survive_a_restart"
 
@@ -385,14 +460,25 @@ PLATFORM_VARIANTS = [
                     both_auth_methods_accepted,
                     "check_both_client_auth_methods_is_invalid_request",
                     ("check_both_client_auth_methods_is_invalid_request",)),
+    PlatformVariant("repeated_parameter_first_wins", "grant_type=client_credentials&"
+                    "grant_type=password is 200 (the first value wins)",
+                    repeated_parameter_first_wins,
+                    "check_token_repeated_parameter_is_invalid_request",
+                    ("check_token_repeated_parameter_is_invalid_request",)),
+    PlatformVariant("basic_decoded_carelessly", "Basic credentials that are not UTF-8 are 500",
+                    basic_decoded_carelessly, "check_malformed_client_auth_is_400_or_401",
+                    ("check_malformed_client_auth_is_400_or_401",)),
     PlatformVariant("token_never_expires", "a token past its expires_in still opens the API",
                     token_never_expires, "check_token_expires", ("check_token_expires",)),
+    PlatformVariant("token_answer_without_pragma", "the token's 200 has no Pragma: no-cache",
+                    token_answer_without_pragma, "check_token_answer_carries_pragma_no_cache",
+                    ("check_token_answer_carries_pragma_no_cache",)),
     PlatformVariant("invalid_client_without_challenge", "invalid_client has no WWW-Authenticate",
-                    invalid_client_without_challenge, CLIENT_CHALLENGE, (CLIENT_CHALLENGE,),
-                    exit_code=0, level="SHOULD"),
-    PlatformVariant("invalid_client_without_challenge_strict", "the same, with --strict",
-                    invalid_client_without_challenge, CLIENT_CHALLENGE, (CLIENT_CHALLENGE,),
-                    options=("--strict",), level="SHOULD"),
+                    invalid_client_without_challenge, CLIENT_CHALLENGE, (CLIENT_CHALLENGE,)),
+    PlatformVariant("body_invalid_client_without_challenge", "invalid_client to form or JSON "
+                    "credentials has no WWW-Authenticate", body_invalid_client_without_challenge,
+                    BODY_CLIENT_CHALLENGE, (BODY_CLIENT_CHALLENGE,), exit_code=0,
+                    level="SHOULD"),
     # Bearer tokens
     PlatformVariant("no_challenge", "no 401 carries WWW-Authenticate", no_challenge,
                     ",".join(CHALLENGES), CHALLENGES, exit_code=0, level="SHOULD"),
@@ -428,6 +514,9 @@ PLATFORM_VARIANTS = [
     PlatformVariant("cursor_skips_item", "next points one item too far", cursor_skips_item,
                     "check_fetch_pages_partition_items",
                     ("check_fetch_pages_partition_items",)),
+    PlatformVariant("empty_next_is_first_page", "next= (empty) answers the first page",
+                    empty_next_is_first_page, "check_fetch_malformed_next_is_400",
+                    ("check_fetch_malformed_next_is_400",)),
     PlatformVariant("no_rate_limit", "the data fetch has no rate limit", no_rate_limit,
                     "check_rate_limit_is_429_at_request_n_plus_1",
                     ("check_rate_limit_is_429_at_request_n_plus_1",)),
