@@ -37,10 +37,6 @@ ADMIN_ARRAY_ITEMS = (
     "admin.yaml: DELETE /__admin/requests and /__admin/received answer `type: array` without "
     "`items`; openapi-python-client omits the response"
 )
-DATA_TRANSACTION = (
-    "pep-platform.yaml: DataTransaction puts `properties` beside an `anyOf`, so eventId, kind "
-    "and receivedAt come out untyped"
-)
 
 
 def package_name(contract: str) -> str:
@@ -292,7 +288,6 @@ def test_pep_platform_token_event_fetch(
     assert "gen-dep-1" in ids
 
 
-@pytest.mark.xfail(strict=True, reason=DATA_TRANSACTION)
 def test_pep_platform_fetched_transactions_are_typed(
     generated: GeneratedClients, pep_server: ThreadedServer
 ) -> None:
