@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ ADMIN_PREFIX = "/__admin"
 _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"
+MAX_JOURNAL_LIMIT = 999_999_999_999_999_999
+_JOURNAL_LIMIT = re.compile(r"0*[0-9]{1,18}", re.ASCII)
 
 
 def _nothing_to_rebuild() -> None:
@@ -215,8 +218,12 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
     @admin.get("/requests")
     def requests() -> ResponseReturnValue:
         limit = request.args.get("limit")
-        if limit is not None and (not limit.isdigit() or int(limit) < 1):
-            raise AdminBadRequest(f"limit must be a positive integer, not {limit!r}")
+        if limit is not None and (
+            not _JOURNAL_LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_JOURNAL_LIMIT
+        ):
+            raise AdminBadRequest(
+                f"limit must be an integer from 1 to {MAX_JOURNAL_LIMIT}, not {limit[:40]!r}"
+            )
         entries = core.journal.entries(int(limit) if limit is not None else None)
         return jsonify(requests=[entry.to_json() for entry in entries])
 

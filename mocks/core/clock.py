@@ -13,6 +13,11 @@ _RFC3339 = re.compile(
     re.ASCII,
 )
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
+"""The range a clock may be set or advanced to (D73): no negative Unix times for JWTs, and a
+year of headroom under `datetime.max` for every "now + lifetime" a mock computes."""
+
 
 def real_now() -> datetime:
     """The machine's time, tz-aware UTC: the default source of a `Clock`."""
@@ -52,8 +57,11 @@ class Clock:
                 offset = self._offset + timedelta(seconds=seconds)
                 moved = self._source() + offset
             except OverflowError:
+                moved = None
+            if moved is None or not EARLIEST <= moved <= LATEST:
                 raise ValueError(
-                    f"advancing by {seconds!r} seconds moves the clock out of range"
+                    f"advancing by {seconds!r} seconds moves the clock out of range "
+                    f"({to_rfc3339(EARLIEST)} to {to_rfc3339(LATEST)})"
                 ) from None
             self._offset = offset
         return moved.astimezone(UTC)
@@ -62,6 +70,11 @@ class Clock:
         """Make `when` (tz-aware) the current time; returns it in UTC."""
         if when.tzinfo is None or when.utcoffset() is None:
             raise ValueError(f"{when.isoformat()} has no UTC offset")
+        if not EARLIEST <= when <= LATEST:
+            raise ValueError(
+                f"{when.isoformat()} is out of range "
+                f"({to_rfc3339(EARLIEST)} to {to_rfc3339(LATEST)})"
+            )
         with self._lock:
             try:
                 self._offset = when - self._source()

@@ -33,7 +33,7 @@ from pepharness.mocks.sinatra.errors import (
     SlowDown,
     render,
 )
-from pepharness.mocks.sinatra.params import parse_basic, parse_login
+from pepharness.mocks.sinatra.params import MAX_INTEGER, parse_basic, parse_login
 from pepharness.mocks.sinatra.users import Account, UserExists
 
 EXTENSION = "pepharness.sinatra"
@@ -215,6 +215,8 @@ def user_routes(admin: Blueprint) -> None:
             raise AdminBadRequest("email and password must be strings")
         permissions = _list_of(body, "permissions", (int, str), "permission names or ids")
         operators = _list_of(body, "available_operators", (int,), "integers")
+        if not all(0 <= operator <= MAX_INTEGER for operator in operators):
+            raise AdminBadRequest(f"available_operators must be integers from 0 to {MAX_INTEGER}")
         try:
             added = backend_of().add_user(email, password, permissions, operators)
         except UserExists as error:
