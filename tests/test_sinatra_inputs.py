@@ -12,11 +12,21 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pytest
+from flask import Flask
+
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, SEEDED_OPERATOR_ID
 from pepharness.mocks.core.clock import EARLIEST, LATEST
+from pepharness.mocks.sinatra import create_app
 
 if TYPE_CHECKING:
     from conftest import SinatraClient
+
+
+@pytest.fixture(scope="module")
+def sinatra_app() -> Flask:
+    """A small mock (200 rounds): these tests are about inputs, not data."""
+    return create_app({"SEED": 42, "ROUNDS": 200})
 
 CATALOG = "/games/1.0/view/detailed"
 HISTORY = "/transactions/1.0/games/history"
