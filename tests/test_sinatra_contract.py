@@ -7,7 +7,9 @@ enforces (D71, D73): a validating proxy and the mock then refuse the same number
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +80,24 @@ def test_every_integer_query_parameter_is_bounded(name: str) -> None:
     assert not unbounded, f"{name}.yaml: integer query parameters without a maximum: {unbounded}"
     floorless = [where for where, schema in integers.items() if "minimum" not in schema]
     assert not floorless, f"{name}.yaml: integer query parameters without a minimum: {floorless}"
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_CURL = re.compile(r"\bcurl\s((?:[^|`\n]|\\\n)*)")
+_BODY = re.compile(r"(?:^|\s)(?:-d|--data|--data-binary|--data-raw)\s+(\S+)")
+
+
+def test_readme_curl_bodies_say_their_content_type() -> None:
+    """A validating proxy refuses a JSON body sent as curl's default form type: every README
+    curl line with a body names its Content-Type, unless the body is a form (`a=b`), which is
+    what curl's default says."""
+    text = README.read_text(encoding="utf-8")
+    untyped = []
+    for match in _CURL.finditer(text):
+        command = match.group(1)
+        body = _BODY.search(command)
+        if body is None or re.fullmatch(r"[\w.-]+=\S*", body.group(1)):
+            continue
+        if "content-type:" not in command.lower():
+            untyped.append(command.split("\n")[0][:80])
+    assert not untyped, f"README curl lines with a body but no Content-Type: {untyped}"
