@@ -34,9 +34,22 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
+from pepharness.mocks.core.clock import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    SETTABLE,
+    Clock,
+    parse_rfc3339,
+    to_rfc3339,
+)
 from pepharness.mocks.core.errors import ApiError, install_error_renderer, unexpected_error
-from pepharness.mocks.core.faults import Fault, FaultRegistry, FaultRuleError
+from pepharness.mocks.core.faults import (
+    Fault,
+    FaultRegistry,
+    FaultRuleError,
+    json_integer,
+    json_text,
+)
 from pepharness.mocks.core.journal import Journal, Query, auth_kind
 from pepharness.mocks.core.ratelimit import RateLimiter
 
@@ -208,6 +221,11 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
             if "advance_seconds" in body:
                 now = core.clock.advance(_number(body, "advance_seconds"))
             elif isinstance(body["set"], str):
+                if not SETTABLE.match(body["set"]):
+                    raise AdminBadRequest(
+                        f"set must be an RFC 3339 date-time of the years {FIRST_YEAR} to "
+                        f"{LAST_YEAR}, not {json_text(body['set'])}"
+                    )
                 now = core.clock.set(parse_rfc3339(body["set"]))
             else:
                 raise AdminBadRequest(f"set must be a string, not {_json_type(body['set'])}")
@@ -264,7 +282,9 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
         body = read_json_object(allowed=("limit", "period_seconds"))
         if not body:
             raise AdminBadRequest('give "limit", "period_seconds" or both')
-        limit = body.get("limit", limiter.limit)
+        limit = json_integer(body["limit"]) if "limit" in body else limiter.limit
+        if limit is None:
+            raise AdminBadRequest(f"limit must be an integer, not {json_text(body['limit'])}")
         period = _number(body, "period_seconds") if "period_seconds" in body else None
         try:
             limiter.configure(limit, limiter.period_seconds if period is None else period)

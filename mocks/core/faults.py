@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 import random
 import threading
 from collections.abc import Mapping, Sequence
@@ -60,14 +61,26 @@ class FaultRule:
         }
 
 
+def json_integer(value: object) -> int | None:
+    """`value` as JSON Schema's `integer` reads it (D73): an int, or a float with no fraction
+    (`5.0`); None for anything else (`null`, booleans, `1.5`, NaN, infinities, strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _integer(rule: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
     """`rule[key]` when given (absent: None); `null`, a boolean, a fraction or a number out of
     [low, high] is refused, as the contract's `type: integer` refuses them (D73)."""
     if key not in rule:
         return None
-    value = rule[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FaultRuleError(f"{key} must be an integer, not {json_text(value)}")
+    value = json_integer(rule[key])
+    if value is None:
+        raise FaultRuleError(f"{key} must be an integer, not {json_text(rule[key])}")
     if not low <= value <= high:
         raise FaultRuleError(f"{key} must be between {low} and {high}, not {value}")
     return value
