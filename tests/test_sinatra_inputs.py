@@ -114,7 +114,7 @@ def test_the_clock_at_either_end_of_its_range(sinatra: SinatraClient) -> None:
 def test_integers_in_the_query(sinatra: SinatraClient) -> None:
     """D71: an optional sign, ASCII digits, at most 18 significant digits; else 400."""
     unlimited(sinatra)
-    accepted = ["1", "+1", "007", "0" * 40 + "1", "9" * 18, "0" + "9" * 18]
+    accepted = ["1", "+1", "007", "0" * 5000 + "1", "9" * 18, "0" + "9" * 18]
     malformed = [
         "9" * 19, "1" + "0" * 18, "1e3", "1E3", "1.0", "0x10", " 1", "1 ", "", "\u0661", "²",
         "\uff11", "--1", "+-1", "1_000", "99999999999999999999999999999999999999",
@@ -123,7 +123,7 @@ def test_integers_in_the_query(sinatra: SinatraClient) -> None:
     for text in accepted:
         answer = sinatra.get(HISTORY_API, auth=OPERATOR, params={"page_number": text})
         assert answer.status_code == 200, text
-        assert answer.json()["page_num"] == int(text)
+        assert answer.json()["page_num"] == int(text.lstrip("+0") or "0")
     for name in ("page_number", "page_size"):
         for text in malformed:
             answer = sinatra.get(HISTORY_API, auth=OPERATOR, params={name: text})

@@ -235,14 +235,14 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
 
     @admin.get("/requests")
     def requests() -> ResponseReturnValue:
-        limit = request.args.get("limit")
-        if limit is not None and (
-            not _JOURNAL_LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_JOURNAL_LIMIT
-        ):
+        text = request.args.get("limit")
+        # Leading zeros are stripped first: int() refuses strings of more than 4300 digits.
+        limit = int(text.lstrip("0") or "0") if text and _JOURNAL_LIMIT.fullmatch(text) else None
+        if text is not None and (limit is None or not 1 <= limit <= MAX_JOURNAL_LIMIT):
             raise AdminBadRequest(
-                f"limit must be an integer from 1 to {MAX_JOURNAL_LIMIT}, not {limit[:40]!r}"
+                f"limit must be an integer from 1 to {MAX_JOURNAL_LIMIT}, not {text[:40]!r}"
             )
-        entries = core.journal.entries(int(limit) if limit is not None else None)
+        entries = core.journal.entries(limit)
         return jsonify(requests=[entry.to_json() for entry in entries])
 
     @admin.delete("/requests")
