@@ -18,14 +18,15 @@ if TYPE_CHECKING:
     from conftest import SinatraClient
 
 
+JSON = {"Content-Type": "application/json"}
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
+"""Raw JSON texts: Python's json reads them as floats no JSON number can be."""
+
+
 @pytest.fixture(scope="module")
 def sinatra_app() -> Flask:
     """A small mock (200 rounds): these tests are about inputs, not data."""
     return create_app({"SEED": 42, "ROUNDS": 200})
-
-JSON = {"Content-Type": "application/json"}
-NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
-"""Raw JSON texts: Python's json reads them as floats no JSON number can be."""
 
 
 def post_raw(sinatra: SinatraClient, path: str, text: str) -> Any:

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from conftest import SinatraClient
 
 
-@pytest.fixture(scope="module")
-def sinatra_app() -> Flask:
-    """A small mock (200 rounds): these tests are about inputs, not data."""
-    return create_app({"SEED": 42, "ROUNDS": 200})
-
 CATALOG = "/games/1.0/view/detailed"
 HISTORY = "/transactions/1.0/games/history"
 HISTORY_API = "/transactions/1.0/games/history/api"
@@ -49,6 +44,12 @@ IMPOSSIBLE_DATES = [
     "0000-01-01", "10000-01-01", "2026-1-01", "+2026-01-01", "2026-01-01T00:00:00Z",
     "\uff12\uff10\uff12\uff16-01-01", "2026-01-01 ",
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sinatra_app() -> Flask:
+    """A small mock (200 rounds): these tests are about inputs, not data."""
+    return create_app({"SEED": 42, "ROUNDS": 200})
 
 
 def status_and_body(response: Any) -> tuple[int, Any]:
