@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -33,9 +34,22 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
+from pepharness.mocks.core.clock import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    SETTABLE,
+    Clock,
+    parse_rfc3339,
+    to_rfc3339,
+)
 from pepharness.mocks.core.errors import ApiError, install_error_renderer, unexpected_error
-from pepharness.mocks.core.faults import Fault, FaultRegistry, FaultRuleError
+from pepharness.mocks.core.faults import (
+    Fault,
+    FaultRegistry,
+    FaultRuleError,
+    json_integer,
+    json_text,
+)
 from pepharness.mocks.core.journal import Journal, Query, auth_kind
 from pepharness.mocks.core.ratelimit import RateLimiter
 from pepharness.mocks.core.text import install_text_guard
@@ -45,6 +59,8 @@ ADMIN_PREFIX = "/__admin"
 _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"
+MAX_JOURNAL_LIMIT = 999_999_999_999_999_999
+_JOURNAL_LIMIT = re.compile(r"0*[0-9]{1,18}", re.ASCII)
 
 
 def _nothing_to_rebuild() -> None:
@@ -206,6 +222,11 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
             if "advance_seconds" in body:
                 now = core.clock.advance(_number(body, "advance_seconds"))
             elif isinstance(body["set"], str):
+                if not SETTABLE.match(body["set"]):
+                    raise AdminBadRequest(
+                        f"set must be an RFC 3339 date-time of the years {FIRST_YEAR} to "
+                        f"{LAST_YEAR}, not {json_text(body['set'])}"
+                    )
                 now = core.clock.set(parse_rfc3339(body["set"]))
             else:
                 raise AdminBadRequest(f"set must be a string, not {_json_type(body['set'])}")
@@ -215,10 +236,14 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
 
     @admin.get("/requests")
     def requests() -> ResponseReturnValue:
-        limit = request.args.get("limit")
-        if limit is not None and (not limit.isdigit() or int(limit) < 1):
-            raise AdminBadRequest(f"limit must be a positive integer, not {limit!r}")
-        entries = core.journal.entries(int(limit) if limit is not None else None)
+        text = request.args.get("limit")
+        # Leading zeros are stripped first: int() refuses strings of more than 4300 digits.
+        limit = int(text.lstrip("0") or "0") if text and _JOURNAL_LIMIT.fullmatch(text) else None
+        if text is not None and (limit is None or not 1 <= limit <= MAX_JOURNAL_LIMIT):
+            raise AdminBadRequest(
+                f"limit must be an integer from 1 to {MAX_JOURNAL_LIMIT}, not {text[:40]!r}"
+            )
+        entries = core.journal.entries(limit)
         return jsonify(requests=[entry.to_json() for entry in entries])
 
     @admin.delete("/requests")
@@ -258,7 +283,9 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
         body = read_json_object(allowed=("limit", "period_seconds"))
         if not body:
             raise AdminBadRequest('give "limit", "period_seconds" or both')
-        limit = body.get("limit", limiter.limit)
+        limit = json_integer(body["limit"]) if "limit" in body else limiter.limit
+        if limit is None:
+            raise AdminBadRequest(f"limit must be an integer, not {json_text(body['limit'])}")
         period = _number(body, "period_seconds") if "period_seconds" in body else None
         try:
             limiter.configure(limit, limiter.period_seconds if period is None else period)

@@ -13,6 +13,23 @@ _RFC3339 = re.compile(
     re.ASCII,
 )
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+"""The years a clock may be `set` to, as written (D73); its offset may take the instant up to
+23:59 beyond, hence the range below. A year of headroom stays under `datetime.max` for every
+"now + lifetime" a mock computes."""
+EARLIEST = datetime(FIRST_YEAR - 1, 12, 31, tzinfo=UTC)
+LATEST = datetime(LAST_YEAR + 1, 1, 1, 23, 59, 59, 999999, tzinfo=UTC)
+"""The range a clock may be set or advanced to."""
+MAX_ADVANCE_SECONDS = 260_000_000_000
+"""The largest move of one `advance` either way: more than the whole range."""
+SETTABLE = re.compile(
+    r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+    r"[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-5][0-9]",
+    re.ASCII,
+)
+"""The start of a date-time that `POST /__admin/clock {"set": …}` takes (admin.yaml's pattern):
+a year from 1970 to 9998 and no leap second."""
+
 
 def real_now() -> datetime:
     """The machine's time, tz-aware UTC: the default source of a `Clock`."""
@@ -44,24 +61,34 @@ class Clock:
             return self._offset
 
     def advance(self, seconds: float) -> datetime:
-        """Move the clock by `seconds` (negative moves it back); returns the new now."""
-        if not math.isfinite(seconds):
-            raise ValueError(f"cannot advance the clock by {seconds!r} seconds")
+        """Move the clock by `seconds` (negative moves it back), at most MAX_ADVANCE_SECONDS
+        either way; a move past EARLIEST or LATEST stops there (D73). Returns the new now."""
+        if not math.isfinite(seconds) or abs(seconds) > MAX_ADVANCE_SECONDS:
+            raise ValueError(
+                f"advance_seconds must be a number from {-MAX_ADVANCE_SECONDS} to "
+                f"{MAX_ADVANCE_SECONDS}, not {seconds!r}"
+            )
         with self._lock:
-            try:
-                offset = self._offset + timedelta(seconds=seconds)
-                moved = self._source() + offset
-            except OverflowError:
-                raise ValueError(
-                    f"advancing by {seconds!r} seconds moves the clock out of range"
-                ) from None
-            self._offset = offset
+            source = self._source()
+            now = source + self._offset
+            if seconds >= (LATEST - now).total_seconds():
+                moved = LATEST
+            elif seconds <= (EARLIEST - now).total_seconds():
+                moved = EARLIEST
+            else:
+                moved = now + timedelta(seconds=seconds)
+            self._offset = moved - source
         return moved.astimezone(UTC)
 
     def set(self, when: datetime) -> datetime:
         """Make `when` (tz-aware) the current time; returns it in UTC."""
         if when.tzinfo is None or when.utcoffset() is None:
             raise ValueError(f"{when.isoformat()} has no UTC offset")
+        if not EARLIEST <= when <= LATEST:
+            raise ValueError(
+                f"{when.isoformat()} is out of range "
+                f"({to_rfc3339(EARLIEST)} to {to_rfc3339(LATEST)})"
+            )
         with self._lock:
             try:
                 self._offset = when - self._source()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import json
+import math
 import random
 import threading
 from collections.abc import Mapping, Sequence
@@ -12,6 +14,7 @@ from typing import Any
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 MAX_LATENCY_MS = 120_000
+MAX_TIMES = 1_000_000_000
 RULE_KEYS = ("path", "method", "status", "body", "latency_ms", "probability", "times")
 
 
@@ -58,16 +61,38 @@ class FaultRule:
         }
 
 
-def _integer(rule: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int | None:
-    value = rule.get(key)
-    if value is None:
+def json_integer(value: object) -> int | None:
+    """`value` as JSON Schema's `integer` reads it (D73): an int, or a float with no fraction
+    (`5.0`); None for anything else (`null`, booleans, `1.5`, NaN, infinities, strings)."""
+    if isinstance(value, bool):
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FaultRuleError(f"{key} must be an integer, not {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise FaultRuleError(f"{key} must be {bounds}, not {value}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _integer(rule: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+    """`rule[key]` when given (absent: None); `null`, a boolean, a fraction or a number out of
+    [low, high] is refused, as the contract's `type: integer` refuses them (D73)."""
+    if key not in rule:
+        return None
+    value = json_integer(rule[key])
+    if value is None:
+        raise FaultRuleError(f"{key} must be an integer, not {json_text(rule[key])}")
+    if not low <= value <= high:
+        raise FaultRuleError(f"{key} must be between {low} and {high}, not {value}")
     return value
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON for a message (`null`, `true`), cut to 40 characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
@@ -83,7 +108,7 @@ def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
     if not isinstance(path, str) or not path:
         raise FaultRuleError("path is required: a glob matched against the request path")
     method = rule.get("method")
-    if method is not None:
+    if "method" in rule:
         if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
             raise FaultRuleError(
                 f"method must be one of {', '.join(sorted(HTTP_METHODS))}, not {method!r}"
@@ -91,7 +116,7 @@ def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
         method = method.upper()
     status = _integer(rule, "status", 100, 599)
     latency_ms = _integer(rule, "latency_ms", 0, MAX_LATENCY_MS)
-    times = _integer(rule, "times", 1)
+    times = _integer(rule, "times", 1, MAX_TIMES)
     body = rule.get("body")
     if body is not None and status is None:
         raise FaultRuleError("body needs a status to answer with")

@@ -28,16 +28,26 @@ class RateDecision:
     remaining: int
 
 
+MAX_LIMIT = 1_000_000
+MIN_PERIOD_SECONDS = 0.001
+MAX_PERIOD_SECONDS = 86_400
+"""The bounds of a limit and its window (D73): at least one request per millisecond-resolved
+window, at most a million requests per day-long window."""
+
+
 def _checked(limit: int, period_seconds: float) -> Rate:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be an integer >= 1, not {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
     if (
         isinstance(period_seconds, bool)
         or not isinstance(period_seconds, int | float)
         or not math.isfinite(period_seconds)
-        or period_seconds < 0.001
+        or not MIN_PERIOD_SECONDS <= period_seconds <= MAX_PERIOD_SECONDS
     ):
-        raise ValueError(f"period_seconds must be a number >= 0.001, not {period_seconds!r}")
+        raise ValueError(
+            f"period_seconds must be a number from {MIN_PERIOD_SECONDS} to "
+            f"{MAX_PERIOD_SECONDS}, not {period_seconds!r}"
+        )
     # pyrate-limiter's sliding window counts a hit while `hit >= now - interval` (its lower
     # bound is inclusive) and adds 1 ms to every wait to step past it. One millisecond less of
     # interval makes the window (now - period, now]: a hit stops counting exactly `period` after

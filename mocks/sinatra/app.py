@@ -22,6 +22,7 @@ from pepharness.mocks.core import (
     install_error_renderer,
     read_json_object,
 )
+from pepharness.mocks.core.faults import json_integer
 from pepharness.mocks.sinatra.backend import SinatraBackend
 from pepharness.mocks.sinatra.catalog import json_bytes
 from pepharness.mocks.sinatra.errors import (
@@ -33,7 +34,7 @@ from pepharness.mocks.sinatra.errors import (
     SlowDown,
     render,
 )
-from pepharness.mocks.sinatra.params import parse_basic, parse_login
+from pepharness.mocks.sinatra.params import MAX_INTEGER, parse_basic, parse_login
 from pepharness.mocks.sinatra.users import Account, UserExists
 
 EXTENSION = "pepharness.sinatra"
@@ -190,14 +191,19 @@ class AdminConflict(AdminError):
     message = "conflict"
 
 
-def _list_of(body: Mapping[str, Any], key: str, kinds: tuple[type, ...], what: str) -> list[Any]:
-    """`body[key]` (default: empty) if it is a list of `kinds` (booleans are not integers)."""
+def _list_of(body: Mapping[str, Any], key: str, strings: bool, what: str) -> list[Any]:
+    """`body[key]` (default: empty) if it is a list of integers (JSON Schema's: `5.0` is 5,
+    booleans are not integers), and of strings too when `strings`."""
     value = body.get(key, [])
-    if not isinstance(value, list) or not all(
-        isinstance(item, kinds) and not isinstance(item, bool) for item in value
-    ):
+    if not isinstance(value, list):
         raise AdminBadRequest(f"{key} must be a list of {what}")
-    return value
+    items = []
+    for item in value:
+        number = json_integer(item)
+        if number is None and not (strings and isinstance(item, str)):
+            raise AdminBadRequest(f"{key} must be a list of {what}")
+        items.append(item if number is None else number)
+    return items
 
 
 def user_routes(admin: Blueprint) -> None:
@@ -213,8 +219,10 @@ def user_routes(admin: Blueprint) -> None:
         email, password = body["email"], body["password"]
         if not isinstance(email, str) or not isinstance(password, str):
             raise AdminBadRequest("email and password must be strings")
-        permissions = _list_of(body, "permissions", (int, str), "permission names or ids")
-        operators = _list_of(body, "available_operators", (int,), "integers")
+        permissions = _list_of(body, "permissions", True, "permission names or ids")
+        operators = _list_of(body, "available_operators", False, "integers")
+        if not all(0 <= operator <= MAX_INTEGER for operator in operators):
+            raise AdminBadRequest(f"available_operators must be integers from 0 to {MAX_INTEGER}")
         try:
             added = backend_of().add_user(email, password, permissions, operators)
         except UserExists as error:

@@ -14,6 +14,7 @@ from pepharness.mocks.sinatra.params import HistoryQuery, Page, RoundFilters
 
 TIME_PERIODS = ("today", "yesterday", "last 7 days", "last 30 days")
 HISTORY_MONTHS = 6
+DAY = timedelta(days=1)
 MAX_SCOPES = 64
 """Operator sets whose index is kept; the oldest is dropped beyond that."""
 
@@ -45,7 +46,9 @@ def window_for(now: datetime, period: str, first: date | None, last: date | None
     midnight = datetime.combine(now.date(), time(), now.tzinfo)
     if first is not None and last is not None:
         start = datetime.combine(first, time(), now.tzinfo)
-        end = datetime.combine(last + timedelta(days=1), time(), now.tzinfo)
+        # A `to` of today or later ends the window now (D19); only an earlier day has a
+        # following midnight to compute, so 9999-12-31 never overflows.
+        end = now if last >= now.date() else datetime.combine(last, time(), now.tzinfo) + DAY
     elif period == "today":
         start, end = midnight, now
     elif period == "yesterday":

@@ -24,8 +24,10 @@ DEFAULT_PAGE_NUMBER = 1
 DEFAULT_PAGE_SIZE = 200
 MAX_PAGE_SIZE = 10_000
 MAX_ID_LENGTH = 64
+MAX_INTEGER_DIGITS = 18
+MAX_INTEGER = 10**MAX_INTEGER_DIGITS - 1
 
-_INTEGER = re.compile(r"[+-]?\d{1,18}", re.ASCII)
+_INTEGER = re.compile(r"([+-]?)([0-9]+)", re.ASCII)
 _DIGITS = re.compile(r"\d{1,32}", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _LISTED_ID = re.compile(r"\d{1,18}", re.ASCII)
@@ -89,8 +91,17 @@ def _free_text(query: Query, name: str) -> str | None:
 
 
 def integer(text: str) -> int | None:
-    """`text` as an integer that fits int64 digits (ASCII only), else None."""
-    return int(text) if _INTEGER.fullmatch(text) else None
+    """`text` as an integer (D37, D71), else None: an optional sign, then ASCII digits of which
+    at most 18 are significant (leading zeros allowed: `type: integer` reads `007` as 7); no
+    exponent, no decimal point, no blanks, no other script's digits."""
+    match = _INTEGER.fullmatch(text)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > MAX_INTEGER_DIGITS:
+        return None
+    return -int(significant) if sign == "-" else int(significant)
 
 
 def _integer(query: Query, name: str) -> int | None:
