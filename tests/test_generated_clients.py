@@ -27,17 +27,6 @@ GENERATOR = shutil.which("openapi-python-client", path=str(Path(sys.executable).
 CLIENT, SECRET = "pep-demo-client", "pep-demo-secret"
 TIMEOUT = 10.0
 
-# Known contract defects the generator trips on (issue 13); each test below that meets one is a
-# strict xfail naming it, removed once the contract is fixed.
-SINATRA_ARRAY_ITEMS = (
-    "sinatra.yaml: `type: [array, null]` without `items` (Organization available_*, User "
-    "entityIds) makes openapi-python-client drop Organization, User and LoginResponse"
-)
-ADMIN_ARRAY_ITEMS = (
-    "admin.yaml: DELETE /__admin/requests and /__admin/received answer `type: array` without "
-    "`items`; openapi-python-client omits the response"
-)
-
 
 def package_name(contract: str) -> str:
     return "generated_" + contract.replace("-", "_")
@@ -174,7 +163,6 @@ def test_sinatra_catalog_and_history(
     assert page.parsed.total_count >= 0
 
 
-@pytest.mark.xfail(strict=True, reason=SINATRA_ARRAY_ITEMS)
 def test_sinatra_login_answer_is_read(
     generated: GeneratedClients, sinatra_server: ThreadedServer
 ) -> None:
@@ -330,7 +318,6 @@ def test_admin_control_api(
     assert reset.status_code == 200, reset.content
 
 
-@pytest.mark.xfail(strict=True, reason=ADMIN_ARRAY_ITEMS)
 def test_admin_clearing_the_journal_is_read(
     generated: GeneratedClients, sinatra_server: ThreadedServer
 ) -> None:
