@@ -140,6 +140,32 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+LONGEST_FIRST = (
+    "tests/test_demo.py::",
+    "passes_every_rule",
+    "test_operator_mock_already_there",
+    "survives_a_restart",
+)
+"""The tests that take the longest (each a whole `check` or the demo; `--durations`): started
+first, so that no worker starts one of them near the end while the others sit idle."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`-n` hands out work by stealing rather than in fixed chunks (pytest-xdist's `worksteal`):
+    the first chunk holds the longest tests, and idle workers take what a busy one has not
+    started (an explicit `--dist` other than `load` is kept)."""
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "load":
+        config.option.dist = "worksteal"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        found = (i for i, part in enumerate(LONGEST_FIRST) if part in item.nodeid)
+        return next(found, len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def response_hooks() -> list[ResponseHook]:
     """Called with every response of the HTTP tests."""
