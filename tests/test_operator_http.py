@@ -215,6 +215,16 @@ def test_bad_admin_input_is_400(operator: MockClient, body: Any) -> None:
     assert isinstance(response.json()["error"], str)
 
 
+def test_admin_integers_are_json_schema_integers(operator: MockClient) -> None:
+    """`5.0` is the integer 5 (D73; admin.yaml's TokenProgram): st run sends such numbers."""
+    rule = program(
+        operator, identityToken="integral-float", playerId="131918", status=401.0, delay_ms=0.0
+    )
+    assert rule["status"] == 401 and isinstance(rule["status"], int)
+    assert rule["delay_ms"] == 0 and isinstance(rule["delay_ms"], int)
+    assert validate(operator, {"identityToken": "integral-float"}).status_code == 401
+
+
 def test_received_keeps_what_was_sent_with_the_token_cut_to_four_chars(
     operator: MockClient, players: tuple[Player, ...]
 ) -> None:

@@ -316,6 +316,26 @@ def test_invalid_event_is_400_naming_the_field(
     assert field in {problem["field"] for problem in answer.json()["errors"]}
 
 
+@pytest.mark.parametrize(
+    ("when", "status"),
+    [
+        ("0001-01-01T00:45:01+23:38", 400),  # st run's: before year 1 in UTC
+        ("0001-01-01T05:00:00+01:00", 400),  # pep-platform.yaml DateTime: the day, east of UTC
+        ("9999-12-31T23:59:59-23:59", 400),
+        ("0001-01-01T00:00:00Z", 202),
+        ("0001-01-01T05:00:00-01:00", 202),
+        ("9999-12-31T23:59:59+01:00", 202),
+    ],
+)
+def test_date_times_at_the_ends_of_the_calendar(
+    platform: MockClient, when: str, status: int
+) -> None:
+    body = {"playerId": "p-ends", "registrationDevice": "web", "date": when}
+    answer = platform.post(REGISTRATION, json=body, headers=bearer(platform))
+    assert answer.status_code == status, answer.text
+    assert (contracts.record_errors("pep-platform", "DateTime", when) == []) is (status == 202)
+
+
 def test_event_body_not_json_is_400(platform: MockClient) -> None:
     headers = {**bearer(platform), "Content-Type": "application/json"}
     answer = platform.post(MONEY, data=b"{", headers=headers)

@@ -81,6 +81,13 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: `5.0` is 5 (D73); any other value as it came."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def parse_identity_request(raw: bytes) -> str:
     """The `identityToken` of a request body; 400 unless it is a JSON object carrying a
     non-empty string `identityToken` (D35). Other keys are ignored."""
@@ -173,13 +180,13 @@ class OperatorBackend:
                 expiry = "fixed"
             else:
                 raise ProgramError("expiresAt must be an RFC 3339 date-time string or null")
-        status = body.get("status")
+        status = _json_integer(body.get("status"))
         if status is not None and (isinstance(status, bool) or status not in PROGRAMMABLE_STATUSES):
             allowed = ", ".join(map(str, PROGRAMMABLE_STATUSES))
             raise ProgramError(f"status must be one of {allowed} or null, not {status!r}")
         if status == 200 and player_id is None:
             raise ProgramError("status 200 needs a playerId")
-        delay = body.get("delay_ms", 0)
+        delay = _json_integer(body.get("delay_ms", 0))
         if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY_MS:
             raise ProgramError(f"delay_ms must be an integer from 0 to {MAX_DELAY_MS}")
         rule = TokenRule(

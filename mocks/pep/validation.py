@@ -27,6 +27,9 @@ MAX_TAGS = 100
 MAX_ROUND_ITEMS = 100
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+# The first day with an offset east of UTC, the last with one west of it: such a date-time may
+# fall outside years 1 to 9999, so it is refused whatever its time (pep-platform.yaml DateTime).
+_AT_THE_ENDS = re.compile(r"0001-01-01[Tt].*\+|9999-12-31[Tt].*-[0-9]{2}:[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ def moment(value: Any) -> str | None:
         parse_rfc3339(value)
     except ValueError:
         return "must be an RFC 3339 date-time with an offset, e.g. 2026-11-25T10:00:00Z"
+    if _AT_THE_ENDS.match(value):
+        return "must not be 0001-01-01 east of UTC nor 9999-12-31 west of it"
     return None
 
 
