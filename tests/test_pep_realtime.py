@@ -158,7 +158,8 @@ def test_a_player_receives_its_own_events_only(
 
 
 @pytest.mark.parametrize(
-    "credential", ["none", "blank", "forged", "platform-audience", "ended-session"]
+    "credential",
+    ["none", "blank", "forged", "platform-audience", "ended-session", "surrogate", "nul"],
 )
 def test_a_connection_without_a_valid_frontend_jwt_is_refused(
     pep: MockClient,
@@ -166,6 +167,7 @@ def test_a_connection_without_a_valid_frontend_jwt_is_refused(
     players: tuple[Player, ...],
     listeners: list[Listener],
     credential: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     token = token_of(pep, players[0])
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -177,6 +179,8 @@ def test_a_connection_without_a_valid_frontend_jwt_is_refused(
     elif credential == "platform-audience":
         key = pep_mock.backend_of(realtime.app).tokens.secret
         kwargs["auth"] = {"token": jwt.encode({**claims, "aud": "pep-platform"}, key, "HS256")}
+    elif credential in ("surrogate", "nul"):
+        kwargs["auth"] = {"token": token[:10] + ("\ud800" if credential == "surrogate" else "\x00")}
     elif credential == "ended-session":
         ended = pep.delete("/api/auth/v1/session", headers={"x-authorization": token})
         assert ended.status_code == 204
@@ -186,6 +190,8 @@ def test_a_connection_without_a_valid_frontend_jwt_is_refused(
         listener.connect(pep.base_url, **kwargs)
     assert not listener.client.connected
     assert listener.refusals == [{"message": "unauthorized"}]
+    # Refused as any bad token is: no traceback logged for it (issue 13 item 3).
+    assert "Traceback" not in caplog.text
 
 
 def test_engine_events_reach_the_player_and_its_reads(

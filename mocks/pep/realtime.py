@@ -83,7 +83,7 @@ class Realtime:
         if not isinstance(token, str) or not token.strip():
             token = environ.get(HEADER_KEY)
         player_id = None
-        if isinstance(token, str) and token.strip():
+        if isinstance(token, str) and token.strip() and _is_text(token):
             try:
                 # The verifier may read the app's extensions, as a view would.
                 with self.app.app_context():
@@ -94,6 +94,16 @@ class Realtime:
             raise socketio.exceptions.ConnectionRefusedError(REFUSAL)
         self.server.save_session(sid, {"playerId": player_id})
         self.server.enter_room(sid, room_of(player_id))
+
+
+def _is_text(token: str) -> bool:
+    """A credential that UTF-8 can carry and holds no NUL (D81): anything else is refused as
+    any bad token is, without reaching the verifier."""
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in token
 
 
 def _handshake_problem(environ: dict[str, Any]) -> str | None:
