@@ -153,3 +153,45 @@ def test_bad_transport_fault_rules_are_400(served: str) -> None:
     listed = _admin(served, "POST", "/faults", json=rule).json()["faults"][0]
     assert {key: listed[key] for key in rule} == rule and listed["status"] is None
     _admin(served, "DELETE", "/faults")
+
+
+def test_without_pepharness_serving_a_connection_fault_is_a_502() -> None:
+    """A WSGI test client has no connection to break (D102): an injected 502 says so."""
+    client = _sinatra().test_client()
+    rule = {"path": PATH, "fault": "empty_reply", "times": 1}
+    assert client.post("/__admin/faults", json=rule).status_code == 201
+    answer = client.get(PATH)
+    assert answer.status_code == 502 and b"empty_reply" in answer.data
+    assert client.get(PATH).status_code == 404
+    entries = client.get("/__admin/requests").get_json()["requests"]
+    assert [(e["status"], e["fault"]) for e in entries if e["path"] == PATH] == [
+        (502, True),
+        (404, False),
+    ]
+
+
+def test_a_streamed_answer_is_cut_inside_its_first_chunk() -> None:
+    """An answer with no Content-Length goes chunked: one chunk announced whole, half of it
+    sent, no last chunk (D101). No mock streams today; a core-only app does."""
+    from flask import Response
+
+    from pepharness.mocks.core import MockCore
+    from pepharness.mocks.core.admin import install_core
+
+    app = Flask("streamed")
+    install_core(app, MockCore(service="streamed"))
+
+    @app.get("/stream")
+    def stream() -> Response:
+        return Response(iter([b'{"a": "' + b"x" * 64, b'"}']), mimetype="application/json")
+
+    with ThreadedServer(app, threads=1) as server:
+        whole = requests.get(server.url + "/stream", timeout=10)
+        assert whole.headers["Transfer-Encoding"] == "chunked"
+        assert whole.json() == {"a": "x" * 64}
+        rule = {"path": "/stream", "fault": "truncated_body", "times": 1}
+        assert requests.post(server.url + "/__admin/faults", json=rule, timeout=10).ok
+        with pytest.raises(requests.exceptions.ChunkedEncodingError) as caught:
+            requests.get(server.url + "/stream", timeout=10)
+        assert "IncompleteRead" in repr(caught.value), repr(caught.value)
+        assert requests.get(server.url + "/stream", timeout=10).json() == {"a": "x" * 64}
