@@ -66,7 +66,7 @@ _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"
 _TRANSPORT = "pepharness_transport_fault"
-# The journal's status of an exchange a transport fault left with no HTTP answer (D101).
+# The journal's status of an exchange a transport fault left with no HTTP answer (D102).
 NO_ANSWER_STATUS = 0
 MAX_JOURNAL_LIMIT = 999_999_999_999_999_999
 _JOURNAL_LIMIT = re.compile(r"0*[0-9]{1,18}", re.ASCII)

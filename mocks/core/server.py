@@ -138,6 +138,8 @@ class _UpgradeTask(WSGITask):
         if fault not in CONNECTION_FAULTS:
             raise ValueError(f"not a connection fault: {fault!r}")
         self._transport_fault = fault
+        # A file the app would hand to waitress's own file wrapper goes through `write`.
+        self.get_environment().pop("wsgi.file_wrapper", None)
 
     def execute(self) -> None:
         environ = self.get_environment()  # cached: the parent's execute() reuses it
