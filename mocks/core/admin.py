@@ -44,6 +44,12 @@ from pepharness.mocks.core.clock import (
 )
 from pepharness.mocks.core.errors import ApiError, install_error_renderer, unexpected_error
 from pepharness.mocks.core.faults import (
+    CONNECTION_FAULTS,
+    CONNECTION_RESET,
+    EMPTY_REPLY,
+    MALFORMED_BODY,
+    TRANSPORT_FAULT,
+    TRUNCATED_BODY,
     Fault,
     FaultRegistry,
     FaultRuleError,
@@ -59,6 +65,9 @@ ADMIN_PREFIX = "/__admin"
 _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"
+_TRANSPORT = "pepharness_transport_fault"
+# The journal's status of an exchange a transport fault left with no HTTP answer (D102).
+NO_ANSWER_STATUS = 0
 MAX_JOURNAL_LIMIT = 999_999_999_999_999_999
 _JOURNAL_LIMIT = re.compile(r"0*[0-9]{1,18}", re.ASCII)
 
@@ -305,6 +314,39 @@ def _fault_response(fault: Fault) -> Response:
     return response
 
 
+def _transport_fault(fault: str) -> Response | None:
+    """Break this request's answer as `fault` says: a placeholder answer (the server sends
+    none of it) for a connection reset or an empty reply, None to let the mock answer."""
+    setattr(g, _TRANSPORT, fault)
+    if fault not in CONNECTION_FAULTS:
+        return None  # malformed_body: the mock's answer, cut when it leaves (_malform)
+    break_answer = request.environ.get(TRANSPORT_FAULT)
+    if break_answer is None:
+        # Served by another WSGI server (a test client): no connection to break.
+        setattr(g, _TRANSPORT, None)
+        return Response(f"{fault} needs pepharness serving", status=502, mimetype="text/plain")
+    break_answer(fault)
+    return None if fault == TRUNCATED_BODY else Response(status=200)
+
+
+def _malform(response: Response) -> None:
+    """The answer's status and headers with the first half of its body, still parsing as JSON
+    ended by `{`, and a Content-Length that says so (D101)."""
+    if request.method == "HEAD" or response.status_code in (204, 304):
+        return
+    response.direct_passthrough = False
+    body = response.get_data()
+    cut = body[: len(body) // 2]
+    if cut.strip():
+        try:
+            json.loads(cut)
+        except ValueError:
+            pass
+        else:
+            cut += b"{"
+    response.set_data(cut)
+
+
 def _target(path: str, query: Query) -> str:
     return f"{path}?{urlencode(query, doseq=True, safe='*')}" if query else path
 
@@ -337,9 +379,14 @@ def install_core(
         setattr(g, _FAULTED, True)
         if fault.latency_ms:
             time.sleep(fault.latency_ms / 1000)
+        if fault.fault is not None:
+            return _transport_fault(fault.fault)
         return _fault_response(fault) if fault.status is not None else None
 
     def journal(response: Response) -> Response:
+        transport = g.get(_TRANSPORT)
+        if transport == MALFORMED_BODY:
+            _malform(response)
         started = g.get(_STARTED, time.perf_counter())
         duration_ms = (time.perf_counter() - started) * 1000
         entry = core.journal.record(
@@ -347,7 +394,11 @@ def install_core(
             method=request.method,
             path=request.path,
             query=request.args.items(multi=True),
-            status=response.status_code,
+            status=(
+                NO_ANSWER_STATUS
+                if transport in (CONNECTION_RESET, EMPTY_REPLY)
+                else response.status_code
+            ),
             duration_ms=duration_ms,
             fault=bool(g.get(_FAULTED, False)),
             auth=auth_kind(lambda name: request.headers.get(name)),

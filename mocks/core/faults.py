@@ -1,4 +1,5 @@
-"""Fault injection: rules that delay requests or answer them with a programmed status and body."""
+"""Fault injection: rules that delay requests, answer them with a programmed status and body,
+or break the answer at the transport (a reset or empty connection, a cut or malformed body)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,19 @@ from typing import Any
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 MAX_LATENCY_MS = 120_000
 MAX_TIMES = 1_000_000_000
-RULE_KEYS = ("path", "method", "status", "body", "latency_ms", "probability", "times")
+RULE_KEYS = ("path", "method", "status", "body", "fault", "latency_ms", "probability", "times")
+
+# Transport faults (D101), WireMock's CONNECTION_RESET_BY_PEER, EMPTY_RESPONSE,
+# RANDOM_DATA_THEN_CLOSE and MALFORMED_RESPONSE_CHUNK in our own words.
+CONNECTION_RESET = "connection_reset"
+EMPTY_REPLY = "empty_reply"
+TRUNCATED_BODY = "truncated_body"
+MALFORMED_BODY = "malformed_body"
+TRANSPORT_FAULTS = (CONNECTION_RESET, EMPTY_REPLY, TRUNCATED_BODY, MALFORMED_BODY)
+# The faults only the server can do (the connection itself): `environ[TRANSPORT_FAULT]` is the
+# server's callable taking one of them for the request being served (mocks/core/server.py).
+CONNECTION_FAULTS = (CONNECTION_RESET, EMPTY_REPLY, TRUNCATED_BODY)
+TRANSPORT_FAULT = "pepharness.transport_fault"
 
 
 class FaultRuleError(ValueError):
@@ -30,6 +43,7 @@ class Fault:
     status: int | None
     body: Any
     latency_ms: int
+    fault: str | None = None
 
 
 @dataclass
@@ -44,6 +58,7 @@ class FaultRule:
     latency_ms: int
     probability: float
     times: int | None
+    fault: str | None = None
 
     def applies_to(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and fnmatchcase(path, self.path)
@@ -55,6 +70,7 @@ class FaultRule:
             "method": self.method,
             "status": self.status,
             "body": self.body,
+            "fault": self.fault,
             "latency_ms": self.latency_ms,
             "probability": self.probability,
             "times": self.times,
@@ -118,10 +134,18 @@ def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
     latency_ms = _integer(rule, "latency_ms", 0, MAX_LATENCY_MS)
     times = _integer(rule, "times", 1, MAX_TIMES)
     body = rule.get("body")
+    fault = rule.get("fault")
+    if "fault" in rule:
+        if not isinstance(fault, str) or fault not in TRANSPORT_FAULTS:
+            raise FaultRuleError(
+                f"fault must be one of {', '.join(TRANSPORT_FAULTS)}, not {json_text(fault)}"
+            )
+        if "status" in rule or "body" in rule:
+            raise FaultRuleError("fault breaks the real answer: it takes no status and no body")
     if body is not None and status is None:
         raise FaultRuleError("body needs a status to answer with")
-    if status is None and not latency_ms:
-        raise FaultRuleError("a fault needs a status, a latency_ms > 0, or both")
+    if status is None and fault is None and not latency_ms:
+        raise FaultRuleError("a fault needs a status, a fault, a latency_ms > 0, or some of them")
     probability = rule.get("probability", 1)
     if (
         isinstance(probability, bool)
@@ -130,7 +154,7 @@ def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
     ):
         raise FaultRuleError(f"probability must be a number from 0 to 1, not {probability!r}")
     return FaultRule(
-        rule_id, path, method, status, body, latency_ms or 0, float(probability), times
+        rule_id, path, method, status, body, latency_ms or 0, float(probability), times, fault
     )
 
 
@@ -196,5 +220,5 @@ class FaultRegistry:
                     rule.times -= 1
                     if rule.times == 0:
                         self._rules.remove(rule)
-                return Fault(rule.id, rule.status, rule.body, rule.latency_ms)
+                return Fault(rule.id, rule.status, rule.body, rule.latency_ms, rule.fault)
         return None

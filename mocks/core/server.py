@@ -7,6 +7,12 @@ has sent on it (a `101 Switching Protocols`, e.g. the Socket.IO WebSocket transp
 connection is the app's until it returns, on a thread of its own, and waitress only closes its
 own descriptor: it writes no response and reads nothing more from that connection, and its
 worker thread is free again.
+
+Every request's `environ[TRANSPORT_FAULT]` is a callable the fault middleware calls with a
+transport fault (D101) to break this request's answer at the connection: `connection_reset`
+drops the answer and resets the connection (SO_LINGER 0, then close: an RST), `empty_reply`
+drops the answer and closes, `truncated_body` sends the status, the headers and the first
+half of the body the Content-Length promises, then closes. Nothing is logged for them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +37,12 @@ from waitress.server import create_server
 from waitress.task import WSGITask
 
 from pepharness.mocks.core.admin import EXTENSION as CORE_EXTENSION
+from pepharness.mocks.core.faults import (
+    CONNECTION_FAULTS,
+    CONNECTION_RESET,
+    TRANSPORT_FAULT,
+    TRUNCATED_BODY,
+)
 
 DEFAULT_THREADS = 8
 GRACE_SECONDS = 5.0
@@ -113,13 +126,24 @@ def _wants_upgrade(environ: dict[str, Any]) -> bool:
 
 
 class _UpgradeTask(WSGITask):
-    """waitress's WSGI task, offering the connection to the app of an upgrade request."""
+    """waitress's WSGI task, offering the connection to the app of an upgrade request, and
+    breaking an answer at the connection when the app asks for a transport fault."""
 
     handovers: _Handovers
     _handed: HandedSocket | None = None
+    _transport_fault: str | None = None
+    _body_sent = 0
+
+    def _break_answer(self, fault: str) -> None:
+        if fault not in CONNECTION_FAULTS:
+            raise ValueError(f"not a connection fault: {fault!r}")
+        self._transport_fault = fault
+        # A file the app would hand to waitress's own file wrapper goes through `write`.
+        self.get_environment().pop("wsgi.file_wrapper", None)
 
     def execute(self) -> None:
         environ = self.get_environment()  # cached: the parent's execute() reuses it
+        environ[TRANSPORT_FAULT] = self._break_answer
         own = self.channel.socket
         if own is None or not _wants_upgrade(environ) or self.handovers.closing:
             super().execute()
@@ -163,12 +187,52 @@ class _UpgradeTask(WSGITask):
     def write(self, data: bytes) -> None:
         if self._handed is not None and self._handed.used:
             return  # the connection spoke another protocol: no HTTP response on it
-        super().write(data)
+        fault = self._transport_fault
+        if fault is None:
+            super().write(data)
+            return
+        if not self.complete:
+            raise RuntimeError("start_response was not called before body written")
+        if fault == TRUNCATED_BODY:
+            self._write_truncated(data)
+        # Counted as written, so waitress neither warns of too few bytes nor adds its own close.
+        self.content_bytes_written += len(data)
+
+    def _write_truncated(self, data: bytes) -> None:
+        if not self.wrote_header:
+            self.channel.write_soon(self.build_response_header())
+            self.wrote_header = True
+        if not data or not self.has_body:
+            return
+        if self.chunked_response:
+            # One chunk announced whole and sent by half; no other chunk, no last chunk.
+            if self._body_sent == 0:
+                self._body_sent = len(data)
+                size = hex(len(data))[2:].upper().encode("latin-1")
+                self.channel.write_soon(size + b"\r\n" + data[: len(data) // 2])
+            return
+        cut = (self.content_length or 0) // 2
+        part = data[: max(0, cut - self._body_sent)]
+        self._body_sent += len(data)
+        if part:
+            self.channel.write_soon(part)
 
     def finish(self) -> None:
         if self._handed is not None and self._handed.used:
             return
-        super().finish()
+        fault = self._transport_fault
+        if fault is None:
+            super().finish()
+            return
+        if fault == TRUNCATED_BODY and not self.wrote_header:
+            self._write_truncated(b"")
+        if fault == CONNECTION_RESET and self.channel.socket is not None:
+            # Linger on, timeout 0: closing the socket sends an RST, not a FIN.
+            with contextlib.suppress(OSError):
+                self.channel.socket.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+        self.close_on_finish = True
 
 
 class _UpgradeChannel(HTTPChannel):
