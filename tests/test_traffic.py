@@ -4,9 +4,13 @@ order, no secret written; the file read back with `read_traffic`, a torn last li
 from __future__ import annotations
 
 import base64
+import errno
+import io
 import json
+import logging
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -21,6 +25,7 @@ from test_serve import environment, free_port, pepharness, wait_for_health
 from pepharness.cli import cli
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 from pepharness.mocks.core import ThreadedServer
+from pepharness.mocks.core import traffic as traffic_module
 from pepharness.mocks.core.traffic import (
     MAX_KEY_OBJECTS,
     TrafficFileError,
@@ -209,6 +214,57 @@ def test_read_traffic_streams_and_skips_a_torn_last_line(tmp_path: Path) -> None
     path.write_text(lines[0] + "\n{torn\n" + lines[1] + "\n", encoding="utf-8")
     with pytest.raises(TrafficFileError, match=r"t\.jsonl:2"):
         list(read_traffic(path))
+
+
+class StalledDisk(io.StringIO):
+    """A stream whose first write waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.final = ""
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().write(text)
+
+    def close(self) -> None:
+        self.final = self.getvalue()
+        super().close()
+
+
+def test_a_stalled_disk_drops_an_exchange_instead_of_holding_the_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(traffic_module, "PUT_TIMEOUT_SECONDS", 0.01)
+    stream = StalledDisk()
+    writer = TrafficWriter(stream, queue_size=1)
+    assert writer.record({"n": 1}) == 1
+    assert stream.entered.wait(30)  # the writer holds entry 1: the queue has room for one
+    assert writer.record({"n": 2}) == 2
+    assert writer.record({"n": 3}) == 0  # the queue is full: dropped, its seq left as a gap
+    assert writer.record({"n": 4}) == 0
+    stream.release.set()
+    writer.close()
+    assert [json.loads(line)["seq"] for line in stream.final.splitlines()] == [1, 2]
+    assert writer.lost == 2
+
+
+class FullDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_write_error_is_logged_once_and_blocks_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    writer = TrafficWriter(FullDisk(), queue_size=1)
+    with caplog.at_level(logging.ERROR, logger="pepharness.traffic"):
+        assert [writer.record({"n": n}) for n in range(5)] == [1, 2, 3, 4, 5]
+        assert writer.sync()
+        writer.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["traffic: cannot write any more: No space left on device"]
+    assert writer.written == 0 and writer.lost == 5  # the first one failed, the rest drained
 
 
 @pytest.mark.parametrize("env", [False, True])

@@ -68,7 +68,8 @@ class TrafficWriter:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
         self._next_seq = 1
-        self.lost = 0
+        self._dropped = 0  # by the request threads, under the lock
+        self._unwritten = 0  # by the writer thread
         self.written = 0
         self._thread = threading.Thread(target=self._write, name="pepharness-traffic", daemon=True)
         self._thread.start()
@@ -83,7 +84,7 @@ class TrafficWriter:
         deadline = time.monotonic() + PUT_TIMEOUT_SECONDS
         # One lock numbers and queues: the file's order is the order of the numbers.
         if not self._lock.acquire(timeout=PUT_TIMEOUT_SECONDS):
-            self.lost += 1  # a count for the log, not for the judge: it never reads it
+            self._dropped += 1  # unlocked, as no lock was had: a count for the log only
             return 0
         try:
             seq = self._next_seq
@@ -92,11 +93,16 @@ class TrafficWriter:
                 wait = max(0.0, deadline - time.monotonic())
                 self._queue.put({"seq": seq, **entry}, timeout=wait)
             except queue.Full:
-                self.lost += 1
+                self._dropped += 1
                 return 0
             return seq
         finally:
             self._lock.release()
+
+    @property
+    def lost(self) -> int:
+        """Exchanges not in the file: dropped (no room in time) or not written (a write error)."""
+        return self._dropped + self._unwritten
 
     def _write(self) -> None:
         broken: OSError | None = None
@@ -111,7 +117,7 @@ class TrafficWriter:
                     item.set()
                     continue
                 if broken is not None:
-                    self.lost += 1
+                    self._unwritten += 1
                     continue
                 self._stream.write(json.dumps(item, separators=(",", ":")) + "\n")
                 self.written += 1
@@ -126,6 +132,8 @@ class TrafficWriter:
                     return
                 if isinstance(item, threading.Event):
                     item.set()
+                else:
+                    self._unwritten += 1
 
     def sync(self, timeout: float = 10.0) -> bool:
         """Wait until every exchange queued so far is written and flushed (False: timed out)."""
@@ -141,7 +149,7 @@ class TrafficWriter:
         if not self._stream.closed:
             self._stream.close()
         if self.lost:
-            logger.warning("traffic: %d exchange(s) could not be recorded in time", self.lost)
+            logger.warning("traffic: %d exchange(s) are not in the file", self.lost)
 
     def __enter__(self) -> TrafficWriter:
         return self
