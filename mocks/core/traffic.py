@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of
 from pepharness.mocks.core.clock import to_rfc3339
@@ -51,6 +51,13 @@ ISSUING_HEADERS = ("jwt-auth",)
 logger = logging.getLogger("pepharness.traffic")
 
 _STOP = object()
+_COMPACT = (",", ":")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_rfc3339(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 class TrafficWriter:
@@ -119,7 +126,7 @@ class TrafficWriter:
                 if broken is not None:
                     self._unwritten += 1
                     continue
-                self._stream.write(json.dumps(item, separators=(",", ":")) + "\n")
+                self._stream.write(json.dumps(item, separators=_COMPACT, default=_json) + "\n")
                 self.written += 1
                 if self._queue.empty():
                     self._stream.flush()
@@ -172,9 +179,9 @@ def credential_id(value: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:CREDENTIAL_DIGITS]
 
 
-def _credential() -> str | None:
+def _credential(headers: Any) -> str | None:
     for name in ("Authorization", *TOKEN_HEADERS):
-        value = request.headers.get(name)
+        value = headers.get(name)
         if value is not None:
             return credential_id(value)
     return None
@@ -230,12 +237,10 @@ def body_keys(body: Any, fields: Collection[str]) -> tuple[list[dict[str, Any]],
     return found, False
 
 
-def _request_keys(fields: Collection[str]) -> dict[str, Any]:
-    if not fields or request.mimetype != "application/json":
-        return {}
-    if (request.content_length or 0) > MAX_KEYS_BODY_BYTES:
+def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
+    if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
         return {"keys": [], "keys_truncated": True}
-    raw = request.get_data(cache=True)
+    raw = current.get_data(cache=True)
     if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
         return {}
     try:
@@ -263,26 +268,30 @@ def install_traffic(
     fields = tuple(keys)
 
     def record(response: Response) -> Response:
-        started = g.get(_STARTED, time.perf_counter())
+        elapsed = time.perf_counter() - g.get(_STARTED, time.perf_counter())
         error = unexpected_error()
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        headers = current.headers
         entry: dict[str, Any] = {
             "mock": mock,
-            "time": to_rfc3339(datetime.now(UTC)),
-            "clock": to_rfc3339(g.get(_ARRIVED) or core.clock.now()),
-            "method": request.method,
-            "path": request.path,
-            "query": redact_query(request.args.items(multi=True)),
+            # datetimes: the writer thread formats them (json_default), off the request's time
+            "time": datetime.fromtimestamp(time.time() - elapsed, UTC),
+            "clock": g.get(_ARRIVED) or core.clock.now(),
+            "method": current.method,
+            "path": current.path,
+            "query": redact_query(current.args.items(multi=True)),
             "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": round(elapsed * 1000, 3),
             "fault": bool(g.get(_FAULTED, False)),
-            "auth": auth_kind(lambda name: request.headers.get(name)),
-            "credential": _credential(),
+            "auth": auth_kind(headers.get),
+            "credential": _credential(headers),
             "issued": _issued(response),
-            "request_headers": _headers(request.headers, REQUEST_HEADERS),
+            "request_headers": _headers(headers, REQUEST_HEADERS),
             "response_headers": _headers(response.headers, RESPONSE_HEADERS),
             "error": describe_error(error) if error is not None else None,
         }
-        entry.update(_request_keys(fields))
+        if fields and current.mimetype == "application/json":
+            entry.update(_request_keys(current, fields))
         writer.record(entry)
         return response
 
