@@ -170,6 +170,24 @@ def test_platform_events_keep_their_idempotency_keys(traffic: Traffic) -> None:
     assert '"s3"' not in _text(traffic.path) and "amount" not in _text(traffic.path)
 
 
+def test_an_event_too_large_to_read_is_recorded_without_keys(traffic: Traffic) -> None:
+    traffic.new()
+    chunk = json.dumps({"transactionId": "big", "pad": "x" * 65536}).encode()
+
+    def body() -> Iterator[bytes]:
+        yield b"["
+        for n in range(20):  # ~1.3 MiB: past the PEP's MAX_CONTENT_LENGTH and the keys' cap
+            yield (b"," if n else b"") + chunk
+        yield b"]"
+
+    answer = requests.post(f"{traffic.urls['pep']}{MONEY}", data=body(), timeout=TIMEOUT,
+                           headers={"Content-Type": "application/json"})
+    assert 400 <= answer.status_code < 500
+    [entry] = traffic.new()
+    assert entry["status"] == answer.status_code
+    assert entry["keys"] == [] and entry["keys_truncated"] is True  # too large to look into
+
+
 def test_response_retry_after_is_kept(traffic: Traffic) -> None:
     url = traffic.urls["sinatra"]
     traffic.new()

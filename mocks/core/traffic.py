@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, Request, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of
 from pepharness.mocks.core.clock import to_rfc3339
@@ -240,7 +241,10 @@ def body_keys(body: Any, fields: Collection[str]) -> tuple[list[dict[str, Any]],
 def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
     if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
         return {"keys": [], "keys_truncated": True}
-    raw = current.get_data(cache=True)
+    try:
+        raw = current.get_data(cache=True)
+    except (HTTPException, OSError):  # a chunked body past MAX_CONTENT_LENGTH, a dead client
+        return {}
     if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
         return {}
     try:
@@ -268,13 +272,20 @@ def install_traffic(
     fields = tuple(keys)
 
     def record(response: Response) -> Response:
+        try:
+            gather(response)
+        except Exception:  # recording must never turn an answer into a 500
+            logger.exception("traffic: %s %s not recorded", request.method, request.path)
+        return response
+
+    def gather(response: Response) -> None:
         elapsed = time.perf_counter() - g.get(_STARTED, time.perf_counter())
         error = unexpected_error()
         current = request._get_current_object()  # type: ignore[attr-defined]
         headers = current.headers
         entry: dict[str, Any] = {
             "mock": mock,
-            # datetimes: the writer thread formats them (json_default), off the request's time
+            # datetimes: the writer thread formats them (`_json`), off the request's time
             "time": datetime.fromtimestamp(time.time() - elapsed, UTC),
             "clock": g.get(_ARRIVED) or core.clock.now(),
             "method": current.method,
@@ -293,7 +304,6 @@ def install_traffic(
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
         writer.record(entry)
-        return response
 
     # after_request hooks run last-registered first: at the front, after the journal's own.
     app.after_request_funcs.setdefault(None, []).insert(0, record)
