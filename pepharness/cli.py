@@ -240,6 +240,8 @@ def serve(
 
     The data is generated from --seed; the /__admin control API (clock, faults, journal,
     reset, rate limit, users) is served on the same port unless --no-admin.
+    With --traffic FILE, every exchange of every mock served is also written to FILE, one JSON
+    line each (secrets never), for a judge that must see the whole run.
     """
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")

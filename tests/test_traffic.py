@@ -188,6 +188,17 @@ def test_an_event_too_large_to_read_is_recorded_without_keys(traffic: Traffic) -
     assert entry["keys"] == [] and entry["keys_truncated"] is True  # too large to look into
 
 
+def test_an_injected_fault_is_marked(traffic: Traffic) -> None:
+    url = traffic.urls["sinatra"]
+    fault = {"path": CATALOG, "status": 503, "body": "down", "times": 1}
+    assert requests.post(f"{url}/__admin/faults", json=fault, timeout=TIMEOUT).status_code == 201
+    traffic.new()
+    assert requests.get(f"{url}{CATALOG}", timeout=TIMEOUT).status_code == 503
+    assert requests.get(f"{url}{CATALOG}", timeout=TIMEOUT).status_code == 401
+    entries = traffic.new()
+    assert [(e["status"], e["fault"]) for e in entries] == [(503, True), (401, False)]
+
+
 def test_response_retry_after_is_kept(traffic: Traffic) -> None:
     url = traffic.urls["sinatra"]
     traffic.new()
