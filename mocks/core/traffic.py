@@ -146,7 +146,10 @@ class TrafficWriter:
     def sync(self, timeout: float = 10.0) -> bool:
         """Wait until every exchange queued so far is written and flushed (False: timed out)."""
         done = threading.Event()
-        self._queue.put(done, timeout=timeout)
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
         return done.wait(timeout)
 
     def close(self) -> None:
