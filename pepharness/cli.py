@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from pepharness import fixtures as fixture_data
 from pepharness.check import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
+from pepharness.mocks.core.traffic import TrafficWriter
 from pepharness.options import CONTEXT, env_option
 from pepharness.replay import replay as replay_command
-from pepharness.serving import MOCKS, ServeOptions, access_log
+from pepharness.serving import MOCKS, ServeOptions, access_log, record_traffic
 
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True, help="Seed of the generated data."
@@ -212,6 +214,13 @@ class ServeFailure(click.ClickException):
     show_default=True,
     help="Worker threads per mock.",
 )
+@env_option(
+    "--traffic",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append every exchange of every mock served to FILE as JSON Lines (started afresh; "
+    "no secret written), for a judge that must see the whole run.",
+)
 def serve(
     mock: str,
     host: str,
@@ -225,11 +234,14 @@ def serve(
     no_admin: bool,
     quiet: bool,
     threads: int,
+    traffic: Path | None,
 ) -> None:
     """Serve MOCK (or all of them) on waitress until Ctrl-C, logging one line per request.
 
     The data is generated from --seed; the /__admin control API (clock, faults, journal,
     reset, rate limit, users) is served on the same port unless --no-admin.
+    With --traffic FILE, every exchange of every mock served is also written to FILE, one JSON
+    line each (secrets never), for a judge that must see the whole run.
     """
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
@@ -245,9 +257,20 @@ def serve(
         click.echo("Press Ctrl-C to stop.")
 
     try:
-        with access_log(sys.stderr, quiet=quiet):
+        writer = None if traffic is None else TrafficWriter.open(traffic)
+    except OSError as error:
+        reason = error.strerror or error
+        raise ServeFailure(f"cannot write traffic to {traffic}: {reason}") from None
+    try:
+        with access_log(sys.stderr, quiet=quiet), writer or nullcontext():
             apps = [
-                (spec.build(options), host, spec.default_port if port is None else port)
+                (
+                    spec.build(options)
+                    if writer is None
+                    else record_traffic(spec.build(options), spec, writer),
+                    host,
+                    spec.default_port if port is None else port,
+                )
                 for spec in chosen
             ]
             serve_many(apps, threads=threads, on_ready=ready)

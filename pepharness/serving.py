@@ -22,6 +22,7 @@ from pepharness.fixtures import (
     generate,
 )
 from pepharness.mocks import operator, pep, sinatra
+from pepharness.mocks.core.traffic import TrafficWriter, install_traffic
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Mock:
     default_port: int
     build: Callable[[ServeOptions], Flask]
     banner: Callable[[ServeOptions], list[str]]
+    traffic_keys: tuple[str, ...] = ()
+    """The JSON request-body fields `--traffic` keeps (idempotency keys, D104)."""
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
@@ -119,10 +122,16 @@ MOCKS: dict[str, Mock] = {
     for mock in (
         Mock("sinatra", 8101, _sinatra_app, _sinatra_banner),
         Mock("operator", 8102, _operator_app, _operator_banner),
-        Mock("pep", 8103, _pep_app, _pep_banner),
+        Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId")),
     )
 }
 """Every mock that exists, in the order `serve all` starts them."""
+
+
+def record_traffic(app: Flask, mock: Mock, writer: TrafficWriter) -> Flask:
+    """`app` (built by `mock`) with every exchange appended to `writer` (`serve --traffic`)."""
+    install_traffic(app, writer, mock=mock.name, keys=mock.traffic_keys)
+    return app
 
 
 @contextmanager

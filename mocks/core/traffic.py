@@ -1,0 +1,332 @@
+"""Every exchange of the mocks of a process, appended to one JSON Lines file, and read back.
+
+`serve --traffic FILE` (D103) opens one `TrafficWriter` and `install_traffic` hooks it into
+each mock's app. A request thread only builds a small dict and puts it on a bounded queue; one
+background thread serialises and writes the lines, and flushes whenever the queue runs dry, so
+a reader following the file sees each exchange within milliseconds. `read_traffic(path)`
+streams the entries back, one at a time, skipping a last line torn by a writer still at work
+(or killed). Secrets are never written (D104): query values by the journal's rules, no header
+but the few chosen ones, a credential only as a short SHA-256 prefix of its token (of the user
+alone for Basic), request bodies never, only the idempotency keys a mock names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from flask import Flask, Request, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of
+from pepharness.mocks.core.clock import to_rfc3339
+from pepharness.mocks.core.errors import unexpected_error
+from pepharness.mocks.core.journal import auth_kind, describe_error, is_secret_key, redact_query
+
+QUEUE_SIZE = 10_000
+"""Exchanges waiting for the writer; when full, a request waits up to PUT_TIMEOUT_SECONDS."""
+PUT_TIMEOUT_SECONDS = 1.0
+CREDENTIAL_DIGITS = 12
+"""Hex digits of a credential's SHA-256 kept: 48 bits, enough to tell any two tokens apart."""
+REQUEST_HEADERS = ("Content-Type", "Content-Encoding", "User-Agent", "X-Request-Id")
+RESPONSE_HEADERS = ("Retry-After", "Content-Type")
+MAX_HEADER_CHARS = 200
+MAX_KEYS_BODY_BYTES = 1 << 20
+"""A JSON body larger than this is not parsed for keys (`keys_truncated` says so)."""
+MAX_KEY_OBJECTS = 100
+MAX_KEY_CHARS = 200
+TOKEN_HEADERS = ("jwt-auth", "x-authorization")
+ISSUING_HEADERS = ("jwt-auth",)
+"""Response headers that hand a client its token (Sinatra's login): kept as `issued`."""
+
+logger = logging.getLogger("pepharness.traffic")
+
+_STOP = object()
+_COMPACT = (",", ":")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_rfc3339(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+class TrafficWriter:
+    """One JSON Lines file fed by every mock of the process through one writer thread.
+
+    `open()` truncates the file (a serve run is one file, numbered from 1) and raises
+    `OSError` when it cannot be written, before anything is served. `record()` is what the
+    request threads call; `close()` writes what is queued, flushes and closes. An exchange
+    that could not be queued within PUT_TIMEOUT_SECONDS (a stalled disk) is dropped, counted
+    in `lost` and logged on close; when the queue was full, its `seq` is missing from the file.
+    """
+
+    def __init__(self, stream: IO[str], *, queue_size: int = QUEUE_SIZE) -> None:
+        self._stream = stream
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._next_seq = 1
+        self._dropped = 0  # by the request threads, under the lock
+        self._unwritten = 0  # by the writer thread
+        self.written = 0
+        self._thread = threading.Thread(target=self._write, name="pepharness-traffic", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, path: str | Path, **kwargs: Any) -> TrafficWriter:
+        stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 (closed by close())
+        return cls(stream, **kwargs)
+
+    def record(self, entry: dict[str, Any]) -> int:
+        """Number `entry` and queue it; its `seq`, or 0 when it was lost (queue full too long)."""
+        deadline = time.monotonic() + PUT_TIMEOUT_SECONDS
+        # One lock numbers and queues: the file's order is the order of the numbers.
+        if not self._lock.acquire(timeout=PUT_TIMEOUT_SECONDS):
+            self._dropped += 1  # unlocked, as no lock was had: a count for the log only
+            return 0
+        try:
+            seq = self._next_seq
+            self._next_seq += 1
+            try:
+                wait = max(0.0, deadline - time.monotonic())
+                self._queue.put({"seq": seq, **entry}, timeout=wait)
+            except queue.Full:
+                self._dropped += 1
+                return 0
+            return seq
+        finally:
+            self._lock.release()
+
+    @property
+    def lost(self) -> int:
+        """Exchanges not in the file: dropped (no room in time) or not written (a write error)."""
+        return self._dropped + self._unwritten
+
+    def _write(self) -> None:
+        broken: OSError | None = None
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    self._stream.flush()
+                    return
+                if isinstance(item, threading.Event):
+                    self._stream.flush()
+                    item.set()
+                    continue
+                if broken is not None:
+                    self._unwritten += 1
+                    continue
+                self._stream.write(json.dumps(item, separators=_COMPACT, default=_json) + "\n")
+                self.written += 1
+                if self._queue.empty():
+                    self._stream.flush()
+            except OSError as error:
+                # A full or vanished disk: keep draining, so no request ever waits on it.
+                if broken is None:
+                    broken = error
+                    logger.error("traffic: cannot write any more: %s", error.strerror or error)
+                if item is _STOP:
+                    return
+                if isinstance(item, threading.Event):
+                    item.set()
+                else:
+                    self._unwritten += 1
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until every exchange queued so far is written and flushed (False: timed out)."""
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Write every queued exchange, flush and close the file (idempotent)."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        if not self._stream.closed:
+            self._stream.close()
+        if self.lost:
+            logger.warning("traffic: %d exchange(s) are not in the file", self.lost)
+
+    def __enter__(self) -> TrafficWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def credential_id(value: str) -> str:
+    """A short, non-secret identity of a credential: the SHA-256 prefix of the token, or of
+    the user alone for Basic (a password never enters a digest someone could brute-force)."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user = base64.b64decode(rest.strip(), validate=True).split(b":", 1)[0]
+        except (binascii.Error, ValueError):
+            return "unreadable"
+        return "user:" + hashlib.sha256(user).hexdigest()[:CREDENTIAL_DIGITS]
+    token = rest.strip() if scheme.lower() == "bearer" else value.strip()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:CREDENTIAL_DIGITS]
+
+
+def _credential(headers: Any) -> str | None:
+    for name in ("Authorization", *TOKEN_HEADERS):
+        value = headers.get(name)
+        if value is not None:
+            return credential_id(value)
+    return None
+
+
+def _issued(response: Response) -> str | None:
+    for name in ISSUING_HEADERS:
+        value = response.headers.get(name)
+        if value is not None:
+            return credential_id(value)
+    return None
+
+
+def _headers(source: Any, names: Collection[str]) -> dict[str, str]:
+    chosen = {}
+    for name in names:
+        value = source.get(name)
+        if value is not None:
+            chosen[name] = value[:MAX_HEADER_CHARS]
+    return chosen
+
+
+def _key_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[:MAX_KEY_CHARS]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return json.dumps(value, separators=(",", ":"))[:MAX_KEY_CHARS]
+
+
+def body_keys(body: Any, fields: Collection[str]) -> tuple[list[dict[str, Any]], bool]:
+    """The `fields` of a JSON body: one dict per object holding any of them — the body itself,
+    or each object of an array (the body, or any of its top-level values: a round's
+    `gameTransactionRound`, a bulk sync's list). At most MAX_KEY_OBJECTS; the flag says more
+    were left out."""
+    candidates: list[Any] = []
+    if isinstance(body, list):
+        candidates.extend(body)
+    elif isinstance(body, dict):
+        candidates.append(body)
+        for value in body.values():
+            if isinstance(value, list):
+                candidates.extend(value)
+    found: list[dict[str, Any]] = []
+    for candidate in candidates:
+        if not isinstance(candidate, dict):
+            continue
+        keys = {f: _key_value(candidate[f]) for f in fields if f in candidate}
+        if keys:
+            if len(found) == MAX_KEY_OBJECTS:
+                return found, True
+            found.append(keys)
+    return found, False
+
+
+def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
+    if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
+        return {"keys": [], "keys_truncated": True}
+    try:
+        raw = current.get_data(cache=True)
+    except (HTTPException, OSError):  # a chunked body past MAX_CONTENT_LENGTH, a dead client
+        return {}
+    if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    keys, truncated = body_keys(body, fields)
+    if not keys:
+        return {}
+    shown: dict[str, Any] = {"keys": keys, "body_sha256": hashlib.sha256(raw).hexdigest()[:16]}
+    if truncated:
+        shown["keys_truncated"] = True
+    return shown
+
+
+def install_traffic(
+    app: Flask, writer: TrafficWriter, *, mock: str, keys: Collection[str] = ()
+) -> None:
+    """Record every exchange of `app` (a mock with its core installed) to `writer`, named
+    `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one)."""
+    core = core_of(app)
+    secret = [name for name in keys if is_secret_key(name)]
+    if secret:
+        raise ValueError(f"a secret is never recorded: {', '.join(secret)}")
+    fields = tuple(keys)
+
+    def record(response: Response) -> Response:
+        try:
+            gather(response)
+        except Exception:  # recording must never turn an answer into a 500
+            logger.exception("traffic: %s %s not recorded", request.method, request.path)
+        return response
+
+    def gather(response: Response) -> None:
+        elapsed = time.perf_counter() - g.get(_STARTED, time.perf_counter())
+        error = unexpected_error()
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        headers = current.headers
+        entry: dict[str, Any] = {
+            "mock": mock,
+            # datetimes: the writer thread formats them (`_json`), off the request's time
+            "time": datetime.fromtimestamp(time.time() - elapsed, UTC),
+            "clock": g.get(_ARRIVED) or core.clock.now(),
+            "method": current.method,
+            "path": current.path,
+            "query": redact_query(current.args.items(multi=True)),
+            "status": response.status_code,
+            "duration_ms": round(elapsed * 1000, 3),
+            "fault": bool(g.get(_FAULTED, False)),
+            "auth": auth_kind(headers.get),
+            "credential": _credential(headers),
+            "issued": _issued(response),
+            "request_headers": _headers(headers, REQUEST_HEADERS),
+            "response_headers": _headers(response.headers, RESPONSE_HEADERS),
+            "error": describe_error(error) if error is not None else None,
+        }
+        if fields and current.mimetype == "application/json":
+            entry.update(_request_keys(current, fields))
+        writer.record(entry)
+
+    # after_request hooks run last-registered first: at the front, after the journal's own.
+    app.after_request_funcs.setdefault(None, []).insert(0, record)
+
+
+class TrafficFileError(ValueError):
+    """A line of a traffic file, other than a torn last one, is not an entry."""
+
+
+def read_traffic(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The entries of a traffic file in the order written, one at a time (bounded memory);
+    a last line without its newline that is not a whole JSON object is skipped (torn)."""
+    with open(path, "rb") as stream:
+        for number, raw in enumerate(stream, 1):
+            complete = raw.endswith(b"\n")
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                entry = None
+            if isinstance(entry, dict):
+                yield entry
+            elif complete:
+                raise TrafficFileError(f"{path}:{number}: not a traffic entry")
