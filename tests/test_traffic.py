@@ -199,6 +199,20 @@ def test_an_injected_fault_is_marked(traffic: Traffic) -> None:
     assert [(e["status"], e["fault"]) for e in entries] == [(503, True), (401, False)]
 
 
+@pytest.mark.parametrize("kind", ["connection_reset", "empty_reply"])
+def test_a_connection_left_without_an_answer_is_status_0(traffic: Traffic, kind: str) -> None:
+    """As the journal records it (D102): no HTTP answer went out, whatever Flask produced."""
+    url = traffic.urls["sinatra"]
+    fault = {"path": CATALOG, "fault": kind, "times": 1}
+    assert requests.post(f"{url}/__admin/faults", json=fault, timeout=TIMEOUT).status_code == 201
+    traffic.new()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}{CATALOG}", timeout=TIMEOUT)
+    assert requests.get(f"{url}{CATALOG}", timeout=TIMEOUT).status_code == 401
+    entries = traffic.new()
+    assert [(e["status"], e["fault"]) for e in entries] == [(0, True), (401, False)]
+
+
 def test_response_retry_after_is_kept(traffic: Traffic) -> None:
     url = traffic.urls["sinatra"]
     traffic.new()

@@ -72,6 +72,14 @@ MAX_JOURNAL_LIMIT = 999_999_999_999_999_999
 _JOURNAL_LIMIT = re.compile(r"0*[0-9]{1,18}", re.ASCII)
 
 
+def exchange_status(response: Response) -> int:
+    """The status an exchange is recorded with (journal and traffic file): NO_ANSWER_STATUS when
+    a transport fault sent no HTTP answer at all (D102), else the answer's."""
+    if g.get(_TRANSPORT) in (CONNECTION_RESET, EMPTY_REPLY):
+        return NO_ANSWER_STATUS
+    return response.status_code
+
+
 def _nothing_to_rebuild() -> None:
     """The reset of a mock whose only state is the core's."""
 
@@ -394,11 +402,7 @@ def install_core(
             method=request.method,
             path=request.path,
             query=request.args.items(multi=True),
-            status=(
-                NO_ANSWER_STATUS
-                if transport in (CONNECTION_RESET, EMPTY_REPLY)
-                else response.status_code
-            ),
+            status=exchange_status(response),
             duration_ms=duration_ms,
             fault=bool(g.get(_FAULTED, False)),
             auth=auth_kind(lambda name: request.headers.get(name)),

@@ -28,7 +28,7 @@ from typing import IO, Any
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of
+from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of, exchange_status
 from pepharness.mocks.core.clock import to_rfc3339
 from pepharness.mocks.core.errors import unexpected_error
 from pepharness.mocks.core.journal import auth_kind, describe_error, is_secret_key, redact_query
@@ -294,7 +294,7 @@ def install_traffic(
             "method": current.method,
             "path": current.path,
             "query": redact_query(current.args.items(multi=True)),
-            "status": response.status_code,
+            "status": exchange_status(response),
             "duration_ms": round(elapsed * 1000, 3),
             "fault": bool(g.get(_FAULTED, False)),
             "auth": auth_kind(headers.get),
