@@ -7,7 +7,7 @@ Configured only by environment variables (defaults: the reference PEP of `pephar
     PEPHARNESS_PEP_CLIENT_SECRET  its secret                      pep-demo-secret
     PEPHARNESS_PEP_PLAYER_ID      the player the events are of    877018
     PEPHARNESS_PEP_EVENT_PREFIX   start of every transactionId    example
-    PEPHARNESS_PEP_self.limit    items per data-fetch page       100 (1 to 1000)
+    PEPHARNESS_PEP_FETCH_LIMIT    items per data-fetch page       100 (1 to 1000)
 
 What it does, as the Platform gateway asks of a client:
 - gets one OAuth 2.0 client-credentials token (`POST /api/oauth/v1/token`, client id and secret
@@ -159,18 +159,33 @@ class Platform:
             "bonusMoneyAmount": 0,
             "bonusMoneyBalance": 0,
         }
-        bet = {**game, "transactionType": "BET", "transactionId": f"{prefix}-bet-1",
-               "realMoneyAmount": 5, "realMoneyBalance": 55}
-        win = {**game, "transactionType": "WIN", "transactionId": f"{prefix}-win-1",
-               "realMoneyAmount": 8, "realMoneyBalance": 63}
+        bet = {
+            **game,
+            "transactionType": "BET",
+            "transactionId": f"{prefix}-bet-1",
+            "realMoneyAmount": 5,
+            "realMoneyBalance": 55,
+        }
+        win = {
+            **game,
+            "transactionType": "WIN",
+            "transactionId": f"{prefix}-win-1",
+            "realMoneyAmount": 8,
+            "realMoneyBalance": 63,
+        }
         duplicates = 0
-        answer = self.call("POST", "/rx-api/players-data/v1/login", 202,
-                           json={"playerId": player, "date": now})
+        answer = self.call(
+            "POST", "/rx-api/players-data/v1/login", 202, json={"playerId": player, "date": now}
+        )
         duplicates += answer["duplicate"]
         answer = self.call("POST", "/rx-api/transactions/v1/money-transaction", 202, json=deposit)
         duplicates += answer["duplicate"]
-        answer = self.call("POST", "/rx-api/transactions/v1/game-transaction-round", 202,
-                           json={"gameTransactionRound": [bet, win]})
+        answer = self.call(
+            "POST",
+            "/rx-api/transactions/v1/game-transaction-round",
+            202,
+            json={"gameTransactionRound": [bet, win]},
+        )
         duplicates += answer["duplicates"]
         return duplicates
 
@@ -194,8 +209,12 @@ class Platform:
         """Two players; the task read back by its id."""
         batch = {
             "players": [
-                {"playerId": f"{prefix}-player-1", "registrationDate": "2026-01-01T00:00:00Z",
-                 "country": "DE", "currency": "EUR"},
+                {
+                    "playerId": f"{prefix}-player-1",
+                    "registrationDate": "2026-01-01T00:00:00Z",
+                    "country": "DE",
+                    "currency": "EUR",
+                },
                 {"playerId": f"{prefix}-player-2", "registrationDate": "2026-01-02T00:00:00Z"},
             ]
         }
