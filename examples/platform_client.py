@@ -42,6 +42,7 @@ MAX_ATTEMPTS = 6  # per request, for 5xx, timeouts and broken connections
 FIRST_DELAY = 0.2  # seconds; doubled after each failed attempt
 MAX_DELAY = 5.0
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without Retry-After
+MAX_WAITS = 30  # 429s in a row for one request before giving up
 RENEW_MARGIN = 60.0  # a new token this many seconds before the current one expires
 
 
@@ -68,7 +69,8 @@ class Platform:
         """One request; the same one again after a 429 (once Retry-After has passed), a 5xx, a
         timeout or a broken connection. Other answers are returned as they are."""
         delay = FIRST_DELAY
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        failures = waits = 0
+        while True:
             pause = self.not_before - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
@@ -78,18 +80,22 @@ class Platform:
                 problem = type(error).__name__
             else:
                 if response.status_code == 429:
+                    # not a failure: wait as told, then the same request again
+                    waits += 1
                     self.waits += 1
+                    if waits > MAX_WAITS:
+                        raise Failed(f"{method} {path}: still rate limited after {waits} waits")
                     self.not_before = time.monotonic() + retry_after(response)
                     continue
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
-            if attempt == MAX_ATTEMPTS:
-                raise Failed(f"{method} {path}: {problem} after {attempt} attempts")
+            failures += 1
+            if failures == MAX_ATTEMPTS:
+                raise Failed(f"{method} {path}: {problem} after {failures} attempts")
             self.retries += 1
             time.sleep(delay)
             delay = min(delay * 2, MAX_DELAY)
-        raise Failed(f"{method} {path}: still rate limited after {MAX_ATTEMPTS} waits")
 
     # -- the OAuth token -------------------------------------------------------------------
 

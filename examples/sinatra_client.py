@@ -40,6 +40,7 @@ MAX_ATTEMPTS = 6  # per request, for 5xx, timeouts and broken connections
 FIRST_DELAY = 0.2  # seconds; doubled after each failed attempt
 MAX_DELAY = 5.0
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without Retry-After
+MAX_WAITS = 30  # 429s in a row for one request before giving up
 RENEW_MARGIN = 60.0  # log in again this many seconds before the token expires
 TOKEN_LIFETIME = 20 * 60  # the seed's, when the token does not say
 
@@ -66,28 +67,33 @@ class Sinatra:
     def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request, retried on 429 (after Retry-After), 5xx and transport errors."""
         delay = FIRST_DELAY
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        failures = waits = 0
+        while True:
             pause = self.not_before - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
             try:
                 response = self.http.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as error:
-                problem = f"{type(error).__name__}"
+                problem = type(error).__name__
             else:
                 if response.status_code == 429:
+                    # not a failure: wait as told, then the same request again
+                    waits += 1
                     self.waits += 1
+                    if waits > MAX_WAITS:
+                        raise Failed(f"{method} {path}: still rate limited after {waits} waits")
                     self.not_before = time.monotonic() + retry_after(response)
-                    continue  # a 429 is not an attempt that failed: wait, then the same again
+                    continue
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
-            if attempt == MAX_ATTEMPTS:
-                raise Failed(f"{method} {path}: {problem} after {attempt} attempts")
+            failures += 1
+            if failures == MAX_ATTEMPTS:
+                raise Failed(f"{method} {path}: {problem} after {failures} attempts")
             self.retries += 1
             time.sleep(delay)
             delay = min(delay * 2, MAX_DELAY)
-        raise Failed(f"{method} {path}: still rate limited after {MAX_ATTEMPTS} waits")
 
     # -- the jwt-auth token ----------------------------------------------------------------
 
