@@ -5,6 +5,7 @@ behaviour the examples promise (pages in order, the same event resent, no token 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -109,11 +110,12 @@ MONEY = "/rx-api/transactions/v1/money-transaction"
 
 def test_platform_client_resends_the_same_event_and_pages_to_the_end(pep: Any) -> None:
     fault(pep, MONEY, 503)
+    fault(pep, "/rx-api/players-data/v1/login", 401)
     env = {"PEPHARNESS_PEP_URL": pep.base_url, "PEPHARNESS_PEP_FETCH_LIMIT": "2"}
     summary = run_example("platform_client.py", **env)
     assert summary.startswith("platform_client: OK "), summary
     got = fields(summary)
-    assert (got["tokens"], got["retries"], got["duplicates"]) == ("1", "1", "0"), summary
+    assert (got["tokens"], got["retries"], got["duplicates"]) == ("2", "1", "0"), summary
     assert (got["fetch_pages"], got["fetch_items"], got["bulk_stored"]) == ("2", "3", "2/2")
     sent = journal(pep, MONEY)
     assert [e["status"] for e in sent] == [503, 202]
@@ -124,6 +126,22 @@ def test_platform_client_resends_the_same_event_and_pages_to_the_end(pep: Any) -
     # the deposit and the round again: duplicates, counted once (the login is one too when
     # both runs fall in the same second: its key is the player and the date)
     assert again["duplicates"] in ("3", "4") and again["fetch_items"] == "3", again
+
+
+def test_platform_client_never_retries_a_400(pep: Any) -> None:
+    fault(pep, MONEY, 400)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PEPHARNESS_")}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "platform_client.py")],
+        env={**clean, "PEPHARNESS_PEP_URL": pep.base_url, "NO_PROXY": "127.0.0.1,localhost"},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "platform_client: FAILED" in done.stderr and "HTTP 400" in done.stderr
+    assert [e["status"] for e in journal(pep, MONEY)] == [400]
 
 
 def test_frontend_client_logs_in_again_and_hears_its_deposit(
@@ -153,3 +171,37 @@ def test_every_example_documents_its_environment(name: str) -> None:
     for variable in set(re.findall(r'env\("(PEPHARNESS_\w+)"', text)):
         assert variable in text.split('"""')[1], f"{name}: {variable} not in its docstring"
         assert variable in readme, f"examples/README.md: {variable} missing"
+
+
+# -- the Sinatra client's token, in process (no subprocess: the token's lifetime is 20 minutes) --
+
+
+def load_example(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sinatra_client_renews_its_token_and_logs_in_after_expiry(sinatra: Any) -> None:
+    example = load_example("sinatra_client")
+    client = example.Sinatra(sinatra.base_url, OPERATOR_EMAIL, OPERATOR_PASSWORD)
+    try:
+        client.get("/vendors/1.0/view/available")
+        first = client.token
+        assert example.lifetime(first) == 20 * 60  # read from the token's iat/exp
+        client.get("/vendors/1.0/view/available")
+        assert (client.logins, client.token) == (1, first)  # reused
+        sinatra.advance(60)  # (a token issued in the same second would be the same token)
+        client.renew_at = 0.0  # the renewal time has come (a minute before the 20 minutes)
+        client.get("/vendors/1.0/view/available")
+        second = client.token
+        assert client.logins == 2 and second != first
+        sinatra.advance(20 * 60 + 1)  # expired on the mock's clock: a 401, then a new login
+        client.get("/vendors/1.0/view/available")
+        assert client.logins == 3 and client.token not in (first, second)
+    finally:
+        client.http.close()
+    statuses = [e["status"] for e in journal(sinatra, "/vendors/")]
+    assert statuses == [200, 200, 200, 401, 200]
