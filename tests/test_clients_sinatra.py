@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import requests
+from planted.clients_sinatra import PLANTED
 
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.core.traffic import TrafficWriter, read_traffic
 from pepharness.serving import MOCKS, ServeOptions, record_traffic
 from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS, Verdict
 from pepharness.suites.clients.sinatra import CATALOG, judge
-from planted.clients_sinatra import PLANTED
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sinatra_client.py"
 TIMEOUT = 10

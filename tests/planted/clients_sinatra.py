@@ -120,7 +120,9 @@ PLANTED: dict[str, tuple[Callable[[str, Admin], None], str]] = {
     "keeps_an_expired_token": (
         keeps_an_expired_token, "check_client_renews_its_token_before_20_minutes"
     ),
-    "resends_a_token_after_401": (resends_a_token_after_401, "check_client_drops_a_token_after_401"),
+    "resends_a_token_after_401": (
+        resends_a_token_after_401, "check_client_drops_a_token_after_401"
+    ),
     "ignores_retry_after": (ignores_retry_after, "check_client_honours_retry_after"),
     "skips_a_page": (skips_a_page, "check_client_walks_pages_in_order"),
     "repeats_a_page": (repeats_a_page, "check_client_never_repeats_a_page"),
