@@ -11,6 +11,7 @@ contract rule looks at the operation, the query and the credential kind only.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -392,9 +393,14 @@ class _Contract:
             pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)))
             self.operations.append((method, pattern, template, parameters))
 
+        self.match = functools.lru_cache(maxsize=1024)(self._match)
+
+    def _match(self, path: str) -> list[tuple[str, re.Pattern[str], str, dict[str, Any]]]:
+        return [op for op in self.operations if op[1].fullmatch(path)]
+
     def judge(self, judge: _Judge, seq: int, method: str, path: str, query: Any) -> None:
         judge.check(VALID_REQUEST)
-        templates = [op for op in self.operations if op[1].fullmatch(path)]
+        templates = self.match(path)
         chosen = [op for op in templates if op[0] == method]
         if not chosen:
             reason = (f"{method} is not documented for {templates[0][2]}" if templates
