@@ -124,10 +124,11 @@ def line(seq: int, path: str, at: float, status: int = 200, **fields: Any) -> di
     method = "POST" if path == LOGIN else "GET"
     auth = None if path == LOGIN else "basic" if path == HISTORY else "jwt-auth"
     credential = "user:abc" if auth == "basic" else None
+    sent = {"Content-Type": "application/json"} if path == LOGIN else {}
     return {"seq": seq, "mock": "sinatra", "time": stamp, "clock": stamp, "method": method,
             "path": path, "query": {}, "status": status, "duration_ms": 5.0, "fault": False,
             "auth": auth, "credential": credential, "issued": None, "response_headers": {},
-            **fields}
+            "request_headers": sent, **fields}
 
 
 def pages(*numbers: int, total: int = 30, **fields: Any) -> list[dict[str, Any]]:
@@ -195,6 +196,8 @@ def test_query_rules() -> None:
     assert failed([line(1, "/nowhere", 0, credential="t")]) == [
         "check_client_requests_match_the_contract"
     ]
+    form = line(1, LOGIN, 0, request_headers={"Content-Type": "text/plain"})
+    assert failed([form]) == ["check_client_requests_match_the_contract"]
     hidden = {"time_period": "***"}  # redacted: not judged
     assert failed([line(1, HISTORY, 0, query=hidden)]) == []
     assert failed([line(1, HISTORY, 0, query={"time_period": "someday"})]) == [

@@ -100,9 +100,9 @@ AUTH_WHERE_DOCUMENTED = add(
 VALID_REQUEST = add(
     "check_client_requests_match_the_contract", MUST,
     "contracts/sinatra.yaml; D107",
-    "Every request is an operation of contracts/sinatra.yaml with documented query parameters, "
-    "the required ones present, integers and enums valid (bodies are not in the traffic file: "
-    "not judged).",
+    "Every request is an operation of contracts/sinatra.yaml: path parameters valid, query "
+    "parameters documented, the required ones present, integers, patterns and enums valid, a "
+    "body's Content-Type documented (bodies are not in the traffic file: not judged).",
 )
 
 LOGIN = re.compile(r"/[^/]+/login/?")
@@ -165,7 +165,7 @@ class _Judge:
         method = str(entry.get("method", "")).upper()
         query = entry.get("query") or {}
         auth = entry.get("auth")
-        self.contract.judge(self, seq, method, path, query)
+        self.contract.judge(self, seq, method, path, entry)
         if method == "POST" and LOGIN.fullmatch(path):
             self.login(entry, seq)
             return
@@ -377,41 +377,68 @@ def _retry_after(value: Any, started: float) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Operation:
+    method: str
+    pattern: re.Pattern[str]
+    template: str
+    query: dict[str, dict[str, Any]]
+    path: tuple[tuple[str, dict[str, Any]], ...]  # in the template's order
+    media: tuple[str, ...]  # the request body's media types, if it has one
+
+
 class _Contract:
-    """The operations of contracts/sinatra.yaml as (method, path regex, query parameters)."""
+    """The operations of contracts/sinatra.yaml: method, path, parameters, body media types."""
 
     def __init__(self) -> None:
-        self.operations: list[tuple[str, re.Pattern[str], str, dict[str, dict[str, Any]]]] = []
+        self.operations: list[_Operation] = []
         document = documents.load("sinatra")
         for method, template, operation in documents.operations("sinatra"):
             item = document["paths"][template]
-            parameters = {}
+            query, path = {}, {}
             for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
                 parameter = _resolve(document, parameter)
                 if parameter.get("in") == "query":
-                    parameters[parameter["name"]] = parameter
-            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)))
-            self.operations.append((method, pattern, template, parameters))
-
+                    query[parameter["name"]] = parameter
+                elif parameter.get("in") == "path":
+                    path[parameter["name"]] = parameter.get("schema") or {}
+            names = re.findall(r"\{([^}]+)\}", template)
+            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)))
+            body = _resolve(document, operation.get("requestBody") or {})
+            self.operations.append(_Operation(
+                method, pattern, template, query,
+                tuple((name, path.get(name, {})) for name in names),
+                tuple(body.get("content", {})),
+            ))
         self.match = functools.lru_cache(maxsize=1024)(self._match)
 
-    def _match(self, path: str) -> list[tuple[str, re.Pattern[str], str, dict[str, Any]]]:
-        return [op for op in self.operations if op[1].fullmatch(path)]
+    def _match(self, path: str) -> list[tuple[_Operation, tuple[str, ...]]]:
+        found = []
+        for operation in self.operations:
+            matched = operation.pattern.fullmatch(path)
+            if matched:
+                found.append((operation, matched.groups()))
+        return found
 
-    def judge(self, judge: _Judge, seq: int, method: str, path: str, query: Any) -> None:
+    def judge(self, judge: _Judge, seq: int, method: str, path: str, entry: Entry) -> None:
         judge.check(VALID_REQUEST)
         templates = self.match(path)
-        chosen = [op for op in templates if op[0] == method]
+        chosen = [(op, values) for op, values in templates if op.method == method]
         if not chosen:
-            reason = (f"{method} is not documented for {templates[0][2]}" if templates
+            reason = (f"{method} is not documented for {templates[0][0].template}" if templates
                       else "no operation of contracts/sinatra.yaml has this path")
             judge.breach(VALID_REQUEST, f"{method} {path}", [seq], reason)
             return
-        _, _, template, parameters = chosen[0]
+        operation, values = chosen[0]
+        query = entry.get("query")
         query = query if isinstance(query, dict) else {}
-        problems = [f"`{name}` is not a query parameter of {method} {template}"
-                    for name in query if name not in parameters]
-        for name, parameter in parameters.items():
+        problems = [f"`{name}` is not a query parameter of {method} {operation.template}"
+                    for name in query if name not in operation.query]
+        for (name, schema), value in zip(operation.path, values, strict=True):
+            problem = _value_problem(value, schema)
+            if problem:
+                problems.append(f"path `{name}`={value!r}: {problem}")
+        for name, parameter in operation.query.items():
             if HISTORY_API.fullmatch(path) and name == "page_size":
                 continue  # check_client_page_size_within_bounds judges it (D107)
             if name not in query:
@@ -421,6 +448,12 @@ class _Contract:
             problem = _value_problem(str(query[name]), parameter.get("schema") or {})
             if problem:
                 problems.append(f"`{name}`={query[name]!r}: {problem}")
+        if operation.media:
+            sent = str((entry.get("request_headers") or {}).get("Content-Type") or "")
+            media = sent.split(";", 1)[0].strip().lower()
+            if media not in operation.media:
+                problems.append(f"Content-Type {sent or '(none)'!r}: the body is "
+                                f"{' or '.join(operation.media)}")
         if problems:
             judge.breach(VALID_REQUEST, f"{method} {path}", [seq], "; ".join(problems))
 
@@ -445,6 +478,8 @@ def _value_problem(value: str, schema: dict[str, Any]) -> str | None:
             return f"below the minimum {schema['minimum']}"
         if "maximum" in schema and number > schema["maximum"]:
             return f"above the maximum {schema['maximum']}"
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        return f"does not match {schema['pattern']}"
     if "enum" in schema and value not in [str(v) for v in schema["enum"]]:
         return f"not one of {', '.join(map(str, schema['enum']))}"
     return None
