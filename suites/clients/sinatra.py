@@ -207,10 +207,10 @@ class _Judge:
                 f"401 since it was issued (line {live.seq}); reuse the jwt-auth token until "
                 f"its last {RENEWAL_WINDOW_SECONDS // 60} minutes or a 401",
             )
-        # the token expires on the mock's whole second, as the mock's `iat` is
         # The mock signs the same claims within one second into the same token: a login that
         # hands back a token answered 401 before makes it the client's good token again (D105).
         self.dead.pop(str(issued), None)
+        # the token expires on the mock's whole second, as the mock's `iat` is
         self.tokens[str(issued)] = _Token(seq, math.floor(now) + TOKEN_LIFETIME_SECONDS)
         self.live = str(issued)
         if len(self.tokens) > self.prune_at:
