@@ -51,6 +51,8 @@ class Mock:
     banner: Callable[[ServeOptions], list[str]]
     traffic_keys: tuple[str, ...] = ()
     """The JSON request-body fields `--traffic` keeps (idempotency keys, D104)."""
+    traffic_answer_keys: tuple[str, ...] = ()
+    """The integer fields of a JSON answer `--traffic` keeps (a page's `total_count`, D105)."""
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
@@ -120,7 +122,7 @@ def _pep_banner(options: ServeOptions) -> list[str]:
 MOCKS: dict[str, Mock] = {
     mock.name: mock
     for mock in (
-        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner),
+        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner, (), ("total_count",)),
         Mock("operator", 8102, _operator_app, _operator_banner),
         Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId")),
     )
@@ -130,7 +132,9 @@ MOCKS: dict[str, Mock] = {
 
 def record_traffic(app: Flask, mock: Mock, writer: TrafficWriter) -> Flask:
     """`app` (built by `mock`) with every exchange appended to `writer` (`serve --traffic`)."""
-    install_traffic(app, writer, mock=mock.name, keys=mock.traffic_keys)
+    install_traffic(
+        app, writer, mock=mock.name, keys=mock.traffic_keys, answer_keys=mock.traffic_answer_keys
+    )
     return app
 
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -45,6 +46,8 @@ MAX_KEYS_BODY_BYTES = 1 << 20
 """A JSON body larger than this is not parsed for keys (`keys_truncated` says so)."""
 MAX_KEY_OBJECTS = 100
 MAX_KEY_CHARS = 200
+ANSWER_SCAN_BYTES = 512
+"""How far into a JSON answer `answer_keys` are looked for (a paging envelope comes first)."""
 TOKEN_HEADERS = ("jwt-auth", "x-authorization")
 ISSUING_HEADERS = ("jwt-auth",)
 """Response headers that hand a client its token (Sinatra's login): kept as `issued`."""
@@ -263,11 +266,31 @@ def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
     return shown
 
 
+def answer_numbers(response: Response, names: Collection[str]) -> dict[str, int]:
+    """The integer fields `names` of a JSON answer, as its first ANSWER_SCAN_BYTES write them
+    (a paging envelope's `total_count`, D105): no parse of a page of thousands of rows."""
+    if not names or response.is_streamed or response.mimetype != "application/json":
+        return {}
+    head = response.get_data()[:ANSWER_SCAN_BYTES].decode("utf-8", "replace")
+    found = {}
+    for name in names:
+        match = re.search(rf'"{re.escape(name)}"\s*:\s*(-?\d+)', head)
+        if match:
+            found[name] = int(match.group(1))
+    return found
+
+
 def install_traffic(
-    app: Flask, writer: TrafficWriter, *, mock: str, keys: Collection[str] = ()
+    app: Flask,
+    writer: TrafficWriter,
+    *,
+    mock: str,
+    keys: Collection[str] = (),
+    answer_keys: Collection[str] = (),
 ) -> None:
     """Record every exchange of `app` (a mock with its core installed) to `writer`, named
-    `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one)."""
+    `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one);
+    `answer_keys` the integer fields of a JSON answer kept as `answer` (D105)."""
     core = core_of(app)
     secret = [name for name in keys if is_secret_key(name)]
     if secret:
@@ -306,6 +329,9 @@ def install_traffic(
         }
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
+        answer = answer_numbers(response, answer_keys)
+        if answer:
+            entry["answer"] = answer
         writer.record(entry)
 
     # after_request hooks run last-registered first: at the front, after the journal's own.
