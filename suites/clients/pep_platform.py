@@ -112,6 +112,8 @@ GIVE_UP_ATTEMPTS = 3
 """An event may be given up (another event sent in its stead) after this many attempts (D109)."""
 WINDOW = 10_000
 """Recent event keys and refused requests kept (D109): the memory bound."""
+KEPT_ATTEMPTS = 10
+"""Attempts of one retried request remembered (its first and latest), for the breach's seqs."""
 RETRY_AFTER_TOLERANCE = 0.01
 RETRYABLE = {0, 429}
 
@@ -216,12 +218,12 @@ class PlatformJudge:
         self.grants: dict[str, tuple[float, int]] = {}  # client -> (mock clock, seq)
         self.unauthorized = 0  # seq of the last Platform 401
         self.dead: dict[str, int] = {}  # credential -> seq of its 401
-        self.pending: dict[Any, Pending] = {}  # event key or signature -> failed attempt
+        self.pending = Bounded()  # event key or signature -> its failed attempt (Pending)
         self.pending_path: dict[str, Any] = {}  # event path -> key of its failed event
         self.sent = Bounded()  # event key -> (body digest, seq)
         self.refused = Bounded()  # signature -> (status, seq)
         self.blocked: dict[str, tuple[float, int, float]] = {}  # credential -> until, seq, R
-        self.walks: dict[tuple[str, str], tuple[int, int]] = {}  # listing -> (position, seq)
+        self.walks = Bounded()  # (listing, delta) -> (position, seq) of its last page
 
     def breach(self, rule: Any, title: str, seqs: Iterable[int], detail: str) -> None:
         self.verdicts[rule.name].breaches.append(Breach(title, tuple(seqs), detail))
@@ -314,10 +316,13 @@ class PlatformJudge:
             pending.gaps.append(gap)
             pending.seqs.append(seq)
             pending.attempts += 1
+            if len(pending.seqs) > KEPT_ATTEMPTS:  # the first and the latest: memory bounded
+                del pending.seqs[1:-KEPT_ATTEMPTS + 1]
+                del pending.gaps[1:-KEPT_ATTEMPTS + 2]
         if failed(status) and (status != 429 or key is not None):  # a fetch's 429: Retry-After
             if pending is None:
                 pending = Pending([seq], body)
-                self.pending[identity] = pending
+                self.pending.put(identity, pending)
                 if key is not None:
                     self.pending_path[path] = key
             pending.ended = ended(entry)
@@ -331,9 +336,10 @@ class PlatformJudge:
                    body: str | None) -> None:
         waiting = self.pending_path.get(path)
         if waiting is not None and waiting != key:
-            pending = self.pending[waiting]
+            pending = self.pending.pop(waiting, None)
+            del self.pending_path[path]
             self.check(RETRY_SAME_EVENT)
-            if pending.attempts < GIVE_UP_ATTEMPTS:
+            if pending is not None and pending.attempts < GIVE_UP_ATTEMPTS:
                 self.breach(
                     RETRY_SAME_EVENT, "another event instead of the retry", [pending.seqs[-1], seq],
                     f"event {', '.join(waiting[1:])} failed at #{pending.seqs[-1]} after "
@@ -341,8 +347,6 @@ class PlatformJudge:
                     f"{', '.join(key[1:])}: a failed event is sent again with the same "
                     "transactionId and body",
                 )
-            del self.pending[waiting]
-            del self.pending_path[path]
         elif waiting == key:
             self.check(RETRY_SAME_EVENT)
         before = self.sent.get(key)
@@ -440,7 +444,7 @@ class PlatformJudge:
                     f"#{seq} asked {entry['path']} from item {position}, #{at} had asked from "
                     f"item {last}: each page once, in order",
                 )
-        self.walks[listing] = (position, seq)
+        self.walks.put(listing, (position, seq))
 
     def verdicts_list(self) -> list[Verdict]:
         return list(self.verdicts.values())
