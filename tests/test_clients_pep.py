@@ -153,3 +153,76 @@ def test_nothing_to_look_at_is_not_verified() -> None:
         assert {v.outcome for v in judge([])} == {NOT_VERIFIED}
     names = [rule.name for rule in (*pep_platform.CATALOG, *pep_frontend.CATALOG)]
     assert len(names) == len(set(names)) == 13
+
+
+# -- the judges' edges, on hand-written lines (no server) ---------------------------------------
+
+MONEY = "/rx-api/transactions/v1/money-transaction"
+
+
+def line(seq: int, at: float, method: str, path: str, status: int, **extra: Any) -> dict[str, Any]:
+    """A traffic line at `at` seconds (wall and mock clock alike) into the run."""
+    when = f"2026-12-01T10:{int(at) // 60:02d}:{at % 60:06.3f}Z"
+    entry = {"seq": seq, "mock": "pep", "time": when, "clock": when, "method": method,
+             "path": path, "query": {}, "status": status, "duration_ms": 0.0,
+             "auth": "bearer", "credential": "tok", "response_headers": {}}
+    entry.update(extra)
+    return entry
+
+
+def event(seq: int, at: float, status: int, tid: str = "t-1", body: str = "b1",
+          **extra: Any) -> dict[str, Any]:
+    return line(seq, at, "POST", MONEY, status, keys=[{"transactionId": tid}],
+                body_sha256=body, **extra)
+
+
+def outcome(verdicts: list[Verdict], name: str) -> str:
+    return next(v.outcome for v in verdicts if v.rule.name == f"check_client_platform_{name}")
+
+
+def test_a_capped_backoff_passes_a_constant_one_fails() -> None:
+    capped = [event(1, 0, 503)]
+    at = 0.0
+    for n, gap in enumerate((0.2, 0.4, 0.8, 1.6, 3.2, 5, 5), 2):
+        at += gap
+        capped.append(event(n, at, 503 if n < 8 else 202))
+    assert outcome(pep_platform.judge(capped), "retry_backoff") == PASS
+    constant = [event(n, n * 0.5, 503 if n < 4 else 202) for n in range(1, 5)]
+    verdicts = pep_platform.judge(constant)
+    assert outcome(verdicts, "retry_backoff") == FAIL
+    assert outcome(verdicts, "retry_same_event") == PASS
+
+
+def test_a_retry_waits_a_5xx_retry_after_and_an_event_may_be_given_up_after_3() -> None:
+    told = {"response_headers": {"Retry-After": "2"}}
+    early = [event(1, 0, 503, **told), event(2, 1.0, 202)]
+    assert outcome(pep_platform.judge(early), "retry_backoff") == FAIL
+    assert outcome(pep_platform.judge([event(1, 0, 503, **told), event(2, 2.0, 202)]),
+                   "retry_backoff") == PASS
+    given_up = [event(1, 0, 503), event(2, 0.2, 503), event(3, 0.6, 503),
+                event(4, 2.0, 202, tid="t-2", body="b2")]
+    verdicts = pep_platform.judge(given_up)
+    assert outcome(verdicts, "retry_same_event") == PASS
+    assert outcome(pep_platform.judge(given_up[:1] + given_up[3:]), "retry_same_event") == FAIL
+
+
+def test_a_data_fetch_walk_back_and_an_http_date_retry_after() -> None:
+    fetch = "/api/data-fetch/v1/players"
+    walk = [line(1, 0, "GET", fetch, 200), line(2, 1, "GET", fetch, 200, query={"next": "cDoyMA"}),
+            line(3, 2, "GET", fetch, 200, query={"next": "cDoxMA"})]  # p:20, then p:10
+    assert outcome(pep_platform.judge(walk), "fetch_follows_next") == FAIL
+    assert outcome(pep_platform.judge(walk[:2]), "fetch_follows_next") == PASS
+    until = "Tue, 01 Dec 2026 10:00:05 GMT"
+    limited = [line(1, 0, "GET", fetch, 429, response_headers={"Retry-After": until}),
+               line(2, 4, "GET", fetch, 200)]
+    assert outcome(pep_platform.judge(limited), "fetch_honours_retry_after") == FAIL
+    limited[1] = line(2, 5, "GET", fetch, 200)
+    assert outcome(pep_platform.judge(limited), "fetch_honours_retry_after") == PASS
+
+
+def test_a_platform_call_without_credential_or_with_a_secret_fails() -> None:
+    assert outcome(pep_platform.judge([event(1, 0, 401, credential=None, auth=None)]),
+                   "sends_its_oauth_token") == FAIL
+    secret = pep_platform.foreign_credentials([], ["s3cret"]).pop()
+    verdicts = pep_platform.judge([event(1, 0, 401, credential=secret)], client_secrets=["s3cret"])
+    assert outcome(verdicts, "sends_its_oauth_token") == FAIL

@@ -243,6 +243,13 @@ class PlatformJudge:
             self.token(entry, seq, status, credential)
         elif credential is not None:
             self.bearer(entry, seq, status, credential)
+        else:
+            self.check(BEARER_IS_OAUTH)
+            self.breach(
+                BEARER_IS_OAUTH, "no credential", [seq],
+                f"{method} {path} carried no credential; the Platform gateway takes "
+                "`Authorization: Bearer` of the token `POST /api/oauth/v1/token` granted",
+            )
         self.retries(entry, seq, status, method, path)
         self.four_xx(entry, seq, status)
         if path.startswith(FETCH_PREFIX) and method == "GET":
