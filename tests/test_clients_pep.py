@@ -42,11 +42,11 @@ class Run:
         answer = requests.request(method, f"{self.url}/__admin{path}", timeout=TIMEOUT, **kwargs)
         answer.raise_for_status()
 
-    def fresh(self, fetch_limit: int | None = None) -> None:
+    def fresh(self, fetch_limit: tuple[int, float] | None = None) -> None:
         """A reset PEP (state, faults, data-fetch limit) and no entry pending."""
         self.admin("POST", "/reset")
-        if fetch_limit is not None:
-            self.app.extensions[EXTENSION].gateway.limiter.configure(fetch_limit, 1.0)
+        if fetch_limit is not None:  # the reference PEP's own limiter, as /__admin has none
+            self.app.extensions[EXTENSION].gateway.limiter.configure(*fetch_limit)
         self.new()
 
     def new(self) -> list[dict[str, Any]]:
@@ -110,7 +110,7 @@ def example(name: str, **env: str) -> None:
 
 
 def test_the_platform_example_passes_every_rule_through_faults(run: Run) -> None:
-    run.fresh(fetch_limit=1)  # the second page is a 429 with Retry-After: 1
+    run.fresh(fetch_limit=(1, 3.0))  # the second page: a 429 with Retry-After of 1 to 3 s
     for fault in (
         {"path": "/rx-api/transactions/v1/money-transaction", "status": 503, "times": 1},
         {"path": "/rx-api/players-data/v1/login", "status": 401, "times": 1},

@@ -85,7 +85,7 @@ def retries_a_400(url: str, prefix: str, _identity: str) -> None:
 def no_backoff_after_503(url: str, prefix: str, _identity: str) -> None:
     bearer = token(url)
     body = deposit(f"{prefix}-1")
-    for _ in range(5):
+    for _ in range(6):
         if send(url, bearer, body) < 500:
             return
 
@@ -98,7 +98,7 @@ def ignores_next(url: str, _prefix: str, _identity: str) -> None:
 
 def hammers_the_data_fetch(url: str, _prefix: str, _identity: str) -> None:
     bearer = token(url)
-    for _ in range(4):  # the test's limit is 1: a 429, then no wait
+    for _ in range(4):  # the test's limit is 1 in 30 s: a 429, then no wait
         fetch(url, bearer, limit=1)
 
 
@@ -150,8 +150,8 @@ class PlantedClient:
     """The rule the judge must fail."""
     faults: tuple[dict[str, Any], ...] = ()
     """`/__admin/faults` rules the test programmes first."""
-    fetch_limit: int | None = None
-    """The data fetch's limit per minute for the run (tighter than the seeded 100)."""
+    fetch_limit: tuple[int, float] | None = None
+    """The data fetch's limit and period for the run (tighter than the seeded 100 a minute)."""
 
 
 PLATFORM = "pep_platform"
@@ -171,12 +171,12 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             ({"path": MONEY, "status": 400, "times": 1},))),
         (PLATFORM, PlantedClient(
             "no_backoff_after_503", no_backoff_after_503, "check_client_platform_retry_backoff",
-            ({"path": MONEY, "status": 503, "times": 2},))),
+            ({"path": MONEY, "status": 503, "times": 4},))),
         (PLATFORM, PlantedClient(
             "ignores_next", ignores_next, "check_client_platform_fetch_follows_next")),
         (PLATFORM, PlantedClient(
             "hammers_the_data_fetch", hammers_the_data_fetch,
-            "check_client_platform_fetch_honours_retry_after", fetch_limit=1)),
+            "check_client_platform_fetch_honours_retry_after", fetch_limit=(1, 30.0))),
         (PLATFORM, PlantedClient(
             "identity_token_to_the_platform", identity_token_to_the_platform,
             "check_client_platform_sends_its_oauth_token")),
