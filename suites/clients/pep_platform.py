@@ -424,9 +424,9 @@ class PlatformJudge:
                 del self.blocked[who]
         if status == 429:
             end = ended(entry)
-            wait = retry_after_seconds(entry, end)
-            if wait is not None:
-                self.blocked[who] = (end + wait, seq, wait)
+            told = retry_after_seconds(entry, end)
+            if told is not None:
+                self.blocked[who] = (end + told, seq, told)
         if status != 200:
             return
         query = entry.get("query") or {}
