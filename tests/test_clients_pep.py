@@ -123,9 +123,9 @@ def test_the_platform_example_passes_every_rule_through_faults(run: Run) -> None
     verdicts = run.judge(PLATFORM, entries)
     assert not failed_rules(verdicts), [(v.rule.name, v.breaches) for v in verdicts]
     outcomes = {v.rule.name: v.outcome for v in verdicts}
-    for rule in ("token_reused", "new_token_after_401", "retry_backoff", "retry_same_event",
-                 "fetch_honours_retry_after", "fetch_follows_next", "sends_its_oauth_token",
-                 "bulk_sync_within_size"):
+    for rule in ("token_reused", "new_token_after_401", "events_are_valid", "retry_backoff",
+                 "retry_same_event", "fetch_honours_retry_after", "fetch_follows_next",
+                 "sends_its_oauth_token", "bulk_sync_within_size"):
         assert outcomes[f"check_client_platform_{rule}"] == PASS, outcomes
     assert not failed_rules(run.judge(FRONTEND, entries))
 
@@ -152,7 +152,7 @@ def test_nothing_to_look_at_is_not_verified() -> None:
     for judge in JUDGES.values():
         assert {v.outcome for v in judge([])} == {NOT_VERIFIED}
     names = [rule.name for rule in (*pep_platform.CATALOG, *pep_frontend.CATALOG)]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 14
 
 
 # -- the judges' edges, on hand-written lines (no server) ---------------------------------------

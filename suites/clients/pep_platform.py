@@ -52,6 +52,13 @@ KEY_KEEPS_BODY = CATALOG.add(
     "issue 14 item 3; seeds: transactionId is the idempotency key; D109",
     "An event's idempotency key (transactionId) is never sent again with a different body.",
 )
+EVENTS_VALID = CATALOG.add(
+    "check_client_platform_events_are_valid",
+    Level.MUST,
+    "issue 14 item 3; contracts/pep-platform.yaml (the reference PEP validates every event); D109",
+    "Every event is valid against the contract: the PEP's own answer (not an injected fault) to "
+    "an event is never a 400.",
+)
 BACKOFF = CATALOG.add(
     "check_client_platform_retry_backoff",
     Level.MUST,
@@ -250,6 +257,17 @@ class PlatformJudge:
                 f"{method} {path} carried no credential; the Platform gateway takes "
                 "`Authorization: Bearer` of the token `POST /api/oauth/v1/token` granted",
             )
+        if method == "POST" and path.startswith("/rx-api/") and status not in (0, 401, 429) \
+                and status < 500 and not entry.get("fault"):
+            self.check(EVENTS_VALID)
+            if status == 400:
+                key = event_key(entry)
+                self.breach(
+                    EVENTS_VALID, "an invalid event", [seq],
+                    f"{path} answered 400 to the event {', '.join(key[1:]) if key else ''}: its "
+                    "body is not valid against contracts/pep-platform.yaml (the PEP's answer "
+                    "names the fields; the traffic holds no body)",
+                )
         self.retries(entry, seq, status, method, path)
         self.four_xx(entry, seq, status)
         if path.startswith(FETCH_PREFIX) and method == "GET":

@@ -119,6 +119,12 @@ def changes_the_body_under_a_key(url: str, prefix: str, _identity: str) -> None:
     send(url, bearer, deposit(f"{prefix}-1", 70))
 
 
+def sends_an_invalid_event(url: str, prefix: str, _identity: str) -> None:
+    body = deposit(f"{prefix}-1")
+    del body["currency"]
+    send(url, token(url), body)
+
+
 # -- the Frontend gateway ----------------------------------------------------------------------
 
 
@@ -187,6 +193,9 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
         (PLATFORM, PlantedClient(
             "changes_the_body_under_a_key", changes_the_body_under_a_key,
             "check_client_platform_key_keeps_its_body")),
+        (PLATFORM, PlantedClient(
+            "sends_an_invalid_event", sends_an_invalid_event,
+            "check_client_platform_events_are_valid")),
         (FRONTEND, PlantedClient(
             "keeps_a_dead_frontend_token", keeps_a_dead_frontend_token,
             "check_client_frontend_logs_in_again_after_401",
