@@ -136,7 +136,9 @@ class Platform:
 
     def send_events(self, player: str, prefix: str) -> int:
         """A login, a deposit and a game round; the number answered as duplicates."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # The events' own time: the start of today (UTC), so that a second run of the same job
+        # the same day sends the same bodies under the same keys, as a retry must.
+        now = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
         deposit = {
             "playerId": player,
             "amount": 60,
