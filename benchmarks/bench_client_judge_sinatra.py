@@ -49,7 +49,8 @@ def synthesize(path: Path, lines: int) -> None:
             if now - issued_at > 19 * 60:
                 token += 1
                 issued_at = now
-                write(method="POST", path="/1.0/login/", status=200, issued=f"tok{token:08d}")
+                write(method="POST", path="/1.0/login/", status=200, issued=f"tok{token:08d}",
+                      request_headers={"Content-Type": "application/json"})
                 continue
             if seq % 10 == 0:
                 write(method="GET", path="/vendors/1.0/view/available", status=200,
