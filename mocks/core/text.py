@@ -19,18 +19,16 @@ the path (its `install_error_renderer`), wherever they come:
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
-import zlib
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import brotli
 from flask import Flask, Request, request
 from werkzeug.exceptions import BadRequest
+
+from pepharness.mocks.core.encoding import BodyTooLarge, UndecodableBody, UnknownCoding, decode_body
 
 EXTENSION = "pepharness.text"
 CREDENTIAL_HEADERS = frozenset({"HTTP_AUTHORIZATION", "HTTP_X_AUTHORIZATION", "HTTP_JWT_AUTH"})
@@ -129,20 +127,9 @@ def _decoded(raw: bytes, coding: str, limit: int) -> bytes | None:
     unknown coding, data that does not decode, or more than `limit` bytes once decoded (the
     route answers those with its own 4xx)."""
     try:
-        if coding == "identity":
-            return raw
-        if coding in ("gzip", "x-gzip"):
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-                data = stream.read(limit + 1)
-        elif coding == "deflate":
-            data = zlib.decompressobj().decompress(raw, limit + 1)
-        elif coding == "br":
-            data = brotli.decompress(raw)
-        else:
-            return None
-    except (OSError, EOFError, zlib.error, brotli.error):
+        return decode_body(raw, coding, limit)
+    except (UnknownCoding, UndecodableBody, BodyTooLarge):
         return None
-    return data if len(data) <= limit else None
 
 
 class TextCheckedRequest(Request):

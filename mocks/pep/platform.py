@@ -7,25 +7,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import hashlib
-import io
 import json
 import random
 import re
 import threading
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import brotli
 import requests
 from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
+from pepharness.mocks.core.encoding import (
+    BodyTooLarge,
+    UndecodableBody,
+    UnknownCoding,
+    decode_body,
+)
 from pepharness.mocks.core.ratelimit import RateLimiter
 from pepharness.mocks.pep import errors, validation
 from pepharness.mocks.pep.events import EventLog, NewEvent, dialect_insert, platform_events
@@ -129,24 +131,15 @@ def decompress(raw: bytes, encoding: str | None) -> bytes:
     MAX_SYNC_BYTES of it."""
     coding = (encoding or "identity").strip().lower()
     try:
-        if coding == "identity":
-            data = raw
-        elif coding in ("gzip", "x-gzip"):
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-                data = stream.read(MAX_SYNC_BYTES + 1)
-        elif coding == "deflate":
-            data = zlib.decompressobj().decompress(raw, MAX_SYNC_BYTES + 1)
-        elif coding == "br":
-            data = brotli.decompress(raw)
-        else:
-            raise errors.UnsupportedEncoding()
-    except (OSError, EOFError, zlib.error, brotli.error):
+        return decode_body(raw, coding, MAX_SYNC_BYTES)
+    except UnknownCoding:
+        raise errors.UnsupportedEncoding() from None
+    except UndecodableBody:
         raise errors.InvalidEvent(
             [{"field": "body", "message": f"is not valid {coding} data"}]
         ) from None
-    if len(data) > MAX_SYNC_BYTES:
-        raise errors.PayloadTooLarge()
-    return data
+    except BodyTooLarge:
+        raise errors.PayloadTooLarge() from None
 
 
 def _json(raw: bytes) -> Any:
