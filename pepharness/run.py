@@ -230,11 +230,8 @@ def report(
         summary["command"] = command
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_junit(report_dir / JUNIT, results, summary)
-    click.echo(
-        "  "
-        + ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
-        + f"; reports in {report_dir}"
-    )
+    counted = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
+    click.echo(f"  {counted or 'no client rule judges the mocks served'}; reports in {report_dir}")
     if must_failed:
         click.echo(f"a MUST client rule failed: {', '.join(must_failed)}")
     return not must_failed
@@ -285,7 +282,12 @@ def _environment(urls: dict[str, str], seed: int) -> dict[str, str]:
         "PEPHARNESS_PEP_CLIENT_ID": pep.DEMO_CLIENT_ID if "pep" in urls else None,
         "PEPHARNESS_PEP_CLIENT_SECRET": pep.DEMO_CLIENT_SECRET if "pep" in urls else None,
     }
-    return {name: value for name, value in values.items() if value is not None}
+    chosen = {name: value for name, value in values.items() if value is not None}
+    # The mocks are on loopback: a CI runner's proxy must not stand between CMD and them.
+    for name in ("NO_PROXY", "no_proxy"):
+        bypass = [h for h in os.environ.get(name, "").split(",") if h.strip()]
+        chosen[name] = ",".join(dict.fromkeys([*bypass, "127.0.0.1", "localhost"]))
+    return chosen
 
 
 def _variables_help() -> str:
