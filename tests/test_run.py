@@ -26,9 +26,9 @@ PEPHARNESS = [sys.executable, "-c", "from pepharness.cli import main; main()"]
 TIMEOUT = 120
 
 
-def invoke(*args: str) -> Result:
-    env = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
+def invoke(*args: str, **extra: str) -> Result:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
+    return CliRunner(env={**env, **extra}).invoke(cli, list(args), catch_exceptions=False)
 
 
 def summary(report_dir: Path) -> dict:
@@ -52,6 +52,23 @@ def test_the_example_client_passes_every_sinatra_rule(tmp_path: Path) -> None:
     cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
     assert {case.get("name") for case in cases} == set(outcomes)
     assert (tmp_path / "traffic.jsonl").stat().st_size > 0
+
+
+@pytest.mark.parametrize("example", ["platform_client.py", "frontend_client.py"])
+def test_the_pep_example_clients_pass_every_pep_rule(tmp_path: Path, example: str) -> None:
+    result = invoke(
+        "run", "--mocks", "operator,pep", "--report-dir", str(tmp_path),
+        "--", sys.executable, str(ROOT / "examples" / example),
+        PEPHARNESS_EVENT_WAIT="0",
+    )
+    assert result.exit_code == 0, result.output
+    report = summary(tmp_path)
+    outcomes = {r["rule"]: r["outcome"] for r in report["rules"]}
+    assert report["apis"] == ["pep_platform", "pep_frontend"]
+    catalogs = (pep_platform.CATALOG, pep_frontend.CATALOG)
+    assert set(outcomes) == {rule.name for catalog in catalogs for rule in catalog}
+    assert set(outcomes.values()) <= {"passed", "not_verified"}, outcomes
+    assert outcomes["check_client_platform_token_reused"] == "passed"
 
 
 def test_a_client_that_logs_in_per_request_fails_by_the_rule(tmp_path: Path) -> None:
