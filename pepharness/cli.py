@@ -21,6 +21,8 @@ from pepharness.mocks.core import ServeError, serve_many
 from pepharness.mocks.core.traffic import TrafficWriter
 from pepharness.options import CONTEXT, env_option
 from pepharness.replay import replay as replay_command
+from pepharness.run import run as run_command
+from pepharness.run import verify_client as verify_client_command
 from pepharness.serving import MOCKS, ServeOptions, access_log, record_traffic
 
 seed_option = env_option(
@@ -321,6 +323,8 @@ def demo(seed: int, report_dir: Path, max_examples: int) -> None:
 cli.add_command(check_command)
 cli.add_command(fuzz_command)
 cli.add_command(replay_command)
+cli.add_command(run_command)
+cli.add_command(verify_client_command)
 
 
 def main() -> None:

@@ -1,0 +1,430 @@
+"""`pepharness run -- CMD` and `pepharness verify-client`: judge an integrator's client (issue 14).
+
+`run` serves the chosen mocks in this process on free loopback ports, every exchange written to
+one traffic file in the report dir (D103), hands CMD their URLs and the seeded credentials in
+the examples' environment variables, runs CMD with its output streaming through, then judges
+the traffic with the client judges of the mocks served (suites/clients, D105 to D110).
+`verify-client` judges a traffic file a long-running `serve --traffic FILE` wrote (D112).
+Both print a per-rule table and write summary.json and junit.xml; exit 0 when every MUST rule
+held (and CMD exited 0), 1 when a rule or CMD failed, 2 when they could not run (D113).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, generate
+from pepharness.mocks import pep
+from pepharness.mocks.core import ServeError, ThreadedServer
+from pepharness.mocks.core.traffic import TrafficFileError, TrafficWriter, read_traffic
+from pepharness.options import CONTEXT, env_option
+from pepharness.serving import MOCKS, ServeOptions, record_traffic
+
+if TYPE_CHECKING:
+    from pepharness.suites.clients import Verdict
+    from pepharness.suites.rules import Rule
+
+# The judges import the contract machinery and pytest (a second and more): imported when a
+# command runs, so every other command of the CLI starts as fast as before.
+
+TRAFFIC = "traffic.jsonl"
+SHOWN_BREACHES = 5
+"""Breaches printed per failed rule; summary.json holds them all."""
+DEFAULT_MOCKS = ("sinatra", "operator", "pep")
+
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "PEPHARNESS_SINATRA_URL": ("sinatra", "the Sinatra mock's base URL"),
+    "PEPHARNESS_SINATRA_EMAIL": ("sinatra", f"the seeded Sinatra user ({OPERATOR_EMAIL})"),
+    "PEPHARNESS_SINATRA_PASSWORD": ("sinatra", "its password (also HTTP Basic on the history)"),
+    "PEPHARNESS_OPERATOR_URL": ("operator", "the operator identity mock's base URL"),
+    "PEPHARNESS_IDENTITY_TOKEN": ("operator", "the first seeded player's identity token"),
+    "PEPHARNESS_PEP_URL": ("pep", "the reference PEP's base URL (Platform and Frontend)"),
+    "PEPHARNESS_PEP_CLIENT_ID": ("pep", f"the PEP's API client ({pep.DEMO_CLIENT_ID})"),
+    "PEPHARNESS_PEP_CLIENT_SECRET": ("pep", "its secret (Platform OAuth client credentials)"),
+}
+"""What CMD finds in its environment, by the mock that must be served for it to be set."""
+
+
+@dataclass(frozen=True)
+class Api:
+    """One client judge: the mock whose lines it reads, and how it is called."""
+
+    name: str
+    mock: str
+    module: str
+    """pepharness.suites.clients.<module>: its CATALOG and judge."""
+
+    def catalog(self) -> Iterable[Rule]:
+        return import_module(f"pepharness.suites.clients.{self.module}").CATALOG
+
+    def judge(self, entries: Iterable[dict[str, Any]], seed: int) -> list[Verdict]:
+        judge = import_module(f"pepharness.suites.clients.{self.module}").judge
+        if self.mock != "pep":
+            return judge(entries)
+        return judge(
+            entries,
+            identity_tokens=_identity_tokens(seed),
+            client_secrets=[pep.DEMO_CLIENT_SECRET],
+        )
+
+
+def _identity_tokens(seed: int) -> list[str]:
+    return [p.identity_token for p in generate(seed, anchor=datetime.now(UTC), rounds=0).players]
+
+
+APIS = (
+    Api("sinatra", "sinatra", "sinatra"),
+    Api("pep_platform", "pep", "pep_platform"),
+    Api("pep_frontend", "pep", "pep_frontend"),
+)
+"""Every client judge; a mock without one (the operator's identity API) is served, not judged."""
+
+
+class CannotRun(click.ClickException):
+    """What the user must fix (a command not found, an unwritable report dir): one line, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"pepharness: {self.format_message()}", err=True)
+
+
+def _mocks_value(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in MOCKS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"{value!r}: name one or more of {', '.join(MOCKS)}, separated by commas"
+        )
+    return names
+
+
+def _prepare(report_dir: Path) -> None:
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / ".pepharness-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise CannotRun(
+            f"cannot write the report dir {report_dir}: {error.strerror or error}"
+        ) from None
+
+
+def _entries_of(path: Path, mock: str) -> Iterator[dict[str, Any]]:
+    return (e for e in read_traffic(path) if e.get("mock") == mock)
+
+
+def judge_file(path: Path, apis: Sequence[Api], seed: int) -> list[Verdict]:
+    """Every verdict of `apis` over the traffic file at `path` (one streamed read per judge)."""
+    verdicts: list[Verdict] = []
+    for api in apis:
+        verdicts.extend(api.judge(_entries_of(path, api.mock), seed))
+    return verdicts
+
+
+def _result(verdict: Verdict) -> dict[str, Any]:
+    from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS
+
+    rule = verdict.rule
+    outcome = {PASS: "passed", FAIL: "failed", NOT_VERIFIED: "not_verified"}[verdict.outcome]
+    result: dict[str, Any] = {
+        "rule": rule.name,
+        "level": str(rule.level),
+        "source": rule.source,
+        "summary": rule.summary,
+        "api": rule.api,
+        "outcome": outcome,
+        "checked": verdict.checked,
+        "breaches": [
+            {"title": b.title, "seqs": list(b.seqs), "detail": b.detail} for b in verdict.breaches
+        ],
+        "reason": "" if verdict.checked else "the client sent nothing this rule looks at",
+    }
+    if verdict.breaches:
+        first = verdict.breaches[0]
+        more = len(verdict.breaches) - 1
+        result["failure"] = {
+            "title": first.title + (f" (and {more} more)" if more else ""),
+            "received": "\n".join(
+                f"#{','.join(map(str, b.seqs))} {b.title}: {b.detail}" for b in verdict.breaches
+            ),
+            "documented": rule.summary,
+        }
+    return result
+
+
+def _table(results: Sequence[dict[str, Any]]) -> None:
+    label = {"passed": "pass", "failed": "FAIL", "not_verified": "not verified"}
+    width = max((len(r["rule"]) for r in results), default=10)
+    for result in results:
+        outcome = label[result["outcome"]]
+        click.echo(f"  {result['level']:<6} {outcome:<12} {result['rule']:<{width}}".rstrip())
+        for breach in result["breaches"][:SHOWN_BREACHES]:
+            seqs = ",".join(f"#{s}" for s in breach["seqs"])
+            click.echo(f"      {seqs} {breach['title']}: {breach['detail']}")
+        hidden = len(result["breaches"]) - SHOWN_BREACHES
+        if hidden > 0:
+            click.echo(f"      … {hidden} more breach(es) in summary.json")
+
+
+def report(
+    verdicts: Sequence[Verdict],
+    report_dir: Path,
+    *,
+    apis: Sequence[str],
+    traffic: Path,
+    seed: int,
+    wall_time: float,
+    command: dict[str, Any] | None = None,
+) -> bool:
+    """Print the per-rule table, write summary.json and junit.xml; True when no MUST failed."""
+    from pepharness.suites.report import JUNIT, SUMMARY, write_junit
+
+    levels = ["MUST", "SHOULD", "INFO"]
+    results = sorted(
+        (_result(v) for v in verdicts), key=lambda r: (levels.index(r["level"]), r["rule"])
+    )
+    click.echo(f"client rules over {traffic}:")
+    _table(results)
+    must_failed = [r["rule"] for r in results if r["outcome"] == "failed" and r["level"] == "MUST"]
+    totals: dict[str, int] = {}
+    for result in results:
+        totals[result["outcome"]] = totals.get(result["outcome"], 0) + 1
+    summary: dict[str, Any] = {
+        "apis": list(apis),
+        "seed": seed,
+        "traffic": str(traffic),
+        "verdict": "fail" if must_failed or (command and command["exit_code"] != 0) else "pass",
+        "wall_time_seconds": round(wall_time, 2),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "totals": totals,
+        "rules": results,
+        "failures": [
+            {"rule": r["rule"], "level": r["level"], "source": r["source"],
+             "title": r["failure"]["title"], "received": r["failure"]["received"],
+             "documented": r["summary"]}
+            for r in results
+            if r["outcome"] == "failed"
+        ],
+        "not_verified": [
+            {"rule": r["rule"], "level": r["level"], "reason": r["reason"]}
+            for r in results
+            if r["outcome"] == "not_verified"
+        ],
+    }
+    if command is not None:
+        summary["command"] = command
+    (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_junit(report_dir / JUNIT, results, summary)
+    counted = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
+    click.echo(f"  {counted or 'no client rule judges the mocks served'}; reports in {report_dir}")
+    if must_failed:
+        click.echo(f"a MUST client rule failed: {', '.join(must_failed)}")
+    return not must_failed
+
+
+def _apis_of(mocks: Iterable[str]) -> list[Api]:
+    chosen = set(mocks)
+    return [api for api in APIS if api.mock in chosen]
+
+
+def list_rules() -> None:
+    for api in APIS:
+        for rule in api.catalog():
+            click.echo(f"{rule.name}\t{rule.level}\t{api.name}\t{rule.source}\t{rule.summary}")
+
+
+def _list_rules_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        list_rules()
+        ctx.exit(0)
+
+
+list_rules_option = click.option(
+    "--list-rules", is_flag=True, expose_value=False, is_eager=True, callback=_list_rules_flag,
+    help="Print every client rule (name, level, API, source, summary), tab-separated; exit 0.",
+)
+report_dir_option = env_option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports/run"),
+    show_default=True,
+    help="Where traffic.jsonl (run only), summary.json and junit.xml are written.",
+)
+seed_option = env_option(
+    "--seed", type=int, default=42, show_default=True,
+    help="Seed of the mocks' data (and of the identity tokens a Frontend call must not carry).",
+)
+
+
+def _environment(urls: dict[str, str], seed: int) -> dict[str, str]:
+    values = {
+        "PEPHARNESS_SINATRA_URL": urls.get("sinatra"),
+        "PEPHARNESS_SINATRA_EMAIL": OPERATOR_EMAIL if "sinatra" in urls else None,
+        "PEPHARNESS_SINATRA_PASSWORD": OPERATOR_PASSWORD if "sinatra" in urls else None,
+        "PEPHARNESS_OPERATOR_URL": urls.get("operator"),
+        "PEPHARNESS_IDENTITY_TOKEN": _identity_tokens(seed)[0] if "operator" in urls else None,
+        "PEPHARNESS_PEP_URL": urls.get("pep"),
+        "PEPHARNESS_PEP_CLIENT_ID": pep.DEMO_CLIENT_ID if "pep" in urls else None,
+        "PEPHARNESS_PEP_CLIENT_SECRET": pep.DEMO_CLIENT_SECRET if "pep" in urls else None,
+    }
+    chosen = {name: value for name, value in values.items() if value is not None}
+    # The mocks are on loopback: a CI runner's proxy must not stand between CMD and them.
+    for name in ("NO_PROXY", "no_proxy"):
+        bypass = [h for h in os.environ.get(name, "").split(",") if h.strip()]
+        chosen[name] = ",".join(dict.fromkeys([*bypass, "127.0.0.1", "localhost"]))
+    return chosen
+
+
+def _variables_help() -> str:
+    return "\n".join(f"    {name:<29} {meaning}" for name, (_, meaning) in ENVIRONMENT.items())
+
+
+def _serve(
+    stack: ExitStack, mocks: Sequence[str], options: ServeOptions, writer: TrafficWriter
+) -> dict[str, str]:
+    """Start each mock on a free loopback port (the operator first: the PEP calls it)."""
+    urls: dict[str, str] = {}
+    order = sorted(mocks, key=lambda name: name == "pep")
+    for name in order:
+        spec = MOCKS[name]
+        if name == "pep" and "operator" in urls:
+            options = ServeOptions(**{**options.__dict__, "operator_url": urls["operator"]})
+        server = ThreadedServer(record_traffic(spec.build(options), spec, writer))
+        stack.enter_context(server)
+        urls[name] = server.url
+    return urls
+
+
+def _describe(returncode: int) -> str:
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exit {returncode}"
+
+
+@click.command(
+    context_settings={**CONTEXT, "allow_interspersed_args": False},
+    epilog="\b\nCMD's environment (set for the mocks served):\n" + _variables_help(),
+)
+@env_option(
+    "--mocks",
+    default=",".join(DEFAULT_MOCKS),
+    show_default=True,
+    callback=_mocks_value,
+    help="The mocks to serve, comma-separated (the PEP is judged as Platform and Frontend; "
+    "the operator mock is served for the PEP and the front end, not judged).",
+)
+@report_dir_option
+@seed_option
+@list_rules_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
+def run(mocks: tuple[str, ...], report_dir: Path, seed: int, command: tuple[str, ...]) -> None:
+    """Serve the mocks on free loopback ports, run CMD against them, judge its requests.
+
+    CMD's output streams through. When it ends, every request the mocks received is judged by
+    the client rules (--list-rules): a per-rule table is printed and summary.json, junit.xml and
+    the traffic file are written to --report-dir. Exit 0: CMD exited 0 and no MUST rule failed;
+    1: a rule failed or CMD failed (the last line says which); 2: could not run.
+    """
+    if not command:
+        raise click.UsageError("name the command to run after --, e.g. -- python client.py")
+    if shutil.which(command[0]) is None:
+        raise CannotRun(f"command not found: {command[0]}")
+    _prepare(report_dir)
+    traffic = report_dir / TRAFFIC
+    started = time.monotonic()
+    try:
+        writer = TrafficWriter.open(traffic)
+    except OSError as error:
+        raise CannotRun(f"cannot write {traffic}: {error.strerror or error}") from None
+    with writer, ExitStack() as stack:
+        try:
+            urls = _serve(stack, mocks, ServeOptions(seed=seed), writer)
+        except ServeError as error:
+            raise CannotRun(str(error)) from None
+        for name, url in urls.items():
+            click.echo(f"pepharness run: {name} on {url}")
+        env = {**os.environ, **_environment(urls, seed)}
+        click.echo(f"pepharness run: $ {' '.join(command)}")
+        try:
+            child = subprocess.Popen(command, env=env)
+        except OSError as error:
+            raise CannotRun(f"cannot run {command[0]}: {error.strerror or error}") from None
+        try:
+            returncode = child.wait()
+        except KeyboardInterrupt:
+            child.terminate()
+            returncode = child.wait()
+        stack.close()  # stop serving: nothing arrives after CMD's end
+        writer.sync()
+    outcome = {"argv": list(command), "exit_code": returncode}
+    click.echo(f"pepharness run: the command ended ({_describe(returncode)})")
+    held = report(
+        judge_file(traffic, _apis_of(mocks), seed),
+        report_dir,
+        apis=[api.name for api in _apis_of(mocks)],
+        traffic=traffic,
+        seed=seed,
+        wall_time=time.monotonic() - started,
+        command=outcome,
+    )
+    if returncode != 0:
+        click.echo(f"pepharness run: the command failed ({_describe(returncode)})")
+    if returncode != 0 or not held:
+        raise SystemExit(1)
+
+
+@click.command("verify-client", context_settings=CONTEXT)
+@click.option(
+    "--traffic",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The traffic file a `pepharness serve --traffic FILE` wrote (it may still be serving).",
+)
+@env_option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports/verify-client"),
+    show_default=True,
+    help="Where summary.json and junit.xml are written.",
+)
+@seed_option
+@list_rules_option
+def verify_client(traffic: Path, report_dir: Path, seed: int) -> None:
+    """Judge the client requests in a `serve --traffic FILE` traffic file by the client rules.
+
+    For a client that `run` cannot launch (a staging deployment pointed at a long-running
+    `pepharness serve all --traffic FILE`): every request of the file is judged, by the judges
+    of the mocks that appear in it (all of them when none does). Same table, reports and exit
+    codes as `run`: 0 no MUST rule failed, 1 one did, 2 could not run.
+    """
+    _prepare(report_dir)
+    started = time.monotonic()
+    try:
+        seen = {entry.get("mock") for entry in read_traffic(traffic)}
+        apis = _apis_of(seen) or list(APIS)
+        verdicts = judge_file(traffic, apis, seed)
+    except (TrafficFileError, OSError, KeyError, TypeError, ValueError) as error:
+        raise CannotRun(f"{traffic} is not a traffic file: {error}") from None
+    held = report(
+        verdicts,
+        report_dir,
+        apis=[api.name for api in apis],
+        traffic=traffic,
+        seed=seed,
+        wall_time=time.monotonic() - started,
+    )
+    if not held:
+        raise SystemExit(1)

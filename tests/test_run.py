@@ -1,0 +1,193 @@
+"""`pepharness run -- CMD` and `pepharness verify-client` (issue 14 items 1 and 2), end to end:
+the mocks served on loopback, CMD a real process, a traffic file judged by the client rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+
+from pepharness.cli import cli
+from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
+from pepharness.suites.clients import pep_frontend, pep_platform, sinatra
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "sinatra_client.py"
+LOGS_IN_PER_REQUEST = ROOT / "tests" / "planted" / "sinatra_login_per_request_client.py"
+PEPHARNESS = [sys.executable, "-c", "from pepharness.cli import main; main()"]
+TIMEOUT = 120
+
+
+def invoke(*args: str, **extra: str) -> Result:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
+    return CliRunner(env={**env, **extra}).invoke(cli, list(args), catch_exceptions=False)
+
+
+def summary(report_dir: Path) -> dict:
+    return json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_the_example_client_passes_every_sinatra_rule(tmp_path: Path) -> None:
+    result = invoke(
+        "run", "--mocks", "sinatra", "--report-dir", str(tmp_path),
+        "--", sys.executable, str(EXAMPLE),
+    )
+    assert result.exit_code == 0, result.output
+    assert "the command ended (exit 0)" in result.output
+    report = summary(tmp_path)
+    assert report["verdict"] == "pass" and report["command"]["exit_code"] == 0
+    outcomes = {r["rule"]: r["outcome"] for r in report["rules"]}
+    assert set(outcomes) == {rule.name for rule in sinatra.CATALOG}
+    assert set(outcomes.values()) <= {"passed", "not_verified"}, outcomes
+    assert outcomes["check_client_reuses_its_token"] == "passed"
+    assert outcomes["check_client_walks_pages_in_order"] == "passed"
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    assert {case.get("name") for case in cases} == set(outcomes)
+    assert (tmp_path / "traffic.jsonl").stat().st_size > 0
+
+
+@pytest.mark.parametrize("example", ["platform_client.py", "frontend_client.py"])
+def test_the_pep_example_clients_pass_every_pep_rule(tmp_path: Path, example: str) -> None:
+    result = invoke(
+        "run", "--mocks", "operator,pep", "--report-dir", str(tmp_path),
+        "--", sys.executable, str(ROOT / "examples" / example),
+        PEPHARNESS_EVENT_WAIT="0",
+    )
+    assert result.exit_code == 0, result.output
+    report = summary(tmp_path)
+    outcomes = {r["rule"]: r["outcome"] for r in report["rules"]}
+    assert report["apis"] == ["pep_platform", "pep_frontend"]
+    catalogs = (pep_platform.CATALOG, pep_frontend.CATALOG)
+    assert set(outcomes) == {rule.name for catalog in catalogs for rule in catalog}
+    assert set(outcomes.values()) <= {"passed", "not_verified"}, outcomes
+    assert outcomes["check_client_platform_token_reused"] == "passed"
+
+
+def test_a_client_that_logs_in_per_request_fails_by_the_rule(tmp_path: Path) -> None:
+    result = invoke(
+        "run", "--mocks", "sinatra", "--report-dir", str(tmp_path),
+        "--", sys.executable, str(LOGS_IN_PER_REQUEST),
+    )
+    assert result.exit_code == 1, result.output
+    assert "a MUST client rule failed: check_client_reuses_its_token" in result.output
+    failed = [f["rule"] for f in summary(tmp_path)["failures"]]
+    assert failed == ["check_client_reuses_its_token"]
+    junit = (tmp_path / "junit.xml").read_text(encoding="utf-8")
+    assert junit.count("<failure") == 1
+
+
+def test_a_failing_command_fails_the_run(tmp_path: Path) -> None:
+    result = invoke(
+        "run", "--mocks", "operator", "--report-dir", str(tmp_path),
+        "--", sys.executable, "-c", "raise SystemExit(3)",
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.rstrip().splitlines()[-1] == (
+        "pepharness run: the command failed (exit 3)"
+    )
+    assert summary(tmp_path)["command"]["exit_code"] == 3
+
+
+def test_the_command_sees_the_urls_and_credentials(tmp_path: Path) -> None:
+    script = (
+        "import os, requests\n"
+        "url = os.environ['PEPHARNESS_OPERATOR_URL']\n"
+        "assert url.startswith('http://127.0.0.1:'), url\n"
+        "token = os.environ['PEPHARNESS_IDENTITY_TOKEN']\n"
+        "answer = requests.post(url + '/api/auth/v1/player', json={'identityToken': token},\n"
+        "                       timeout=10)\n"
+        "assert answer.status_code == 200, answer.text\n"
+        "assert 'PEPHARNESS_SINATRA_URL' not in os.environ\n"
+    )
+    result = invoke(
+        "run", "--mocks", "operator", "--report-dir", str(tmp_path),
+        "--", sys.executable, "-c", script,
+    )
+    assert result.exit_code == 0, result.output
+    assert "no client rule judges the mocks served" in result.output
+
+
+def test_a_command_not_found_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*PEPHARNESS, "run", "--report-dir", str(tmp_path), "--", "no-such-command-pepharness"],
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == ["pepharness: command not found: no-such-command-pepharness"]
+
+
+def test_an_unwritable_report_dir_or_a_bad_option_is_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = invoke("run", "--report-dir", str(blocker / "reports"), "--", "true")
+    assert result.exit_code == 2
+    assert "cannot write the report dir" in result.output
+    assert invoke("run", "--mocks", "nope", "--", "true").exit_code == 2
+    assert invoke("run").exit_code == 2
+
+
+def test_list_rules_lists_every_client_rule() -> None:
+    expected = {
+        rule.name for catalog in (sinatra.CATALOG, pep_platform.CATALOG, pep_frontend.CATALOG)
+        for rule in catalog
+    }
+    for command in ("run", "verify-client"):
+        result = invoke(command, "--list-rules")
+        assert result.exit_code == 0, result.output
+        lines = [line.split("\t") for line in result.output.splitlines()]
+        assert {fields[0] for fields in lines} == expected
+        assert all(fields[1] in ("MUST", "SHOULD", "INFO") and len(fields) == 5 for fields in lines)
+
+
+@pytest.fixture(scope="module")
+def served_traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `serve sinatra --traffic FILE` process, a client that logs in per request, stopped."""
+    path = tmp_path_factory.mktemp("verify-client") / "traffic.jsonl"
+    server = subprocess.Popen(
+        [*PEPHARNESS, "serve", "sinatra", "--port", "0", "--rounds", "50", "--traffic", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("sinatra on http://"), first
+        url = first.split()[2]
+        credentials = {"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD}
+        for path_ in ("/vendors/1.0/view/available", "/games/1.0/view/detailed"):
+            login = requests.post(f"{url}/1.0/login/", json=credentials, timeout=10)
+            token = login.headers["jwt-auth"]
+            assert requests.get(f"{url}{path_}", headers={"jwt-auth": token}, timeout=10).ok
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=TIMEOUT)
+    return path
+
+
+def test_verify_client_judges_a_served_traffic_file(served_traffic: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "verify-client", "--traffic", str(served_traffic), "--report-dir", str(tmp_path)
+    )
+    assert result.exit_code == 1, result.output
+    assert "a MUST client rule failed: check_client_reuses_its_token" in result.output
+    report = summary(tmp_path)
+    assert report["apis"] == ["sinatra"] and "command" not in report
+    outcomes = {r["rule"]: r["outcome"] for r in report["rules"]}
+    assert outcomes["check_client_uses_basic_only_on_the_paginated_history"] == "passed"
+    assert (tmp_path / "junit.xml").exists()
+
+
+def test_verify_client_refuses_a_file_that_is_not_traffic(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n{}\n")
+    result = invoke("verify-client", "--traffic", str(bad), "--report-dir", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "is not a traffic file" in result.output
