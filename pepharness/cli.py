@@ -45,6 +45,8 @@ def cli() -> None:
     pepharness check pep-frontend              a PEP's Frontend gateway (plays its operator)
     pepharness fuzz sinatra --duration 30s     seeded, fuzzed traffic; findings, HAR, report
     pepharness replay FILE --base-url URL      re-send a recorded HAR or finding, diff answers
+    pepharness run -- CMD              serve the mocks to CMD, then judge its requests
+    pepharness verify-client --traffic F       judge the client traffic a serve recorded
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
     """
