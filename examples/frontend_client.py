@@ -8,6 +8,7 @@ Configured only by environment variables (defaults: `pepharness serve all`):
     PEPHARNESS_IDENTITY_TOKEN     the player's identity token     (unset: the first seeded
                                                                    token of the operator mock)
     PEPHARNESS_PEP_CLIENT_SECRET  a Platform secret               (unset: no deposit is sent)
+    PEPHARNESS_FRONTEND_DEPOSIT   1: send that deposit            (unset: none)
     PEPHARNESS_EVENT_WAIT         seconds to wait for a push      5
 
 What it does:
@@ -18,9 +19,9 @@ What it does:
   the PEP's JWT, and only it, in `x-authorization` (never the identity token, never a secret);
 - reads the profile (`/api/players/v1/me`), the missions, the XP leaderboard and the
   notifications; after a 401 it logs the player in again rather than resending the dead JWT;
-- connects to Socket.IO with `auth={"token": jwt}`; when a Platform secret is given it sends
-  one deposit of that player through the Platform gateway and waits up to
-  PEPHARNESS_EVENT_WAIT seconds for the pushes it causes.
+- connects to Socket.IO with `auth={"token": jwt}`; when PEPHARNESS_FRONTEND_DEPOSIT is 1 and a
+  Platform secret is given it sends one deposit of that player through the Platform gateway
+  and waits up to PEPHARNESS_EVENT_WAIT seconds for the pushes it causes.
 
 Prints one summary line, `frontend_client: OK …`, and exits 0; exits 1 when the API did not let
 it finish, 2 on a configuration mistake.
@@ -151,7 +152,10 @@ def main() -> int:
     env = os.environ.get
     pep_url = env("PEPHARNESS_PEP_URL", "http://127.0.0.1:8103")
     client_id = env("PEPHARNESS_PEP_CLIENT_ID", "pep-demo-client")
-    secret = env("PEPHARNESS_PEP_CLIENT_SECRET")
+    # A front end sends no Platform events: the deposit is this example's own way to cause a
+    # push, asked for explicitly, so that beside a Platform client it adds no OAuth token.
+    deposit_asked = env("PEPHARNESS_FRONTEND_DEPOSIT") == "1"
+    secret = env("PEPHARNESS_PEP_CLIENT_SECRET") if deposit_asked else None
     try:
         wait = float(env("PEPHARNESS_EVENT_WAIT", "5"))
     except ValueError:

@@ -156,6 +156,7 @@ def test_frontend_client_logs_in_again_and_hears_its_deposit(
         PEPHARNESS_PEP_URL=pep.base_url,
         PEPHARNESS_OPERATOR_URL=operator_server.url,
         PEPHARNESS_PEP_CLIENT_SECRET="pep-demo-secret",
+        PEPHARNESS_FRONTEND_DEPOSIT="1",
         PEPHARNESS_EVENT_WAIT="30",  # an upper bound only: it returns once a push came
     )
     assert summary.startswith("frontend_client: OK "), summary
