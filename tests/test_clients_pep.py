@@ -226,3 +226,17 @@ def test_a_platform_call_without_credential_or_with_a_secret_fails() -> None:
     secret = pep_platform.foreign_credentials([], ["s3cret"]).pop()
     verdicts = pep_platform.judge([event(1, 0, 401, credential=secret)], client_secrets=["s3cret"])
     assert outcome(verdicts, "sends_its_oauth_token") == FAIL
+
+
+def test_a_walk_is_judged_to_its_end_when_the_answer_next_is_recorded() -> None:
+    fetch = "/api/data-fetch/v1/players"
+    first = line(1, 0, "GET", fetch, 200, answer={"next": "cDoxMA"})
+    last = line(2, 1, "GET", fetch, 200, query={"next": "cDoxMA"}, answer={"next": None})
+    assert outcome(pep_platform.judge([first, last]), "fetch_follows_next") == PASS
+    verdicts = pep_platform.judge([first])
+    assert outcome(verdicts, "fetch_follows_next") == FAIL
+    breach = next(v for v in verdicts if v.rule.name.endswith("fetch_follows_next")).breaches[0]
+    assert breach.seqs == (1,) and "never asked" in breach.detail
+    # an older file (no `answer`) is not judged to the end
+    assert outcome(pep_platform.judge([line(1, 0, "GET", fetch, 200)]), "fetch_follows_next") \
+        == PASS

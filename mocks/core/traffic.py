@@ -280,6 +280,28 @@ def answer_numbers(response: Response, names: Collection[str]) -> dict[str, int]
     return found
 
 
+def answer_texts(response: Response, names: Collection[str]) -> dict[str, str | None]:
+    """The string (or null) fields `names` of a JSON answer, as its first or last
+    ANSWER_SCAN_BYTES write them (the PEP's data-fetch `next` closes its page, D114), each cut
+    to MAX_KEY_CHARS: no parse of a page of thousands of items."""
+    if not names or response.is_streamed or response.mimetype != "application/json":
+        return {}
+    data = response.get_data()
+    ends = (data[:ANSWER_SCAN_BYTES], data[-ANSWER_SCAN_BYTES:])
+    found: dict[str, str | None] = {}
+    for name in names:
+        pattern = re.compile(rf'"{re.escape(name)}"\s*:\s*(null|"([^"\\]*)")'.encode())
+        for part in ends:
+            match = pattern.search(part)
+            if match:
+                text = match.group(2)
+                found[name] = None if text is None else text.decode("utf-8", "replace")[
+                    :MAX_KEY_CHARS
+                ]
+                break
+    return found
+
+
 def install_traffic(
     app: Flask,
     writer: TrafficWriter,
@@ -287,15 +309,18 @@ def install_traffic(
     mock: str,
     keys: Collection[str] = (),
     answer_keys: Collection[str] = (),
+    answer_strings: Collection[str] = (),
 ) -> None:
     """Record every exchange of `app` (a mock with its core installed) to `writer`, named
     `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one);
-    `answer_keys` the integer fields of a JSON answer kept as `answer` (D105)."""
+    `answer_keys` the integer fields of a JSON answer kept as `answer` (D105), `answer_strings`
+    its string fields (a cursor, never a secret one; D114)."""
     core = core_of(app)
-    secret = [name for name in keys if is_secret_key(name)]
+    secret = [name for name in (*keys, *answer_strings) if is_secret_key(name)]
     if secret:
         raise ValueError(f"a secret is never recorded: {', '.join(secret)}")
     fields = tuple(keys)
+    strings = tuple(answer_strings)
 
     def record(response: Response) -> Response:
         try:
@@ -329,7 +354,8 @@ def install_traffic(
         }
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
-        answer = answer_numbers(response, answer_keys)
+        answer: dict[str, Any] = dict(answer_numbers(response, answer_keys))
+        answer.update(answer_texts(response, strings))
         if answer:
             entry["answer"] = answer
         writer.record(entry)

@@ -96,6 +96,14 @@ def ignores_next(url: str, _prefix: str, _identity: str) -> None:
         fetch(url, bearer, limit=1)  # never reads `next`: the first page twice
 
 
+def stops_before_the_end(url: str, prefix: str, _identity: str) -> None:
+    bearer = token(url)
+    for n in range(2):
+        send(url, bearer, deposit(f"{prefix}-{n}"))
+    page = fetch(url, bearer, limit=1)  # two items: `next` is not null, and is never asked for
+    assert page.json()["next"]
+
+
 def hammers_the_data_fetch(url: str, _prefix: str, _identity: str) -> None:
     bearer = token(url)
     for _ in range(4):  # the test's limit is 1 in 30 s: a 429, then no wait
@@ -180,6 +188,9 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             ({"path": MONEY, "status": 503, "times": 4},))),
         (PLATFORM, PlantedClient(
             "ignores_next", ignores_next, "check_client_platform_fetch_follows_next")),
+        (PLATFORM, PlantedClient(
+            "stops_before_the_end", stops_before_the_end,
+            "check_client_platform_fetch_follows_next")),
         (PLATFORM, PlantedClient(
             "hammers_the_data_fetch", hammers_the_data_fetch,
             "check_client_platform_fetch_honours_retry_after", fetch_limit=(1, 30.0))),
