@@ -16,11 +16,11 @@ import pytest
 import requests
 from flask import Flask
 from planted.clients_pep import CLIENTS, FRONTEND, PLATFORM
+from planted.clients_pep import token as planted_token
 
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.core.traffic import TrafficWriter, read_traffic
 from pepharness.mocks.pep import DEMO_CLIENT_SECRET
-from pepharness.mocks.pep.platform_routes import EXTENSION
 from pepharness.serving import MOCKS, record_traffic
 from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS, Verdict, pep_frontend, pep_platform
 
@@ -45,8 +45,9 @@ class Run:
     def fresh(self, fetch_limit: tuple[int, float] | None = None) -> None:
         """A reset PEP (state, faults, data-fetch limit) and no entry pending."""
         self.admin("POST", "/reset")
-        if fetch_limit is not None:  # the reference PEP's own limiter, as /__admin has none
-            self.app.extensions[EXTENSION].gateway.limiter.configure(*fetch_limit)
+        if fetch_limit is not None:  # the data fetch's limit (D115)
+            limit, period = fetch_limit
+            self.admin("POST", "/rate-limit", json={"limit": limit, "period_seconds": period})
         self.new()
 
     def new(self) -> list[dict[str, Any]]:
@@ -146,6 +147,35 @@ def test_the_frontend_example_passes_every_rule_after_a_401(
         "check_client_frontend_socketio_connects_with_the_token": NOT_VERIFIED,
     }
     assert not failed_rules(run.judge(PLATFORM, entries))
+
+
+def test_the_pep_rate_limit_route_sets_the_data_fetch_limit(run: Run) -> None:
+    run.fresh()
+    url = f"{run.url}/__admin/rate-limit"
+    assert requests.get(url, timeout=TIMEOUT).json() == {"limit": 100, "period_seconds": 60.0}
+    for body, says in (
+        ({}, 'give "limit", "period_seconds" or both'),
+        ({"limit": 0}, "limit must be an integer from 1 to 1000000"),
+        ({"limit": "5"}, "limit must be an integer, not"),
+        ({"period_seconds": 86_401}, "period_seconds must be a number from 0.001 to 86400"),
+        ({"burst": 1}, "burst"),
+    ):
+        refused = requests.post(url, json=body, timeout=TIMEOUT)
+        assert refused.status_code == 400, (body, refused.text)
+        assert set(refused.json()) == {"error"} and says in refused.json()["error"], refused.text
+    set_to = requests.post(url, json={"limit": 1, "period_seconds": 30}, timeout=TIMEOUT)
+    assert set_to.json() == {"limit": 1, "period_seconds": 30.0}
+    bearer = planted_token(run.url)
+    statuses = [
+        requests.get(f"{run.url}/api/data-fetch/v1/players", params={"limit": 1},
+                     headers={"Authorization": f"Bearer {bearer}"}, timeout=TIMEOUT)
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in statuses] == [200, 429]
+    assert statuses[1].headers["Retry-After"] == "30"
+    run.admin("POST", "/reset")  # the seeded 100 a minute again
+    assert requests.get(url, timeout=TIMEOUT).json() == {"limit": 100, "period_seconds": 60.0}
+    run.new()
 
 
 def test_nothing_to_look_at_is_not_verified() -> None:
