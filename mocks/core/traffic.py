@@ -52,6 +52,10 @@ TOKEN_HEADERS = ("jwt-auth", "x-authorization")
 ISSUING_HEADERS = ("jwt-auth",)
 """Response headers that hand a client its token (Sinatra's login): kept as `issued`."""
 
+TRAFFIC_EXTENSION = "pepharness.traffic"
+"""Where `install_traffic` leaves (writer, mock name, core) for what Flask never sees (D116)."""
+SOCKETIO_PATH = "/socket.io/"
+
 logger = logging.getLogger("pepharness.traffic")
 
 _STOP = object()
@@ -362,6 +366,42 @@ def install_traffic(
 
     # after_request hooks run last-registered first: at the front, after the journal's own.
     app.after_request_funcs.setdefault(None, []).insert(0, record)
+    app.extensions[TRAFFIC_EXTENSION] = (writer, mock, core)
+
+
+def record_connect(app: Flask, *, token: str | None, via: str | None, accepted: bool) -> int:
+    """A Socket.IO connect attempt on `app` as a traffic line, when `app` records its traffic
+    (else nothing; 0): path `/socket.io/`, `credential` the digest of the token it came with
+    (`via`: `auth` or `x-authorization`), status 200 accepted or 401 refused, and
+    `socketio: {"event": "connect", "accepted": …}` (D116). Never raises."""
+    tap = app.extensions.get(TRAFFIC_EXTENSION)
+    if tap is None:
+        return 0
+    writer, mock, core = tap
+    try:
+        has_token = isinstance(token, str) and bool(token.strip())
+        entry: dict[str, Any] = {
+            "mock": mock,
+            "time": datetime.now(UTC),
+            "clock": core.clock.now(),
+            "method": "GET",
+            "path": SOCKETIO_PATH,
+            "query": {},
+            "status": 200 if accepted else 401,
+            "duration_ms": 0.0,
+            "fault": False,
+            "auth": via if has_token else None,
+            "credential": credential_id(token) if has_token and token is not None else None,
+            "issued": None,
+            "request_headers": {},
+            "response_headers": {},
+            "error": None,
+            "socketio": {"event": "connect", "accepted": accepted},
+        }
+        return writer.record(entry)
+    except Exception:  # recording must never break a connection
+        logger.exception("traffic: a Socket.IO connect not recorded")
+        return 0
 
 
 class TrafficFileError(ValueError):

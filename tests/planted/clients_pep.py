@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import socketio
 
 from pepharness.mocks.pep import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -156,6 +157,25 @@ def identity_token_to_the_frontend(url: str, _prefix: str, identity: str) -> Non
     requests.get(url + ME, headers={"x-authorization": identity}, timeout=TIMEOUT)
 
 
+def socket_connect(url: str, auth: dict[str, str] | None) -> None:
+    """One Socket.IO connect (refused or not), then gone."""
+    browser = socketio.Client(reconnection=False)
+    try:
+        browser.connect(url, auth=auth, wait_timeout=TIMEOUT)
+    except socketio.exceptions.ConnectionError:
+        return  # refused: the judge reads the attempt
+    browser.disconnect()
+
+
+def socket_without_token(url: str, _prefix: str, identity: str) -> None:
+    login(url, identity)  # a session, whose JWT the socket never gets
+    socket_connect(url, None)
+
+
+def socket_with_identity_token(url: str, _prefix: str, identity: str) -> None:
+    socket_connect(url, {"token": identity})
+
+
 @dataclass(frozen=True)
 class PlantedClient:
     name: str
@@ -211,6 +231,12 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             "keeps_a_dead_frontend_token", keeps_a_dead_frontend_token,
             "check_client_frontend_logs_in_again_after_401",
             ({"path": ME, "status": 401, "times": 1},))),
+        (FRONTEND, PlantedClient(
+            "socket_without_token", socket_without_token,
+            "check_client_frontend_socketio_connects_with_the_token")),
+        (FRONTEND, PlantedClient(
+            "socket_with_identity_token", socket_with_identity_token,
+            "check_client_frontend_socketio_connects_with_the_token")),
         (FRONTEND, PlantedClient(
             "identity_token_to_the_frontend", identity_token_to_the_frontend,
             "check_client_frontend_sends_the_pep_jwt")),
