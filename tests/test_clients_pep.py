@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
+from flask import Flask, jsonify
 from planted.clients_pep import CLIENTS, FRONTEND, PLATFORM
 from planted.clients_pep import token as planted_token
 
 from pepharness.mocks.core import ThreadedServer
-from pepharness.mocks.core.traffic import TrafficWriter, read_traffic
+from pepharness.mocks.core.traffic import TrafficWriter, answer_texts, read_traffic
 from pepharness.mocks.pep import DEMO_CLIENT_SECRET
 from pepharness.serving import MOCKS, record_traffic
 from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS, Verdict, pep_frontend, pep_platform
@@ -270,3 +270,11 @@ def test_a_walk_is_judged_to_its_end_when_the_answer_next_is_recorded() -> None:
     # an older file (no `answer`) is not judged to the end
     assert outcome(pep_platform.judge([line(1, 0, "GET", fetch, 200)]), "fetch_follows_next") \
         == PASS
+
+
+def test_the_answer_next_is_the_one_closing_the_page() -> None:
+    with Flask("answers").app_context():
+        page = jsonify({"items": [{"next": "an-item's"}] * 3, "next": "cDoxMA"})
+        assert answer_texts(page, ["next"]) == {"next": "cDoxMA"}
+        assert answer_texts(jsonify({"items": [], "next": None}), ["next"]) == {"next": None}
+        assert answer_texts(jsonify({"items": [{"a": "x" * 2000}]}), ["next"]) == {}

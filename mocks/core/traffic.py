@@ -285,24 +285,21 @@ def answer_numbers(response: Response, names: Collection[str]) -> dict[str, int]
 
 
 def answer_texts(response: Response, names: Collection[str]) -> dict[str, str | None]:
-    """The string (or null) fields `names` of a JSON answer, as its first or last
-    ANSWER_SCAN_BYTES write them (the PEP's data-fetch `next` closes its page, D114), each cut
-    to MAX_KEY_CHARS: no parse of a page of thousands of items."""
+    """The string (or null) fields `names` that close a JSON answer: the last occurrence of
+    each in its last ANSWER_SCAN_BYTES (the PEP's data-fetch page ends with `next`, its keys
+    sorted; an item's own `next` comes before it), cut to MAX_KEY_CHARS (D114). No parse of a
+    page of thousands of items."""
     if not names or response.is_streamed or response.mimetype != "application/json":
         return {}
-    data = response.get_data()
-    ends = (data[:ANSWER_SCAN_BYTES], data[-ANSWER_SCAN_BYTES:])
+    tail = response.get_data()[-ANSWER_SCAN_BYTES:]
     found: dict[str, str | None] = {}
     for name in names:
         pattern = re.compile(rf'"{re.escape(name)}"\s*:\s*(null|"([^"\\]*)")'.encode())
-        for part in ends:
-            match = pattern.search(part)
-            if match:
-                text = match.group(2)
-                found[name] = None if text is None else text.decode("utf-8", "replace")[
-                    :MAX_KEY_CHARS
-                ]
-                break
+        matches = list(pattern.finditer(tail))
+        if matches:
+            match = matches[-1]
+            text = match.group(2)
+            found[name] = None if text is None else text.decode("utf-8", "replace")[:MAX_KEY_CHARS]
     return found
 
 
