@@ -53,6 +53,8 @@ class Mock:
     """The JSON request-body fields `--traffic` keeps (idempotency keys, D104)."""
     traffic_answer_keys: tuple[str, ...] = ()
     """The integer fields of a JSON answer `--traffic` keeps (a page's `total_count`, D105)."""
+    traffic_answer_strings: tuple[str, ...] = ()
+    """The string fields of a JSON answer `--traffic` keeps (the data fetch's `next`, D114)."""
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
@@ -124,7 +126,7 @@ MOCKS: dict[str, Mock] = {
     for mock in (
         Mock("sinatra", 8101, _sinatra_app, _sinatra_banner, (), ("total_count",)),
         Mock("operator", 8102, _operator_app, _operator_banner),
-        Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId")),
+        Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId"), (), ("next",)),
     )
 }
 """Every mock that exists, in the order `serve all` starts them."""
@@ -133,7 +135,8 @@ MOCKS: dict[str, Mock] = {
 def record_traffic(app: Flask, mock: Mock, writer: TrafficWriter) -> Flask:
     """`app` (built by `mock`) with every exchange appended to `writer` (`serve --traffic`)."""
     install_traffic(
-        app, writer, mock=mock.name, keys=mock.traffic_keys, answer_keys=mock.traffic_answer_keys
+        app, writer, mock=mock.name, keys=mock.traffic_keys, answer_keys=mock.traffic_answer_keys,
+        answer_strings=mock.traffic_answer_strings,
     )
     return app
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
+from flask import Flask, jsonify
 from planted.clients_pep import CLIENTS, FRONTEND, PLATFORM
+from planted.clients_pep import token as planted_token
 
 from pepharness.mocks.core import ThreadedServer
-from pepharness.mocks.core.traffic import TrafficWriter, read_traffic
+from pepharness.mocks.core.traffic import TrafficWriter, answer_texts, read_traffic
 from pepharness.mocks.pep import DEMO_CLIENT_SECRET
-from pepharness.mocks.pep.platform_routes import EXTENSION
 from pepharness.serving import MOCKS, record_traffic
 from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS, Verdict, pep_frontend, pep_platform
 
@@ -45,8 +45,9 @@ class Run:
     def fresh(self, fetch_limit: tuple[int, float] | None = None) -> None:
         """A reset PEP (state, faults, data-fetch limit) and no entry pending."""
         self.admin("POST", "/reset")
-        if fetch_limit is not None:  # the reference PEP's own limiter, as /__admin has none
-            self.app.extensions[EXTENSION].gateway.limiter.configure(*fetch_limit)
+        if fetch_limit is not None:  # the data fetch's limit (D115)
+            limit, period = fetch_limit
+            self.admin("POST", "/rate-limit", json={"limit": limit, "period_seconds": period})
         self.new()
 
     def new(self) -> list[dict[str, Any]]:
@@ -143,9 +144,38 @@ def test_the_frontend_example_passes_every_rule_after_a_401(
     assert verdicts == {
         "check_client_frontend_sends_the_pep_jwt": PASS,
         "check_client_frontend_logs_in_again_after_401": PASS,
-        "check_client_frontend_socketio_connects_with_the_token": NOT_VERIFIED,
+        "check_client_frontend_socketio_connects_with_the_token": PASS,
     }
     assert not failed_rules(run.judge(PLATFORM, entries))
+
+
+def test_the_pep_rate_limit_route_sets_the_data_fetch_limit(run: Run) -> None:
+    run.fresh()
+    url = f"{run.url}/__admin/rate-limit"
+    assert requests.get(url, timeout=TIMEOUT).json() == {"limit": 100, "period_seconds": 60.0}
+    for body, says in (
+        ({}, 'give "limit", "period_seconds" or both'),
+        ({"limit": 0}, "limit must be an integer from 1 to 1000000"),
+        ({"limit": "5"}, "limit must be an integer, not"),
+        ({"period_seconds": 86_401}, "period_seconds must be a number from 0.001 to 86400"),
+        ({"burst": 1}, "burst"),
+    ):
+        refused = requests.post(url, json=body, timeout=TIMEOUT)
+        assert refused.status_code == 400, (body, refused.text)
+        assert set(refused.json()) == {"error"} and says in refused.json()["error"], refused.text
+    set_to = requests.post(url, json={"limit": 1, "period_seconds": 30}, timeout=TIMEOUT)
+    assert set_to.json() == {"limit": 1, "period_seconds": 30.0}
+    bearer = planted_token(run.url)
+    statuses = [
+        requests.get(f"{run.url}/api/data-fetch/v1/players", params={"limit": 1},
+                     headers={"Authorization": f"Bearer {bearer}"}, timeout=TIMEOUT)
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in statuses] == [200, 429]
+    assert statuses[1].headers["Retry-After"] == "30"
+    run.admin("POST", "/reset")  # the seeded 100 a minute again
+    assert requests.get(url, timeout=TIMEOUT).json() == {"limit": 100, "period_seconds": 60.0}
+    run.new()
 
 
 def test_nothing_to_look_at_is_not_verified() -> None:
@@ -226,3 +256,25 @@ def test_a_platform_call_without_credential_or_with_a_secret_fails() -> None:
     secret = pep_platform.foreign_credentials([], ["s3cret"]).pop()
     verdicts = pep_platform.judge([event(1, 0, 401, credential=secret)], client_secrets=["s3cret"])
     assert outcome(verdicts, "sends_its_oauth_token") == FAIL
+
+
+def test_a_walk_is_judged_to_its_end_when_the_answer_next_is_recorded() -> None:
+    fetch = "/api/data-fetch/v1/players"
+    first = line(1, 0, "GET", fetch, 200, answer={"next": "cDoxMA"})
+    last = line(2, 1, "GET", fetch, 200, query={"next": "cDoxMA"}, answer={"next": None})
+    assert outcome(pep_platform.judge([first, last]), "fetch_follows_next") == PASS
+    verdicts = pep_platform.judge([first])
+    assert outcome(verdicts, "fetch_follows_next") == FAIL
+    breach = next(v for v in verdicts if v.rule.name.endswith("fetch_follows_next")).breaches[0]
+    assert breach.seqs == (1,) and "never asked" in breach.detail
+    # an older file (no `answer`) is not judged to the end
+    assert outcome(pep_platform.judge([line(1, 0, "GET", fetch, 200)]), "fetch_follows_next") \
+        == PASS
+
+
+def test_the_answer_next_is_the_one_closing_the_page() -> None:
+    with Flask("answers").app_context():
+        page = jsonify({"items": [{"next": "an-item's"}] * 3, "next": "cDoxMA"})
+        assert answer_texts(page, ["next"]) == {"next": "cDoxMA"}
+        assert answer_texts(jsonify({"items": [], "next": None}), ["next"]) == {"next": None}
+        assert answer_texts(jsonify({"items": [{"a": "x" * 2000}]}), ["next"]) == {}

@@ -52,6 +52,10 @@ TOKEN_HEADERS = ("jwt-auth", "x-authorization")
 ISSUING_HEADERS = ("jwt-auth",)
 """Response headers that hand a client its token (Sinatra's login): kept as `issued`."""
 
+TRAFFIC_EXTENSION = "pepharness.traffic"
+"""Where `install_traffic` leaves (writer, mock name, core) for what Flask never sees (D116)."""
+SOCKETIO_PATH = "/socket.io/"
+
 logger = logging.getLogger("pepharness.traffic")
 
 _STOP = object()
@@ -280,6 +284,25 @@ def answer_numbers(response: Response, names: Collection[str]) -> dict[str, int]
     return found
 
 
+def answer_texts(response: Response, names: Collection[str]) -> dict[str, str | None]:
+    """The string (or null) fields `names` that close a JSON answer: the last occurrence of
+    each in its last ANSWER_SCAN_BYTES (the PEP's data-fetch page ends with `next`, its keys
+    sorted; an item's own `next` comes before it), cut to MAX_KEY_CHARS (D114). No parse of a
+    page of thousands of items."""
+    if not names or response.is_streamed or response.mimetype != "application/json":
+        return {}
+    tail = response.get_data()[-ANSWER_SCAN_BYTES:]
+    found: dict[str, str | None] = {}
+    for name in names:
+        pattern = re.compile(rf'"{re.escape(name)}"\s*:\s*(null|"([^"\\]*)")'.encode())
+        matches = list(pattern.finditer(tail))
+        if matches:
+            match = matches[-1]
+            text = match.group(2)
+            found[name] = None if text is None else text.decode("utf-8", "replace")[:MAX_KEY_CHARS]
+    return found
+
+
 def install_traffic(
     app: Flask,
     writer: TrafficWriter,
@@ -287,15 +310,18 @@ def install_traffic(
     mock: str,
     keys: Collection[str] = (),
     answer_keys: Collection[str] = (),
+    answer_strings: Collection[str] = (),
 ) -> None:
     """Record every exchange of `app` (a mock with its core installed) to `writer`, named
     `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one);
-    `answer_keys` the integer fields of a JSON answer kept as `answer` (D105)."""
+    `answer_keys` the integer fields of a JSON answer kept as `answer` (D105), `answer_strings`
+    its string fields (a cursor, never a secret one; D114)."""
     core = core_of(app)
-    secret = [name for name in keys if is_secret_key(name)]
+    secret = [name for name in (*keys, *answer_strings) if is_secret_key(name)]
     if secret:
         raise ValueError(f"a secret is never recorded: {', '.join(secret)}")
     fields = tuple(keys)
+    strings = tuple(answer_strings)
 
     def record(response: Response) -> Response:
         try:
@@ -329,13 +355,50 @@ def install_traffic(
         }
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
-        answer = answer_numbers(response, answer_keys)
+        answer: dict[str, Any] = dict(answer_numbers(response, answer_keys))
+        answer.update(answer_texts(response, strings))
         if answer:
             entry["answer"] = answer
         writer.record(entry)
 
     # after_request hooks run last-registered first: at the front, after the journal's own.
     app.after_request_funcs.setdefault(None, []).insert(0, record)
+    app.extensions[TRAFFIC_EXTENSION] = (writer, mock, core)
+
+
+def record_connect(app: Flask, *, token: str | None, via: str | None, accepted: bool) -> int:
+    """A Socket.IO connect attempt on `app` as a traffic line, when `app` records its traffic
+    (else nothing; 0): path `/socket.io/`, `credential` the digest of the token it came with
+    (`via`: `auth` or `x-authorization`), status 200 accepted or 401 refused, and
+    `socketio: {"event": "connect", "accepted": …}` (D116). Never raises."""
+    tap = app.extensions.get(TRAFFIC_EXTENSION)
+    if tap is None:
+        return 0
+    writer, mock, core = tap
+    try:
+        has_token = isinstance(token, str) and bool(token.strip())
+        entry: dict[str, Any] = {
+            "mock": mock,
+            "time": datetime.now(UTC),
+            "clock": core.clock.now(),
+            "method": "GET",
+            "path": SOCKETIO_PATH,
+            "query": {},
+            "status": 200 if accepted else 401,
+            "duration_ms": 0.0,
+            "fault": False,
+            "auth": via if has_token else None,
+            "credential": credential_id(token) if has_token and token is not None else None,
+            "issued": None,
+            "request_headers": {},
+            "response_headers": {},
+            "error": None,
+            "socketio": {"event": "connect", "accepted": accepted},
+        }
+        return writer.record(entry)
+    except Exception:  # recording must never break a connection
+        logger.exception("traffic: a Socket.IO connect not recorded")
+        return 0
 
 
 class TrafficFileError(ValueError):

@@ -158,7 +158,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = backend
     app.register_blueprint(api)
     engine = _install_engine(app, backend, clock)
-    _install_platform(app, backend, key, clock, seed, engine)
+    gateway = _install_platform(app, backend, key, clock, seed, engine)
+    # `/__admin/rate-limit` reads and sets the data fetch's limit, the PEP's only one (D115).
+    if gateway.limiter.clock is not core.clock:
+        raise ValueError("the data fetch's rate limiter must read the core's clock")
+    core.rate_limiter = gateway.limiter
     return app
 
 
@@ -190,7 +194,7 @@ def _install_platform(
     clock: Clock,
     seed: int,
     engine: ReactiveEngine,
-) -> None:
+) -> PlatformGateway:
     """The Platform gateway on the same database and clock. Its tokens are signed with the
     Frontend's key for another audience: neither opens the other gateway (D46)."""
     tokens = PlatformTokens(
@@ -213,6 +217,7 @@ def _install_platform(
     backend.on_reset(gateway.reset)
     backend.on_reset(engine.reset)
     app.register_blueprint(platform)
+    return gateway
 
 
 def _too_large() -> InvalidRequest:

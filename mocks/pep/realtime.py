@@ -23,6 +23,7 @@ import socketio
 from flask import Flask
 
 from pepharness.mocks.core.server import UPGRADE_SOCKET
+from pepharness.mocks.core.traffic import record_connect
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.errors import PepError
 
@@ -80,8 +81,23 @@ class Realtime:
 
     def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
+        via = "auth"
         if not isinstance(token, str) or not token.strip():
-            token = environ.get(HEADER_KEY)
+            token, via = environ.get(HEADER_KEY), "x-authorization"
+        player_id = self._player(token)
+        # python-socketio answers before Flask: the traffic file hears of it from here (D116).
+        app = self._app()
+        if app is not None:
+            record_connect(
+                app, token=token if isinstance(token, str) else None, via=via,
+                accepted=player_id is not None,
+            )
+        if player_id is None:
+            raise socketio.exceptions.ConnectionRefusedError(REFUSAL)
+        self.server.save_session(sid, {"playerId": player_id})
+        self.server.enter_room(sid, room_of(player_id))
+
+    def _player(self, token: Any) -> str | None:
         player_id = None
         if isinstance(token, str) and token.strip() and _is_text(token):
             try:
@@ -90,10 +106,7 @@ class Realtime:
                     player_id = self.verify(token)
             except Exception:
                 logger.exception("verifying a Socket.IO connection failed")
-        if player_id is None:
-            raise socketio.exceptions.ConnectionRefusedError(REFUSAL)
-        self.server.save_session(sid, {"playerId": player_id})
-        self.server.enter_room(sid, room_of(player_id))
+        return player_id
 
 
 def _is_text(token: str) -> bool:

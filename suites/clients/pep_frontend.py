@@ -29,15 +29,36 @@ SOCKET_TOKEN = CATALOG.add(
     "check_client_frontend_socketio_connects_with_the_token",
     Level.MUST,
     "issue 14 item 3; seeds: Socket.IO `auth: {token}`",
-    "Socket.IO connects with the PEP's JWT. NOT VERIFIED from traffic: the traffic file holds "
-    "HTTP exchanges of the gateways, not Socket.IO's (D110).",
+    "Socket.IO connects with the PEP's JWT (`auth: {token}` or `x-authorization`): never "
+    "without a token, never with the operator's identity token or a client secret (the "
+    "connect attempts the traffic file records, D116).",
 )
+SOCKETIO_PATH = "/socket.io/"
 
 LOGIN_PATH = "/api/auth/v1/player"
 
 
 def is_frontend(path: str) -> bool:
     return path.startswith("/api/") and not is_platform(path)
+
+
+def connected(verdict: Verdict, entry: Entry, foreign: set[str]) -> None:
+    """A Socket.IO connect attempt (D116): with a token, and not a foreign one. A refused
+    connect with some other token is not this rule's breach (a dead JWT: D116)."""
+    seq, credential = int(entry["seq"]), entry.get("credential")
+    verdict.checked += 1
+    if credential is None:
+        verdict.breaches.append(Breach(
+            "a Socket.IO connect without a token", (seq,),
+            "the client connected to Socket.IO with no token (neither `auth: {token}` nor "
+            "`x-authorization`); it connects with the JWT the PEP's login returned",
+        ))
+    elif credential in foreign:
+        verdict.breaches.append(Breach(
+            "the identity token or a secret on Socket.IO", (seq,),
+            f"the client connected to Socket.IO with the operator's identity token or a client "
+            f"secret (in {entry.get('auth')}); it connects with the PEP's JWT",
+        ))
 
 
 def judge(
@@ -53,9 +74,15 @@ def judge(
     verdicts = {rule.name: Verdict(rule) for rule in CATALOG}
     jwt, relogin = verdicts[SENDS_PEP_JWT.name], verdicts[RELOGIN_AFTER_401.name]
     dead: dict[str, int] = {}
+    socket = verdicts[SOCKET_TOKEN.name]
     for entry in entries:
         path = entry.get("path") or ""
-        if entry.get("mock", "pep") != "pep" or not is_frontend(path):
+        if entry.get("mock", "pep") != "pep":
+            continue
+        if path == SOCKETIO_PATH and isinstance(entry.get("socketio"), dict):
+            connected(socket, entry, foreign)
+            continue
+        if not is_frontend(path):
             continue
         seq, status = int(entry["seq"]), int(entry["status"])
         credential, auth = entry.get("credential"), entry.get("auth")

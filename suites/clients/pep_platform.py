@@ -87,7 +87,7 @@ FETCH_FOLLOWS_NEXT = CATALOG.add(
     "issue 14 item 3; seeds: data fetch `next` cursor; D110",
     "A data-fetch walk moves forward by `next`: no page fetched twice, never back, the first "
     "page not fetched again right after itself (answered pages only; a refused page may be "
-    "asked again).",
+    "asked again), and to the end: the run's last page of a walk answered `next: null`.",
 )
 BULK_SIZE = CATALOG.add(
     "check_client_platform_bulk_sync_within_size",
@@ -231,6 +231,7 @@ class PlatformJudge:
         self.refused = Bounded()  # signature -> (status, seq)
         self.blocked: dict[str, tuple[float, int, float]] = {}  # credential -> until, seq, R
         self.walks = Bounded()  # (listing, delta) -> (position, seq) of its last page
+        self.unfinished = Bounded()  # (listing, delta) -> seq of its last page, `next` not null
 
     def breach(self, rule: Any, title: str, seqs: Iterable[int], detail: str) -> None:
         self.verdicts[rule.name].breaches.append(Breach(title, tuple(seqs), detail))
@@ -470,6 +471,22 @@ class PlatformJudge:
                     f"item {last}: each page once, in order",
                 )
         self.walks.put(listing, (position, seq))
+        answer = entry.get("answer") or {}
+        if "next" in answer:  # recorded since D114; an older file's walk is not judged to its end
+            if answer["next"]:
+                self.unfinished.put(listing, seq)
+            else:
+                self.unfinished.pop(listing, None)
+
+    def finish(self) -> None:
+        """The walks the run left with a `next` still to follow (D114)."""
+        for (path, _delta), seq in self.unfinished.items():
+            self.breach(
+                FETCH_FOLLOWS_NEXT, "a walk stopped before its end", [seq],
+                f"#{seq}'s page of {path} answered a `next` cursor and the client never asked "
+                "for it: a walk follows `next` until a page answers `next: null`",
+            )
+        self.unfinished.clear()
 
     def verdicts_list(self) -> list[Verdict]:
         return list(self.verdicts.values())
@@ -490,4 +507,5 @@ def judge(
     state = PlatformJudge(token_lifetime=token_lifetime, foreign_credentials=foreign)
     for entry in entries:
         state.feed(entry)
+    state.finish()
     return state.verdicts_list()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import socketio
 
 from pepharness.mocks.pep import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -96,6 +97,14 @@ def ignores_next(url: str, _prefix: str, _identity: str) -> None:
         fetch(url, bearer, limit=1)  # never reads `next`: the first page twice
 
 
+def stops_before_the_end(url: str, prefix: str, _identity: str) -> None:
+    bearer = token(url)
+    for n in range(2):
+        send(url, bearer, deposit(f"{prefix}-{n}"))
+    page = fetch(url, bearer, limit=1)  # two items: `next` is not null, and is never asked for
+    assert page.json()["next"]
+
+
 def hammers_the_data_fetch(url: str, _prefix: str, _identity: str) -> None:
     bearer = token(url)
     for _ in range(4):  # the test's limit is 1 in 30 s: a 429, then no wait
@@ -148,6 +157,25 @@ def identity_token_to_the_frontend(url: str, _prefix: str, identity: str) -> Non
     requests.get(url + ME, headers={"x-authorization": identity}, timeout=TIMEOUT)
 
 
+def socket_connect(url: str, auth: dict[str, str] | None) -> None:
+    """One Socket.IO connect (refused or not), then gone."""
+    browser = socketio.Client(reconnection=False)
+    try:
+        browser.connect(url, auth=auth, wait_timeout=TIMEOUT)
+    except socketio.exceptions.ConnectionError:
+        return  # refused: the judge reads the attempt
+    browser.disconnect()
+
+
+def socket_without_token(url: str, _prefix: str, identity: str) -> None:
+    login(url, identity)  # a session, whose JWT the socket never gets
+    socket_connect(url, None)
+
+
+def socket_with_identity_token(url: str, _prefix: str, identity: str) -> None:
+    socket_connect(url, {"token": identity})
+
+
 @dataclass(frozen=True)
 class PlantedClient:
     name: str
@@ -181,6 +209,9 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
         (PLATFORM, PlantedClient(
             "ignores_next", ignores_next, "check_client_platform_fetch_follows_next")),
         (PLATFORM, PlantedClient(
+            "stops_before_the_end", stops_before_the_end,
+            "check_client_platform_fetch_follows_next")),
+        (PLATFORM, PlantedClient(
             "hammers_the_data_fetch", hammers_the_data_fetch,
             "check_client_platform_fetch_honours_retry_after", fetch_limit=(1, 30.0))),
         (PLATFORM, PlantedClient(
@@ -200,6 +231,12 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             "keeps_a_dead_frontend_token", keeps_a_dead_frontend_token,
             "check_client_frontend_logs_in_again_after_401",
             ({"path": ME, "status": 401, "times": 1},))),
+        (FRONTEND, PlantedClient(
+            "socket_without_token", socket_without_token,
+            "check_client_frontend_socketio_connects_with_the_token")),
+        (FRONTEND, PlantedClient(
+            "socket_with_identity_token", socket_with_identity_token,
+            "check_client_frontend_socketio_connects_with_the_token")),
         (FRONTEND, PlantedClient(
             "identity_token_to_the_frontend", identity_token_to_the_frontend,
             "check_client_frontend_sends_the_pep_jwt")),
