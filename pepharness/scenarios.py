@@ -364,15 +364,25 @@ class Applier:
         return self.timeline
 
     def _run(self) -> None:
-        pending = sorted(
-            ((step, scenario.name) for scenario in self.scenarios for step in scenario.steps),
-            key=lambda item: item[0].at,
-        )
-        for step, name in pending:
+        pending = self._pending()
+        for index, (step, name) in enumerate(pending):
             if self._stop.wait(max(0.0, self._started + step.at - time.monotonic())):
+                # CMD ended first: the steps still to come are shown, not applied.
+                for late, late_name in pending[index:]:
+                    self.timeline.append({
+                        "at": late.at, "applied_after_seconds": None, "scenario": late_name,
+                        "mock": late.mock, "action": late.action, "status": None,
+                        "outcome": "not_reached", "note": "the command ended before this step",
+                    })
                 return
             for mock in self.urls if step.mock == "all" else [step.mock]:
                 self.timeline.append(self._apply(step, name, mock))
+
+    def _pending(self) -> list[tuple[Step, str]]:
+        return sorted(
+            ((step, scenario.name) for scenario in self.scenarios for step in scenario.steps),
+            key=lambda item: item[0].at,
+        )
 
     def _apply(self, step: Step, scenario: str, mock: str) -> dict[str, Any]:
         record: dict[str, Any] = {

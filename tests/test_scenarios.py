@@ -128,3 +128,15 @@ def test_the_example_survives_flaky(tmp_path: Path) -> None:
     lines = (tmp_path / "traffic.jsonl").read_text(encoding="utf-8").splitlines()
     faulted = [e for e in map(json.loads, lines) if e["fault"]]
     assert faulted and {e["status"] for e in faulted} <= {500, 502, 503}  # it did misbehave
+
+
+def test_steps_after_the_command_ended_are_shown_not_applied(tmp_path: Path) -> None:
+    result = invoke(
+        "run", "--mocks", "sinatra", "--report-dir", str(tmp_path), "--scenario", "outage",
+        "--", sys.executable, "-c", "pass",
+    )
+    assert result.exit_code == 0, result.output
+    timeline = summary(tmp_path)["scenario"]
+    assert [(s["at"], s["action"], s["outcome"]) for s in timeline] == [
+        (1.0, "faults", "not_reached"), (4.0, "clear", "not_reached")
+    ]
