@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "sinatra_client.py"
 
 
-def invoke(*args: str) -> Result:
+def invoke(*args: str, **extra: str) -> Result:
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner(env={**env, **extra}).invoke(cli, list(args), catch_exceptions=False)
 
 
 def summary(report_dir: Path) -> dict:
@@ -105,6 +105,8 @@ def test_the_example_renews_through_token_expiry(tmp_path: Path) -> None:
     result = invoke(
         "run", "--mocks", "sinatra", "--report-dir", str(tmp_path), "--scenario", "token-expiry",
         "--", sys.executable, str(EXAMPLE),
+        # 22 history pages at the mock's 5 a second: the walk outlasts the step at 2 s.
+        PEPHARNESS_SINATRA_PAGE_SIZE="60",
     )
     assert result.exit_code == 0, result.output
     timeline = summary(tmp_path)["scenario"]
