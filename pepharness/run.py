@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pepharness import scenarios
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, generate
 from pepharness.mocks import pep
 from pepharness.mocks.core import ServeError, ThreadedServer
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 # command runs, so every other command of the CLI starts as fast as before.
 
 TRAFFIC = "traffic.jsonl"
+SCENARIO = "scenario.jsonl"
 SHOWN_BREACHES = 5
 """Breaches printed per failed rule; summary.json holds them all."""
 DEFAULT_MOCKS = ("sinatra", "operator", "pep")
@@ -190,6 +192,7 @@ def report(
     seed: int,
     wall_time: float,
     command: dict[str, Any] | None = None,
+    scenario: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Print the per-rule table, write summary.json and junit.xml; True when no MUST failed."""
     from pepharness.suites.report import JUNIT, SUMMARY, write_junit
@@ -228,6 +231,8 @@ def report(
     }
     if command is not None:
         summary["command"] = command
+    if scenario is not None:
+        summary["scenario"] = scenario
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_junit(report_dir / JUNIT, results, summary)
     counted = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
@@ -310,6 +315,25 @@ def _serve(
     return urls
 
 
+def _list_scenarios_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        for name, description in scenarios.describe():
+            click.echo(f"{name}\t{description}")
+        ctx.exit(0)
+
+
+def _write_timeline(report_dir: Path, timeline: Sequence[dict[str, Any]]) -> None:
+    """scenario.jsonl: one line per step applied (D118), and one console line each."""
+    with (report_dir / SCENARIO).open("w", encoding="utf-8") as out:
+        for record in timeline:
+            out.write(json.dumps(record) + "\n")
+            status = record["status"] if record["status"] is not None else "-"
+            click.echo(
+                f"pepharness run: scenario {record['scenario']} at {record['at']:g}s: "
+                f"{record['action']} on {record['mock']}: {record['outcome']} ({status})"
+            )
+
+
 def _describe(returncode: int) -> str:
     return f"killed by signal {-returncode}" if returncode < 0 else f"exit {returncode}"
 
@@ -329,8 +353,23 @@ def _describe(returncode: int) -> str:
 @report_dir_option
 @seed_option
 @list_rules_option
+@click.option(
+    "--scenario", "scenario_refs", multiple=True, metavar="NAME|FILE",
+    help="Make the mocks misbehave on schedule: a built-in (--list-scenarios) or a YAML file; "
+    "repeatable.",
+)
+@click.option(
+    "--list-scenarios", is_flag=True, expose_value=False, is_eager=True,
+    callback=_list_scenarios_flag, help="Print every built-in scenario and what it does; exit 0.",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
-def run(mocks: tuple[str, ...], report_dir: Path, seed: int, command: tuple[str, ...]) -> None:
+def run(
+    mocks: tuple[str, ...],
+    report_dir: Path,
+    seed: int,
+    scenario_refs: tuple[str, ...],
+    command: tuple[str, ...],
+) -> None:
     """Serve the mocks on free loopback ports, run CMD against them, judge its requests.
 
     CMD's output streams through. When it ends, every request the mocks received is judged by
@@ -340,6 +379,10 @@ def run(mocks: tuple[str, ...], report_dir: Path, seed: int, command: tuple[str,
     """
     if not command:
         raise click.UsageError("name the command to run after --, e.g. -- python client.py")
+    try:
+        chosen = [scenarios.load(ref) for ref in scenario_refs]
+    except scenarios.ScenarioError as error:
+        raise CannotRun(str(error)) from None
     if shutil.which(command[0]) is None:
         raise CannotRun(f"command not found: {command[0]}")
     _prepare(report_dir)
@@ -362,15 +405,21 @@ def run(mocks: tuple[str, ...], report_dir: Path, seed: int, command: tuple[str,
             child = subprocess.Popen(command, env=env)
         except OSError as error:
             raise CannotRun(f"cannot run {command[0]}: {error.strerror or error}") from None
+        applier = scenarios.Applier(chosen, urls)
+        if chosen:
+            applier.start()
         try:
             returncode = child.wait()
         except KeyboardInterrupt:
             child.terminate()
             returncode = child.wait()
+        timeline = applier.stop()
         stack.close()  # stop serving: nothing arrives after CMD's end
         writer.sync()
     outcome = {"argv": list(command), "exit_code": returncode}
     click.echo(f"pepharness run: the command ended ({_describe(returncode)})")
+    if chosen:
+        _write_timeline(report_dir, timeline)
     held = report(
         judge_file(traffic, _apis_of(mocks), seed),
         report_dir,
@@ -379,6 +428,7 @@ def run(mocks: tuple[str, ...], report_dir: Path, seed: int, command: tuple[str,
         seed=seed,
         wall_time=time.monotonic() - started,
         command=outcome,
+        scenario=timeline if chosen else None,
     )
     if returncode != 0:
         click.echo(f"pepharness run: the command failed ({_describe(returncode)})")
