@@ -221,15 +221,7 @@ BUILTINS: dict[str, str] = {
         "at 1 s a tight rate limit (2 a second) on Sinatra's paginated history and PEP data fetch",
         [
             {"at": 1, "action": "rate-limit", "mock": "sinatra", "limit": 2, "period_seconds": 1},
-            {
-                "at": 1,
-                "action": "rate-limit",
-                "mock": "pep",
-                "limit": 2,
-                "period_seconds": 1,
-                "optional": True,
-                "note": "skipped where the PEP has no rate-limit admin route",
-            },
+            {"at": 1, "action": "rate-limit", "mock": "pep", "limit": 2, "period_seconds": 1},
         ],
     ),
     "flaky": _dump(
