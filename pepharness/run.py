@@ -193,8 +193,11 @@ def report(
     wall_time: float,
     command: dict[str, Any] | None = None,
     scenario: list[dict[str, Any]] | None = None,
+    mocks: Sequence[str] = (),
 ) -> bool:
-    """Print the per-rule table, write summary.json and junit.xml; True when no MUST failed."""
+    """Print the per-rule table, write summary.json, junit.xml and report.html; True when no
+    MUST failed."""
+    from pepharness.run_report import write_html
     from pepharness.suites.report import JUNIT, SUMMARY, write_junit
 
     levels = ["MUST", "SHOULD", "INFO"]
@@ -235,6 +238,7 @@ def report(
         summary["scenario"] = scenario
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_junit(report_dir / JUNIT, results, summary)
+    write_html(report_dir, summary, traffic, mocks)
     counted = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
     click.echo(f"  {counted or 'no client rule judges the mocks served'}; reports in {report_dir}")
     if must_failed:
@@ -268,7 +272,7 @@ report_dir_option = env_option(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports/run"),
     show_default=True,
-    help="Where traffic.jsonl (run only), summary.json and junit.xml are written.",
+    help="Where traffic.jsonl (run only), summary.json, junit.xml and report.html are written.",
 )
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True,
@@ -405,6 +409,7 @@ def run(
             child = subprocess.Popen(command, env=env)
         except OSError as error:
             raise CannotRun(f"cannot run {command[0]}: {error.strerror or error}") from None
+        begun = datetime.now(UTC)
         applier = scenarios.Applier(chosen, urls)
         if chosen:
             applier.start()
@@ -416,7 +421,11 @@ def run(
         timeline = applier.stop()
         stack.close()  # stop serving: nothing arrives after CMD's end
         writer.sync()
-    outcome = {"argv": list(command), "exit_code": returncode}
+    outcome = {
+        "argv": list(command),
+        "exit_code": returncode,
+        "started_at": begun.isoformat(timespec="milliseconds"),
+    }
     click.echo(f"pepharness run: the command ended ({_describe(returncode)})")
     if chosen:
         _write_timeline(report_dir, timeline)
@@ -429,6 +438,7 @@ def run(
         wall_time=time.monotonic() - started,
         command=outcome,
         scenario=timeline if chosen else None,
+        mocks=mocks,
     )
     if returncode != 0:
         click.echo(f"pepharness run: the command failed ({_describe(returncode)})")
@@ -448,7 +458,7 @@ def run(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports/verify-client"),
     show_default=True,
-    help="Where summary.json and junit.xml are written.",
+    help="Where summary.json, junit.xml and report.html are written.",
 )
 @seed_option
 @list_rules_option
@@ -475,6 +485,7 @@ def verify_client(traffic: Path, report_dir: Path, seed: int) -> None:
         traffic=traffic,
         seed=seed,
         wall_time=time.monotonic() - started,
+        mocks=sorted(m for m in seen if isinstance(m, str)),
     )
     if not held:
         raise SystemExit(1)
