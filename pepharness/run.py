@@ -5,8 +5,9 @@ one traffic file in the report dir (D103), hands CMD their URLs and the seeded c
 the examples' environment variables, runs CMD with its output streaming through, then judges
 the traffic with the client judges of the mocks served (suites/clients, D105 to D110).
 `verify-client` judges a traffic file a long-running `serve --traffic FILE` wrote (D112).
-Both print a per-rule table and write summary.json and junit.xml; exit 0 when every MUST rule
-held (and CMD exited 0), 1 when a rule or CMD failed, 2 when they could not run (D113).
+Both print a per-rule table and write summary.json, junit.xml and report.html (run_report.py);
+exit 0 when every MUST rule held (and CMD exited 0), 1 when a rule or CMD failed, 2 when they
+could not run (D113).
 """
 
 from __future__ import annotations
@@ -377,9 +378,9 @@ def run(
     """Serve the mocks on free loopback ports, run CMD against them, judge its requests.
 
     CMD's output streams through. When it ends, every request the mocks received is judged by
-    the client rules (--list-rules): a per-rule table is printed and summary.json, junit.xml and
-    the traffic file are written to --report-dir. Exit 0: CMD exited 0 and no MUST rule failed;
-    1: a rule failed or CMD failed (the last line says which); 2: could not run.
+    the client rules (--list-rules): a per-rule table is printed and summary.json, junit.xml,
+    report.html and the traffic file are written to --report-dir. Exit 0: CMD exited 0 and no
+    MUST rule failed; 1: a rule failed or CMD failed (the last line says which); 2: could not run.
     """
     if not command:
         raise click.UsageError("name the command to run after --, e.g. -- python client.py")
