@@ -150,29 +150,35 @@ def _timeline(
     bounds: tuple[int, int],
     steps: Sequence[tuple[datetime, dict[str, Any]]],
 ) -> str:
-    """The windows around `seqs`, merged, a gap row between; scenario steps interleaved."""
+    """The windows around `seqs`, merged, a gap row between; in each, the scenario steps that
+    fell between its first and last line (unbounded at the file's first or last line)."""
     first, last = bounds
     lines = sorted({s for seq in seqs for s in range(max(1, seq - WINDOW), seq + WINDOW + 1)})
     present = [s for s in lines if s in kept]
     if not present:
         return "<p class='muted'>These lines are not in the traffic file.</p>"
-    low = None if present[0] <= first else _stamp(kept[present[0]].get("time"))
-    high = None if present[-1] >= last else _stamp(kept[present[-1]].get("time"))
-    pending = [
-        (when, step) for when, step in steps
-        if (low is None or when >= low) and (high is None or when <= high)
-    ]
-    out = ["<table>", _header_row()]
-    previous = None
+    segments: list[list[int]] = []
     for seq in present:
-        if previous is not None and seq != previous + 1:
+        if segments and seq == segments[-1][-1] + 1:
+            segments[-1].append(seq)
+        else:
+            segments.append([seq])
+    out = ["<table>", _header_row()]
+    for number, segment in enumerate(segments):
+        if number:
             out.append(f"<tr><td class='gap' colspan='{len(COLUMNS)}'>…</td></tr>")
-        when = _stamp(kept[seq].get("time"))
-        while pending and when is not None and pending[0][0] <= when:
-            out.append(_step_row(*pending.pop(0)))
-        out.append(_row(kept[seq], seq in seqs))
-        previous = seq
-    out += [_step_row(*item) for item in pending]
+        low = None if segment[0] <= first else _stamp(kept[segment[0]].get("time"))
+        high = None if segment[-1] >= last else _stamp(kept[segment[-1]].get("time"))
+        pending = [
+            (when, step) for when, step in steps
+            if (low is None or when >= low) and (high is None or when <= high)
+        ]
+        for seq in segment:
+            when = _stamp(kept[seq].get("time"))
+            while pending and when is not None and pending[0][0] <= when:
+                out.append(_step_row(*pending.pop(0)))
+            out.append(_row(kept[seq], seq in seqs))
+        out += [_step_row(*item) for item in pending]
     out.append("</table>")
     return "".join(out)
 
