@@ -62,11 +62,13 @@ def _wanted(shown: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> set
 
 
 def _gather(traffic: Path, wanted: set[int]) -> tuple[dict[int, dict[str, Any]], int, int]:
-    """The lines of `wanted`, and the first and last seq of the file (one streamed read)."""
+    """The lines of `wanted`, the file's first seq and its last one (or the first past every
+    window: the file is in seq order, D103, so the read stops there)."""
     kept: dict[int, dict[str, Any]] = {}
     first = last = 0
     if not wanted:
         return kept, first, last
+    end = max(wanted)
     try:
         for entry in read_traffic(traffic):
             seq = entry.get("seq")
@@ -74,6 +76,8 @@ def _gather(traffic: Path, wanted: set[int]) -> tuple[dict[int, dict[str, Any]],
                 continue
             first = first or seq
             last = seq
+            if seq > end:
+                break
             if seq in wanted:
                 kept[seq] = entry
     except (OSError, ValueError):
