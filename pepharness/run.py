@@ -5,8 +5,9 @@ one traffic file in the report dir (D103), hands CMD their URLs and the seeded c
 the examples' environment variables, runs CMD with its output streaming through, then judges
 the traffic with the client judges of the mocks served (suites/clients, D105 to D110).
 `verify-client` judges a traffic file a long-running `serve --traffic FILE` wrote (D112).
-Both print a per-rule table and write summary.json and junit.xml; exit 0 when every MUST rule
-held (and CMD exited 0), 1 when a rule or CMD failed, 2 when they could not run (D113).
+Both print a per-rule table and write summary.json, junit.xml and report.html (run_report.py);
+exit 0 when every MUST rule held (and CMD exited 0), 1 when a rule or CMD failed, 2 when they
+could not run (D113).
 """
 
 from __future__ import annotations
@@ -193,8 +194,11 @@ def report(
     wall_time: float,
     command: dict[str, Any] | None = None,
     scenario: list[dict[str, Any]] | None = None,
+    mocks: Sequence[str] = (),
 ) -> bool:
-    """Print the per-rule table, write summary.json and junit.xml; True when no MUST failed."""
+    """Print the per-rule table, write summary.json, junit.xml and report.html; True when no
+    MUST failed."""
+    from pepharness.run_report import write_html
     from pepharness.suites.report import JUNIT, SUMMARY, write_junit
 
     levels = ["MUST", "SHOULD", "INFO"]
@@ -235,6 +239,7 @@ def report(
         summary["scenario"] = scenario
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_junit(report_dir / JUNIT, results, summary)
+    write_html(report_dir, summary, traffic, mocks)
     counted = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
     click.echo(f"  {counted or 'no client rule judges the mocks served'}; reports in {report_dir}")
     if must_failed:
@@ -268,7 +273,7 @@ report_dir_option = env_option(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports/run"),
     show_default=True,
-    help="Where traffic.jsonl (run only), summary.json and junit.xml are written.",
+    help="Where traffic.jsonl (run only), summary.json, junit.xml and report.html are written.",
 )
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True,
@@ -373,9 +378,9 @@ def run(
     """Serve the mocks on free loopback ports, run CMD against them, judge its requests.
 
     CMD's output streams through. When it ends, every request the mocks received is judged by
-    the client rules (--list-rules): a per-rule table is printed and summary.json, junit.xml and
-    the traffic file are written to --report-dir. Exit 0: CMD exited 0 and no MUST rule failed;
-    1: a rule failed or CMD failed (the last line says which); 2: could not run.
+    the client rules (--list-rules): a per-rule table is printed and summary.json, junit.xml,
+    report.html and the traffic file are written to --report-dir. Exit 0: CMD exited 0 and no
+    MUST rule failed; 1: a rule failed or CMD failed (the last line says which); 2: could not run.
     """
     if not command:
         raise click.UsageError("name the command to run after --, e.g. -- python client.py")
@@ -405,6 +410,7 @@ def run(
             child = subprocess.Popen(command, env=env)
         except OSError as error:
             raise CannotRun(f"cannot run {command[0]}: {error.strerror or error}") from None
+        begun = datetime.now(UTC)
         applier = scenarios.Applier(chosen, urls)
         if chosen:
             applier.start()
@@ -416,7 +422,11 @@ def run(
         timeline = applier.stop()
         stack.close()  # stop serving: nothing arrives after CMD's end
         writer.sync()
-    outcome = {"argv": list(command), "exit_code": returncode}
+    outcome = {
+        "argv": list(command),
+        "exit_code": returncode,
+        "started_at": begun.isoformat(timespec="milliseconds"),
+    }
     click.echo(f"pepharness run: the command ended ({_describe(returncode)})")
     if chosen:
         _write_timeline(report_dir, timeline)
@@ -429,6 +439,7 @@ def run(
         wall_time=time.monotonic() - started,
         command=outcome,
         scenario=timeline if chosen else None,
+        mocks=mocks,
     )
     if returncode != 0:
         click.echo(f"pepharness run: the command failed ({_describe(returncode)})")
@@ -448,7 +459,7 @@ def run(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports/verify-client"),
     show_default=True,
-    help="Where summary.json and junit.xml are written.",
+    help="Where summary.json, junit.xml and report.html are written.",
 )
 @seed_option
 @list_rules_option
@@ -475,6 +486,7 @@ def verify_client(traffic: Path, report_dir: Path, seed: int) -> None:
         traffic=traffic,
         seed=seed,
         wall_time=time.monotonic() - started,
+        mocks=sorted(m for m in seen if isinstance(m, str)),
     )
     if not held:
         raise SystemExit(1)

@@ -340,8 +340,12 @@ word-break:break-all;margin:8px 0 0}
 """
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
+    """`value` as HTML text (None as nothing): every value a page shows goes through it."""
     return html.escape("" if value is None else str(value))
+
+
+_e = escape
 
 
 def render_html(summary: dict[str, Any]) -> str:

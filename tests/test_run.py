@@ -53,6 +53,9 @@ def test_the_example_client_passes_every_sinatra_rule(tmp_path: Path) -> None:
     cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
     assert {case.get("name") for case in cases} == set(outcomes)
     assert (tmp_path / "traffic.jsonl").stat().st_size > 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h1>pepharness run — PASS</h1>" in page and "<h2>Breaches (0)</h2>" in page
+    assert all(f"<b>{rule}</b>" in page for rule in outcomes)
 
 
 EXERCISED = {
@@ -94,6 +97,51 @@ def test_a_client_that_logs_in_per_request_fails_by_the_rule(tmp_path: Path) -> 
     assert failed == ["check_client_reuses_its_token"]
     junit = (tmp_path / "junit.xml").read_text(encoding="utf-8")
     assert junit.count("<failure") == 1
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h1>pepharness run — FAIL</h1>" in page
+    card = page[page.index("id='check_client_reuses_its_token'"):]
+    (breach,) = next(
+        r for r in summary(tmp_path)["rules"] if r["rule"] == "check_client_reuses_its_token"
+    )["breaches"]
+    exchange, timeline = card.split("<b>Timeline</b>", 1)
+    for seq in breach["seqs"]:  # the exchange, then marked again in its timeline
+        assert f"<tr class='named'><td>{seq}</td>" in exchange
+        assert f"<tr class='named'><td>{seq}</td>" in timeline
+    around = min(set(range(1, 5)) - set(breach["seqs"]))  # 2 logins, 2 catalog calls
+    assert f"<tr class=''><td>{around}</td>" in timeline
+
+
+HOSTILE = """
+import os, requests
+url = os.environ["PEPHARNESS_SINATRA_URL"]
+login = requests.post(url + "/1.0/login/", timeout=10, json={
+    "email": os.environ["PEPHARNESS_SINATRA_EMAIL"],
+    "password": os.environ["PEPHARNESS_SINATRA_PASSWORD"]})
+token = login.headers["jwt-auth"]
+requests.get(url + "/games/<script>alert(1)</script>", params={"x": "<i>"},
+             headers={"jwt-auth": token}, timeout=10)
+"""
+
+
+def test_the_report_page_escapes_what_the_client_sent_and_shows_the_steps(
+    tmp_path: Path,
+) -> None:
+    """A hostile path and query reach the page as text; a scenario step is on the timeline."""
+    steps = tmp_path / "step.yaml"
+    steps.write_text("- {at: 0, action: clear, mock: sinatra, note: '<b>bold</b>'}\n")
+    result = invoke(
+        "run", "--mocks", "sinatra", "--scenario", str(steps),
+        "--report-dir", str(tmp_path / "r"), "--", sys.executable, "-c", HOSTILE,
+    )
+    assert result.exit_code == 1, result.output
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<i>" not in page and "<b>bold" not in page
+    card = page[page.index("id='check_client_requests_match_the_contract'"):]
+    assert "GET /games/&lt;script&gt;alert(1)&lt;/script&gt;" in card
+    assert "x=&lt;i&gt;" in card
+    timeline = card.split("<b>Timeline</b>", 1)[1].split("</table>", 1)[0]
+    assert "<tr class='step'>" in timeline and "&lt;b&gt;bold&lt;/b&gt;" in timeline
+    assert "scenarios " + str(steps) in page
 
 
 def test_a_failing_command_fails_the_run(tmp_path: Path) -> None:
@@ -192,6 +240,8 @@ def test_verify_client_judges_a_served_traffic_file(served_traffic: Path, tmp_pa
     assert "a MUST client rule failed: check_client_reuses_its_token" in result.output
     report = summary(tmp_path)
     assert report["apis"] == ["sinatra"] and "command" not in report
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h1>pepharness verify-client — FAIL</h1>" in page and "command <code>" not in page
     outcomes = {r["rule"]: r["outcome"] for r in report["rules"]}
     assert outcomes["check_client_uses_basic_only_on_the_paginated_history"] == "passed"
     assert (tmp_path / "junit.xml").exists()
