@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,18 +170,18 @@ def _result(verdict: Verdict) -> dict[str, Any]:
     return result
 
 
-def _table(results: Sequence[dict[str, Any]]) -> None:
+def _table(results: Sequence[dict[str, Any]], echo: Callable[[str], Any] = click.echo) -> None:
     label = {"passed": "pass", "failed": "FAIL", "not_verified": "not verified"}
     width = max((len(r["rule"]) for r in results), default=10)
     for result in results:
         outcome = label[result["outcome"]]
-        click.echo(f"  {result['level']:<6} {outcome:<12} {result['rule']:<{width}}".rstrip())
+        echo(f"  {result['level']:<6} {outcome:<12} {result['rule']:<{width}}".rstrip())
         for breach in result["breaches"][:SHOWN_BREACHES]:
             seqs = ",".join(f"#{s}" for s in breach["seqs"])
-            click.echo(f"      {seqs} {breach['title']}: {breach['detail']}")
+            echo(f"      {seqs} {breach['title']}: {breach['detail']}")
         hidden = len(result["breaches"]) - SHOWN_BREACHES
         if hidden > 0:
-            click.echo(f"      … {hidden} more breach(es) in summary.json")
+            echo(f"      … {hidden} more breach(es) in summary.json")
 
 
 def report(

@@ -48,6 +48,7 @@ from pepharness.suites.rules import (
     split_patterns,
 )
 
+pytest_plugins = ["pepharness.pytest_fixtures"]  # the fixtures for integrators (D120)
 RESULT = "pepharness_result"
 OBSERVED = "pepharness_observed"
 GROUP = "pepharness"
