@@ -228,7 +228,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not results:
         terminalreporter.write_line("  no pepharness_* mock with a client judge was used")
         return
-    _table(results, echo=terminalreporter.write_line)
+    _table(results, echo=terminalreporter.write_line, rest="")
     failed = [r["rule"] for r in results if r["outcome"] == "failed" and r["level"] == "MUST"]
     if failed:
         terminalreporter.write_line(f"a MUST client rule failed: {', '.join(failed)}")

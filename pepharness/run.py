@@ -170,7 +170,11 @@ def _result(verdict: Verdict) -> dict[str, Any]:
     return result
 
 
-def _table(results: Sequence[dict[str, Any]], echo: Callable[[str], Any] = click.echo) -> None:
+def _table(
+    results: Sequence[dict[str, Any]],
+    echo: Callable[[str], Any] = click.echo,
+    rest: str = "in summary.json",
+) -> None:
     label = {"passed": "pass", "failed": "FAIL", "not_verified": "not verified"}
     width = max((len(r["rule"]) for r in results), default=10)
     for result in results:
@@ -181,7 +185,7 @@ def _table(results: Sequence[dict[str, Any]], echo: Callable[[str], Any] = click
             echo(f"      {seqs} {breach['title']}: {breach['detail']}")
         hidden = len(result["breaches"]) - SHOWN_BREACHES
         if hidden > 0:
-            echo(f"      … {hidden} more breach(es) in summary.json")
+            echo(f"      … {hidden} more breach(es) {rest}".rstrip())
 
 
 def report(
