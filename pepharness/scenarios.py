@@ -207,6 +207,25 @@ class _Dumper(yaml.SafeDumper):
         return True  # a copyable file spells every rule out, no &anchors
 
 
+def _flaky_step(mock: str, paths: Sequence[str]) -> dict[str, Any]:
+    """At 0.5 s, 500, 502 and 503 at 0.07 each on `paths` of `mock` (the `flaky` built-in)."""
+    return {
+        "at": 0.5,
+        "action": "faults",
+        "mock": mock,
+        "rules": [
+            rule
+            for status in (500, 502, 503)
+            for rule in _faults_on(
+                paths,
+                status=status,
+                probability=0.07,
+                body={"message": "injected by the flaky scenario"},
+            )
+        ],
+    }
+
+
 def _dump(description: str, steps: list[dict[str, Any]]) -> str:
     document = {"description": description, "steps": steps}
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100)
@@ -226,38 +245,7 @@ BUILTINS: dict[str, str] = {
     ),
     "flaky": _dump(
         "from 0.5 s about 20% of API requests answer 500, 502 or 503",
-        [
-            {
-                "at": 0.5,
-                "action": "faults",
-                "mock": "sinatra",
-                "rules": [
-                    r
-                    for status in (500, 502, 503)
-                    for r in _faults_on(
-                        SINATRA_PATHS,
-                        status=status,
-                        probability=0.07,
-                        body={"message": "injected by the flaky scenario"},
-                    )
-                ],
-            },
-            {
-                "at": 0.5,
-                "action": "faults",
-                "mock": "pep",
-                "rules": [
-                    r
-                    for status in (500, 502, 503)
-                    for r in _faults_on(
-                        PLATFORM_PATHS,
-                        status=status,
-                        probability=0.07,
-                        body={"message": "injected by the flaky scenario"},
-                    )
-                ],
-            },
-        ],
+        [_flaky_step("sinatra", SINATRA_PATHS), _flaky_step("pep", PLATFORM_PATHS)],
     ),
     "slow": _dump(
         "from 0.5 s one API request in ten takes 1.5 s longer (above common client timeouts)",

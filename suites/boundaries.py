@@ -352,17 +352,12 @@ def never_5xx(
     send_with: Callable[[Probe], requests.Response] | None = None,
 ) -> int:
     """Send every probe; fail `rule` for each that gets a 5xx (or no answer). The number sent."""
-    failures = []
-    for probe in found:
-        problem = _problem(target, probe, send_with, lambda status: status >= 500)
-        if problem is not None:
-            failures.append(_failure(
-                target, rule, probe, problem, "5xx to a boundary value",
-                "any answer but 5xx: the value is accepted, or refused with a 4xx in the API's "
-                "own error shape (DESIGN.md: a mock never answers 5xx unless faulted)",
-            ))
-    _raise(failures)
-    return len(found)
+    return _judge(
+        target, rule, found, send_with, lambda status: status >= 500,
+        "5xx to a boundary value",
+        "any answer but 5xx: the value is accepted, or refused with a 4xx in the API's "
+        "own error shape (DESIGN.md: a mock never answers 5xx unless faulted)",
+    )
 
 
 def refused(
@@ -373,14 +368,28 @@ def refused(
     send_with: Callable[[Probe], requests.Response] | None = None,
 ) -> int:
     """Send every probe; fail `rule` for each that is not answered with a 4xx."""
+    return _judge(
+        target, rule, found, send_with, lambda status: not 400 <= status < 500,
+        "an impossible date is not refused",
+        "4xx: a date that does not exist is malformed input (RFC 3339 §5.7)",
+    )
+
+
+def _judge(
+    target: Target,
+    rule: Rule,
+    found: Sequence[Probe],
+    send_with: Callable[[Probe], requests.Response] | None,
+    wrong: Callable[[int], bool],
+    title: str,
+    documented: str,
+) -> int:
+    """Send every probe; one failure of `rule` for each whose status is `wrong` (or no answer)."""
     failures = []
     for probe in found:
-        problem = _problem(target, probe, send_with, lambda status: not 400 <= status < 500)
+        problem = _problem(target, probe, send_with, wrong)
         if problem is not None:
-            failures.append(_failure(
-                target, rule, probe, problem, "an impossible date is not refused",
-                "4xx: a date that does not exist is malformed input (RFC 3339 §5.7)",
-            ))
+            failures.append(_failure(target, rule, probe, problem, title, documented))
     _raise(failures)
     return len(found)
 
