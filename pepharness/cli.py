@@ -43,12 +43,17 @@ def cli() -> None:
     pepharness check sinatra --base-url URL    conformance of any Sinatra implementation
     pepharness check operator --valid-token T  an operator's identity-validation endpoint
     pepharness check pep-frontend              a PEP's Frontend gateway (plays its operator)
+    pepharness check pep-platform              a PEP's Platform gateway (OAuth, events, data)
     pepharness fuzz sinatra --duration 30s     seeded, fuzzed traffic; findings, HAR, report
+    pepharness fuzz operator                   the same for an operator's identity endpoint
+    pepharness fuzz pep-platform --requests N  ... and a PEP's Platform gateway
     pepharness replay FILE --base-url URL      re-send a recorded HAR or finding, diff answers
     pepharness run -- CMD              serve the mocks to CMD, then judge its requests
     pepharness verify-client --traffic F       judge the client traffic a serve recorded
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
+
+    Every command and option: docs/commands.md.
     """
 
 

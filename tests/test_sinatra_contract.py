@@ -82,22 +82,22 @@ def test_every_integer_query_parameter_is_bounded(name: str) -> None:
     assert not floorless, f"{name}.yaml: integer query parameters without a minimum: {floorless}"
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _CURL = re.compile(r"\bcurl\s((?:[^|`\n]|\\\n)*)")
 _BODY = re.compile(r"(?:^|\s)(?:-d|--data|--data-binary|--data-raw)\s+(\S+)")
 
 
 def test_readme_curl_bodies_say_their_content_type() -> None:
-    """A validating proxy refuses a JSON body sent as curl's default form type: every README
-    curl line with a body names its Content-Type, unless the body is a form (`a=b`), which is
-    what curl's default says."""
-    text = README.read_text(encoding="utf-8")
+    """A validating proxy refuses a JSON body sent as curl's default form type: every curl
+    line of README.md and docs/ with a body names its Content-Type, unless the body is a form
+    (`a=b`), which is what curl's default says."""
     untyped = []
-    for match in _CURL.finditer(text):
+    for match in (m for doc in DOCUMENTS for m in _CURL.finditer(doc.read_text("utf-8"))):
         command = match.group(1)
         body = _BODY.search(command)
         if body is None or re.fullmatch(r"[\w.-]+=\S*", body.group(1)):
             continue
         if "content-type:" not in command.lower():
             untyped.append(command.split("\n")[0][:80])
-    assert not untyped, f"README curl lines with a body but no Content-Type: {untyped}"
+    assert not untyped, f"curl lines with a body but no Content-Type: {untyped}"
