@@ -18,6 +18,7 @@ import requests
 from click.testing import CliRunner, Result
 from planted import clients_sinatra
 
+from pepharness import contracts
 from pepharness.cli import cli
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.core.admin import SANDBOX_ENVIRON
@@ -32,6 +33,17 @@ RULE = "check_client_reuses_its_token"
 def invoke(*args: str) -> Result:
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
     return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
+
+
+def conforms(answer: requests.Response) -> None:
+    """The answer holds to admin.yaml's GET /__admin/traffic: status, header, each line."""
+    problems = contracts.response_problems(
+        "admin", "GET", "/__admin/traffic", answer.status_code, answer.headers, answer.content
+    )
+    if answer.status_code == 200:
+        for line in answer.text.splitlines():
+            problems += contracts.record_errors("admin", "TrafficLine", json.loads(line))
+    assert not problems, problems
 
 
 def seqs(answer: requests.Response) -> list[int]:
@@ -87,6 +99,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def test_the_feed_holds_every_exchange_answered_before_it(served: Served) -> None:
     answer = served.feed()
     assert answer.status_code == 200, answer.text
+    conforms(answer)
     assert answer.headers["Content-Type"] == "application/x-ndjson"
     upto = int(answer.headers["X-Pepharness-Traffic-Seq"])
     lines = [json.loads(line) for line in answer.text.splitlines()]
@@ -113,6 +126,7 @@ def test_since_and_limit_page_the_feed(served: Served) -> None:
 def test_bad_since_or_limit_is_a_400(served: Served, query: str) -> None:
     answer = served.feed("?" + query)
     assert answer.status_code == 400
+    conforms(answer)
     name = query.split("=")[0]
     assert answer.json()["error"].startswith(f"{name} must be an integer from ")
 
@@ -158,6 +172,7 @@ def test_a_serve_without_traffic_is_exit_2_with_the_message(tmp_path: Path) -> N
         url = bare.url
         answer = requests.get(f"{url}/__admin/traffic", timeout=TIMEOUT)
         assert answer.status_code == 404 and answer.json() == {"error": NO_TRAFFIC}
+        conforms(answer)
         result = invoke("verify-client", "--admin", url, "--report-dir", str(tmp_path))
     assert result.exit_code == 2
     assert result.output.strip() == f"pepharness: {url}: {NO_TRAFFIC}"
