@@ -39,6 +39,7 @@ from pepharness.mocks.core.clock import parse_rfc3339
 from pepharness.mocks.core.traffic import (
     FEED_MEDIA_TYPE,
     FEED_SEQ_HEADER,
+    NO_TRAFFIC,
     TrafficFileError,
     TrafficWriter,
     read_traffic,
@@ -554,7 +555,9 @@ def _refusal(base: str, answer: requests.Response) -> CannotRun:
             "application/json") else None
     except (ValueError, AttributeError):
         error = None
-    if isinstance(error, str) and answer.status_code in (400, 404):
+    # A 400 is the feed's own (its query); a 404 only with the feed's own words: any other
+    # 404 is a route this server does not have (a --no-admin serve, another server).
+    if isinstance(error, str) and (answer.status_code == 400 or error == NO_TRAFFIC):
         return CannotRun(f"{base}: {error}")
     kind = answer.headers.get("Content-Type") or "no Content-Type"
     return CannotRun(

@@ -8,6 +8,8 @@ streams the entries back, one at a time, skipping a last line torn by a writer s
 (or killed). Secrets are never written (D104): query values by the journal's rules, no header
 but the few chosen ones, a credential only as a short SHA-256 prefix of its token (of the user
 alone for Basic), request bodies never, only the idempotency keys a mock names.
+`traffic_feed` is every mock's `GET /__admin/traffic` (D135, D136): the file's lines streamed
+back, once the writer has written every exchange numbered before the GET.
 """
 
 from __future__ import annotations
