@@ -5,9 +5,11 @@ file: same verdict, same rule named, same exit codes."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,9 +72,11 @@ class Served:
     """A sinatra mock recording to `path`: a client that logs in per request, then (after
     `cut_seq` and `cut_time`) a well-behaved one."""
 
-    def __init__(self, server: ThreadedServer, writer: TrafficWriter, path: Path) -> None:
-        self.server, self.writer, self.path = server, writer, path
-        self.url = server.url
+    def __init__(
+        self, server: ThreadedServer, operator: ThreadedServer, writer: TrafficWriter, path: Path
+    ) -> None:
+        self.writer, self.path = writer, path
+        self.url, self.operator_url = server.url, operator.url
 
         def admin(method: str, path_: str, body: Any) -> Any:
             return requests.request(method, f"{self.url}/__admin{path_}", json=body).json()
@@ -89,11 +93,13 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     path = tmp_path_factory.mktemp("feed") / "traffic.jsonl"
-    spec = MOCKS["sinatra"]
+    spec, operator_spec = MOCKS["sinatra"], MOCKS["operator"]
     with TrafficWriter.open(path) as writer, ThreadedServer(
         record_traffic(spec.build(OPTIONS), spec, writer)
-    ) as server:
-        yield Served(server, writer, path)
+    ) as server, ThreadedServer(
+        record_traffic(operator_spec.build(OPTIONS), operator_spec, writer)
+    ) as operator:
+        yield Served(server, operator, writer, path)
 
 
 def test_the_feed_holds_every_exchange_answered_before_it(served: Served) -> None:
@@ -109,6 +115,43 @@ def test_the_feed_holds_every_exchange_answered_before_it(served: Served) -> Non
     served.writer.settle()
     on_file = [json.loads(line) for line in served.path.read_text().splitlines()[:upto]]
     assert on_file == lines
+
+
+def test_any_mock_of_the_process_serves_every_mock_s_lines(served: Served) -> None:
+    health = requests.get(f"{served.operator_url}/__admin/health", timeout=TIMEOUT)
+    assert health.ok
+    by_sinatra = served.feed()
+    by_operator = requests.get(f"{served.operator_url}/__admin/traffic", timeout=TIMEOUT)
+    conforms(by_operator)
+    lines = by_sinatra.text.splitlines()
+    assert by_operator.text.splitlines()[: len(lines)] == lines
+    assert {json.loads(line)["mock"] for line in lines} == {"sinatra", "operator"}
+
+
+class Gate(io.StringIO):
+    """A stream whose writes wait until the gate opens: a writer stalled on its disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.open.wait()
+        return super().write(text)
+
+
+def test_settle_waits_for_the_lines_numbered_before_it_and_no_longer_than_told() -> None:
+    gate = Gate()
+    with TrafficWriter(gate) as writer:
+        numbered = [writer.record({"mock": "sinatra", "n": n}) for n in range(3)]
+        assert writer.settle(timeout=0.05) == 3  # the disk stalls: the bound holds
+        settled: list[int] = []
+        waiting = threading.Thread(target=lambda: settled.append(writer.settle(timeout=60)))
+        waiting.start()
+        gate.open.set()
+        waiting.join()
+        assert settled == [3]
+        assert [json.loads(line)["seq"] for line in gate.getvalue().splitlines()] == numbered
 
 
 def test_since_and_limit_page_the_feed(served: Served) -> None:
