@@ -49,7 +49,7 @@ def cli() -> None:
     pepharness fuzz pep-platform --requests N  ... and a PEP's Platform gateway
     pepharness replay FILE --base-url URL      re-send a recorded HAR or finding, diff answers
     pepharness run -- CMD              serve the mocks to CMD, then judge its requests
-    pepharness verify-client --traffic F       judge the client traffic a serve recorded
+    pepharness verify-client --admin URL       judge the client traffic a serve recorded
     pepharness contracts validate      the contracts are valid and the data fits them
     pepharness fixtures dump --out D   write the seeded data the mocks serve as JSON
 

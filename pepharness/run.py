@@ -4,7 +4,8 @@
 one traffic file in the report dir (D103), hands CMD their URLs and the seeded credentials in
 the examples' environment variables, runs CMD with its output streaming through, then judges
 the traffic with the client judges of the mocks served (suites/clients, D105 to D110).
-`verify-client` judges a traffic file a long-running `serve --traffic FILE` wrote (D112).
+`verify-client` judges a traffic file a long-running `serve --traffic FILE` wrote (D112), or
+reads it through any of its mocks' `GET /__admin/traffic` (--admin URL, D137).
 Both print a per-rule table and write summary.json, junit.xml and report.html (run_report.py);
 exit 0 when every MUST rule held (and CMD exited 0), 1 when a rule or CMD failed, 2 when they
 could not run (D113).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -24,14 +26,24 @@ from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
+import requests
 
 from pepharness import scenarios
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, generate
 from pepharness.mocks import pep
 from pepharness.mocks.core import ServeError, ThreadedServer
-from pepharness.mocks.core.traffic import TrafficFileError, TrafficWriter, read_traffic
+from pepharness.mocks.core.clock import parse_rfc3339
+from pepharness.mocks.core.traffic import (
+    FEED_MEDIA_TYPE,
+    FEED_SEQ_HEADER,
+    NO_TRAFFIC,
+    TrafficFileError,
+    TrafficWriter,
+    read_traffic,
+)
 from pepharness.options import CONTEXT, env_option
 from pepharness.serving import MOCKS, ServeOptions, record_traffic
 
@@ -451,32 +463,253 @@ def run(
         raise SystemExit(1)
 
 
+# `verify-client --admin URL [--since SEQ|RFC3339]` (D137-D139): the traffic read from a
+# serve's `GET /__admin/traffic` into the report dir, or a file cut by --since, then judged as
+# `--traffic FILE` is.
+
+ADMIN_TIMEOUT = (10.0, 120.0)
+"""Connect and read timeouts towards `--admin URL` (the serve waits up to 5 s for its writer)."""
+FEED_CHUNK = 64 * 1024
+MAX_SINCE = 999_999_999_999_999_999
+_FEED_LINE = re.compile(rb'\{"seq":([0-9]{1,18}),')
+
+
+def _since_value(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> int | datetime | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        number = int(text.lstrip("0") or "0") if len(text.lstrip("0")) <= 18 else None
+        if number is not None and number <= MAX_SINCE:
+            return number
+    else:
+        try:
+            return parse_rfc3339(text)
+        except ValueError:
+            pass
+    raise click.BadParameter(
+        f"{value[:60]!r}: a seq number (0 to {MAX_SINCE}) or an RFC 3339 date-time with its "
+        "offset, e.g. 2026-12-07T09:30:00Z"
+    )
+
+
+admin_option = click.option(
+    "--admin",
+    metavar="URL",
+    default=None,
+    help="Read the traffic from a `pepharness serve --traffic FILE` still serving: the base "
+    "URL of any of its mocks (its GET /__admin/traffic streams every mock's lines).",
+)
+since_option = click.option(
+    "--since",
+    metavar="SEQ|RFC3339",
+    default=None,
+    callback=_since_value,
+    help="Judge only the lines numbered after SEQ (the seq a previous verify-client printed), "
+    "or recorded at or after an RFC 3339 date-time (their wall-clock `time`).",
+)
+
+
+def one_traffic_source(traffic: Path | None, admin: str | None) -> None:
+    if (traffic is None) == (admin is None):
+        raise click.UsageError("give exactly one of --traffic FILE or --admin URL")
+
+
+def _entry_time(entry: dict[str, Any]) -> datetime | None:
+    text = entry.get("time")
+    try:
+        when = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return when if when is not None and when.tzinfo is not None else None
+
+
+def _selected(entry: dict[str, Any], since: int | datetime | None) -> bool:
+    """Whether a traffic line is judged under --since (a seq: numbered after it; a date-time:
+    recorded at or after it)."""
+    if since is None:
+        return True
+    if isinstance(since, datetime):
+        when = _entry_time(entry)
+        return when is not None and when >= since
+    seq = entry.get("seq")
+    return isinstance(seq, int) and seq > since
+
+
+def _admin_base(url: str) -> str:
+    base = url.strip().rstrip("/")
+    for suffix in ("/__admin/traffic", "/__admin"):
+        base = base.removesuffix(suffix)
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CannotRun(f"--admin {url!r} is not an http(s) URL of a pepharness serve")
+    return base
+
+
+def _refusal(base: str, answer: requests.Response) -> CannotRun:
+    """What a GET /__admin/traffic that is no feed tells the user (one line, exit 2)."""
+    try:
+        error = answer.json().get("error") if answer.headers.get("Content-Type", "").startswith(
+            "application/json") else None
+    except (ValueError, AttributeError):
+        error = None
+    # A 400 is the feed's own (its query); a 404 only with the feed's own words: any other
+    # 404 is a route this server does not have (a --no-admin serve, another server).
+    if isinstance(error, str) and (answer.status_code == 400 or error == NO_TRAFFIC):
+        return CannotRun(f"{base}: {error}")
+    kind = answer.headers.get("Content-Type") or "no Content-Type"
+    return CannotRun(
+        f"{base} is not a pepharness serve: GET /__admin/traffic answered "
+        f"{answer.status_code} ({kind[:60]})"
+    )
+
+
+def fetch_traffic(url: str, since: int | datetime | None, dest: Path) -> tuple[int, int]:
+    """Stream `url`'s GET /__admin/traffic into `dest` (a chunk at a time: bounded memory),
+    keeping the lines --since selects; (lines kept, last seq read). CannotRun when it is not
+    there, not a pepharness feed, or breaks."""
+    base = _admin_base(url)
+    params = {"since": since} if isinstance(since, int) else {}
+    session = requests.Session()
+    session.trust_env = False  # loopback and staging URLs: no proxy of the environment
+    kept, last = 0, since if isinstance(since, int) else 0
+    try:
+        with session.get(
+            f"{base}/__admin/traffic", params=params, stream=True, timeout=ADMIN_TIMEOUT
+        ) as answer:
+            media = answer.headers.get("Content-Type", "").split(";")[0].strip()
+            if answer.status_code != 200 or media != FEED_MEDIA_TYPE \
+                    or FEED_SEQ_HEADER not in answer.headers:
+                raise _refusal(base, answer)
+            with open(dest, "wb") as out:
+                pending = b""
+                for chunk in answer.iter_content(FEED_CHUNK):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for raw in lines:
+                        match = _FEED_LINE.match(raw)
+                        if match is None:
+                            raise CannotRun(
+                                f"{base}/__admin/traffic sent a line that is not traffic: "
+                                f"{raw[:60]!r}"
+                            )
+                        last = int(match.group(1))
+                        if isinstance(since, datetime) \
+                                and not _selected(_feed_entry(base, raw), since):
+                            continue
+                        out.write(raw + b"\n")
+                        kept += 1
+                if pending:
+                    raise CannotRun(f"{base}/__admin/traffic ended in the middle of a line")
+    except requests.RequestException as error:
+        raise CannotRun(f"cannot read the traffic of {base}: {_reason(error)}") from None
+    except OSError as error:
+        raise CannotRun(f"cannot write {dest}: {error.strerror or error}") from None
+    finally:
+        session.close()
+    return kept, last
+
+
+def _reason(error: requests.RequestException) -> str:
+    text = str(error)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
+
+
+def _feed_entry(base: str, raw: bytes) -> dict[str, Any]:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
+        raise CannotRun(f"{base}/__admin/traffic sent a line that is not traffic: {raw[:60]!r}")
+    return entry
+
+
+def cut_traffic(path: Path, since: int | datetime, dest: Path) -> tuple[int, int]:
+    """The lines of the traffic file `path` that --since selects, copied to `dest`; (lines
+    kept, last seq read)."""
+    if dest.exists() and dest.resolve() == path.resolve():
+        raise CannotRun(f"--since would overwrite {path}: choose another --report-dir")
+    kept, last = 0, since if isinstance(since, int) else 0
+    try:
+        with open(dest, "w", encoding="utf-8", newline="\n") as out:
+            for entry in read_traffic(path):
+                seq = entry.get("seq")
+                last = seq if isinstance(seq, int) else last
+                if _selected(entry, since):
+                    out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+                    kept += 1
+    except TrafficFileError as error:
+        raise CannotRun(f"{path} is not a traffic file: {error}") from None
+    except OSError as error:
+        raise CannotRun(f"cannot cut {path} into {dest}: {error.strerror or error}") from None
+    return kept, last
+
+
+def traffic_to_judge(
+    traffic: Path | None, admin: str | None, since: int | datetime | None, report_dir: Path
+) -> Path:
+    """The file verify-client judges: --traffic as given, or what --admin read, or what
+    --since kept, in the report dir's traffic.jsonl (told on the console, with the seq a next
+    verify-client can resume after)."""
+    if traffic is not None and since is None:
+        return traffic
+    dest = report_dir / TRAFFIC
+    if admin is not None:
+        kept, last = fetch_traffic(admin, since, dest)
+        source = f"{_admin_base(admin)}/__admin/traffic"
+    else:
+        assert traffic is not None and since is not None
+        kept, last = cut_traffic(traffic, since, dest)
+        source = str(traffic)
+    click.echo(
+        f"{kept} traffic line(s) from {source} into {dest}; the last line read is "
+        f"#{last} (a next verify-client can resume with --since {last})"
+    )
+    return dest
+
+
 @click.command("verify-client", context_settings=CONTEXT)
 @click.option(
     "--traffic",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="The traffic file a `pepharness serve --traffic FILE` wrote (it may still be serving).",
 )
+@admin_option
+@since_option
 @env_option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports/verify-client"),
     show_default=True,
-    help="Where summary.json, junit.xml and report.html are written.",
+    help="Where summary.json, junit.xml and report.html (and the traffic read by --admin or "
+    "cut by --since, traffic.jsonl) are written.",
 )
 @seed_option
 @list_rules_option
-def verify_client(traffic: Path, report_dir: Path, seed: int) -> None:
-    """Judge the client requests in a `serve --traffic FILE` traffic file by the client rules.
+def verify_client(
+    traffic: Path | None, admin: str | None, since: int | datetime | None, report_dir: Path,
+    seed: int,
+) -> None:
+    """Judge the client requests a `serve --traffic FILE` recorded by the client rules.
 
     For a client that `run` cannot launch (a staging deployment pointed at a long-running
-    `pepharness serve all --traffic FILE`): every request of the file is judged, by the judges
-    of the mocks that appear in it (all of them when none does). Same table, reports and exit
-    codes as `run`: 0 no MUST rule failed, 1 one did, 2 could not run.
+    `pepharness serve all --traffic FILE`): every request of the traffic is judged, read from
+    the file (--traffic FILE) or from any of the serve's mocks (--admin URL, its
+    `GET /__admin/traffic`), by the judges of the mocks that appear in it (all of them when
+    none does). Same table, reports and exit codes as `run`: 0 no MUST rule failed, 1 one did,
+    2 could not run.
     """
+    one_traffic_source(traffic, admin)
     _prepare(report_dir)
     started = time.monotonic()
+    traffic = traffic_to_judge(traffic, admin, since, report_dir)
     try:
         seen = {entry.get("mock") for entry in read_traffic(traffic)}
         apis = _apis_of(seen) or list(APIS)

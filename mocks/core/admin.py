@@ -62,6 +62,7 @@ from pepharness.mocks.core.text import install_text_guard
 
 EXTENSION = "pepharness.core"
 ADMIN_PREFIX = "/__admin"
+SANDBOX_ENVIRON = "pepharness.sandbox"  # a sandboxed request's sandbox id (D124)
 _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"
@@ -208,6 +209,21 @@ def _number(body: dict[str, Any], key: str) -> float:
     return value
 
 
+def _query_integer(name: str, low: int) -> int | None:
+    """The query parameter `name` as an integer from `low` to MAX_JOURNAL_LIMIT (ASCII digits,
+    at most 18 significant, D73), None when absent; AdminBadRequest otherwise."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    # Leading zeros are stripped first: int() refuses strings of more than 4300 digits.
+    value = int(text.lstrip("0") or "0") if _JOURNAL_LIMIT.fullmatch(text) else None
+    if value is None or not low <= value <= MAX_JOURNAL_LIMIT:
+        raise AdminBadRequest(
+            f"{name} must be an integer from {low} to {MAX_JOURNAL_LIMIT}, not {text[:40]!r}"
+        )
+    return value
+
+
 def _limiter(core: MockCore) -> RateLimiter:
     if core.rate_limiter is None:
         raise AdminNotFound(f"{core.service} has no rate limit")
@@ -262,6 +278,16 @@ def _admin_blueprint(core: MockCore) -> Blueprint:
             )
         entries = core.journal.entries(limit)
         return jsonify(requests=[entry.to_json() for entry in entries])
+
+    @admin.get("/traffic")
+    def traffic() -> ResponseReturnValue:
+        # traffic.py imports this module: imported here, when a traffic feed is asked for.
+        from pepharness.mocks.core.traffic import traffic_feed
+
+        since = _query_integer("since", 0) or 0
+        limit = _query_integer("limit", 1)
+        sandbox = request.environ.get(SANDBOX_ENVIRON)
+        return traffic_feed(current_app, since=since, limit=limit, sandbox=sandbox)
 
     @admin.delete("/requests")
     def forget_requests() -> ResponseReturnValue:

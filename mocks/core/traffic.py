@@ -8,6 +8,8 @@ streams the entries back, one at a time, skipping a last line torn by a writer s
 (or killed). Secrets are never written (D104): query values by the journal's rules, no header
 but the few chosen ones, a credential only as a short SHA-256 prefix of its token (of the user
 alone for Basic), request bodies never, only the idempotency keys a mock names.
+`traffic_feed` is every mock's `GET /__admin/traffic` (D135, D136): the file's lines streamed
+back, once the writer has written every exchange numbered before the GET.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from typing import IO, Any
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of, exchange_status
+from pepharness.mocks.core.admin import (
+    _ARRIVED,
+    _FAULTED,
+    _STARTED,
+    AdminNotFound,
+    core_of,
+    exchange_status,
+)
 from pepharness.mocks.core.clock import to_rfc3339
 from pepharness.mocks.core.errors import unexpected_error
 from pepharness.mocks.core.journal import auth_kind, describe_error, is_secret_key, redact_query
@@ -55,6 +64,15 @@ ISSUING_HEADERS = ("jwt-auth",)
 TRAFFIC_EXTENSION = "pepharness.traffic"
 """Where `install_traffic` leaves (writer, mock name, core) for what Flask never sees (D116)."""
 SOCKETIO_PATH = "/socket.io/"
+FEED_MEDIA_TYPE = "application/x-ndjson"
+FEED_SEQ_HEADER = "X-Pepharness-Traffic-Seq"
+"""`GET /__admin/traffic`'s header: the last seq numbered when the GET arrived, where its
+stream stops (D136)."""
+SETTLE_SECONDS = 5.0
+"""How long `GET /__admin/traffic` waits for the writer to have written every line numbered
+before it arrived (D136); past it, the stream holds what the file holds."""
+FEED_BLOCK_BYTES = 64 * 1024
+NO_TRAFFIC = "this serve records no traffic: start it with --traffic FILE"
 
 logger = logging.getLogger("pepharness.traffic")
 
@@ -80,6 +98,8 @@ class TrafficWriter:
 
     def __init__(self, stream: IO[str], *, queue_size: int = QUEUE_SIZE) -> None:
         self._stream = stream
+        self.path: Path | None = None
+        """The file written, when opened by `open()`: what `GET /__admin/traffic` streams."""
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
         self._next_seq = 1
@@ -92,7 +112,9 @@ class TrafficWriter:
     @classmethod
     def open(cls, path: str | Path, **kwargs: Any) -> TrafficWriter:
         stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 (closed by close())
-        return cls(stream, **kwargs)
+        writer = cls(stream, **kwargs)
+        writer.path = Path(path)
+        return writer
 
     def record(self, entry: dict[str, Any]) -> int:
         """Number `entry` and queue it; its `seq`, or 0 when it was lost (queue full too long)."""
@@ -158,6 +180,29 @@ class TrafficWriter:
         except queue.Full:
             return False
         return done.wait(timeout)
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> int:
+        """The last seq numbered so far, once every line up to it is written and flushed, or
+        `timeout` passed (the caller then reads what the file holds). Numbered under the
+        record lock: an exchange numbered before is queued ahead of the wait's marker."""
+        deadline = time.monotonic() + timeout
+        done = threading.Event()
+        if not self._lock.acquire(timeout=timeout):
+            return self._next_seq - 1
+        try:
+            upto = self._next_seq - 1
+            queued = False
+            if self._thread.is_alive():
+                try:
+                    self._queue.put(done, timeout=max(0.0, deadline - time.monotonic()))
+                    queued = True
+                except queue.Full:
+                    pass
+        finally:
+            self._lock.release()
+        if queued:
+            done.wait(max(0.0, deadline - time.monotonic()))
+        return upto
 
     def close(self) -> None:
         """Write every queued exchange, flush and close the file (idempotent)."""
@@ -419,3 +464,89 @@ def read_traffic(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield entry
             elif complete:
                 raise TrafficFileError(f"{path}:{number}: not a traffic entry")
+
+
+_SEQ_PREFIX = re.compile(rb'\{"seq":([0-9]{1,18}),')
+_SANDBOX_KEY = b'"sandbox":'
+
+
+def _seq_of(raw: bytes) -> int | None:
+    """A written line's seq from its first bytes (the writer puts it first), else parsed."""
+    match = _SEQ_PREFIX.match(raw)
+    if match:
+        return int(match.group(1))
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    seq = entry.get("seq") if isinstance(entry, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+def _in_space(raw: bytes, sandbox: str | None) -> bool:
+    """Whether a line belongs to `sandbox` (None: the default space, lines with no `sandbox`).
+    A line without the bytes `"sandbox":` has no such key: no parse needed."""
+    if _SANDBOX_KEY not in raw:
+        return sandbox is None
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(entry, dict) and entry.get("sandbox") == sandbox
+
+
+def feed_lines(
+    path: Path, *, since: int, upto: int, limit: int | None, sandbox: str | None
+) -> Iterator[bytes]:
+    """The lines of the traffic file at `path` with `since` < seq <= `upto` in `sandbox`'s
+    space, as written (newline included), at most `limit`; read a line at a time, stopping at
+    the first line past `upto` or not yet whole (bounded memory whatever the file's size)."""
+    sent = 0
+    if limit is not None and limit < 1:
+        return
+    with open(path, "rb") as stream:
+        for raw in stream:
+            if not raw.endswith(b"\n"):
+                return  # a line the writer is still writing: past `upto`
+            seq = _seq_of(raw)
+            if seq is None or seq <= since:
+                continue
+            if seq > upto:
+                return
+            if not _in_space(raw, sandbox):
+                continue
+            yield raw
+            sent += 1
+            if limit is not None and sent >= limit:
+                return
+
+
+def _blocks(lines: Iterator[bytes], size: int = FEED_BLOCK_BYTES) -> Iterator[bytes]:
+    """`lines` joined into blocks of about `size` bytes: one chunk per block, not per line."""
+    block: list[bytes] = []
+    held = 0
+    for line in lines:
+        block.append(line)
+        held += len(line)
+        if held >= size:
+            yield b"".join(block)
+            block, held = [], 0
+    if block:
+        yield b"".join(block)
+
+
+def traffic_feed(app: Flask, *, since: int, limit: int | None, sandbox: str | None) -> Response:
+    """`GET /__admin/traffic` of a mock of `app`'s process (D136): the traffic file's lines
+    numbered after `since` and before the GET arrived, streamed as JSON Lines once the writer
+    has written them (SETTLE_SECONDS at most); 404 when the process records no traffic file."""
+    tap = app.extensions.get(TRAFFIC_EXTENSION)
+    writer = tap[0] if tap is not None else None
+    if writer is None or writer.path is None:
+        raise AdminNotFound(NO_TRAFFIC)
+    path = writer.path
+    upto = writer.settle()
+    lines = feed_lines(path, since=since, upto=upto, limit=limit, sandbox=sandbox)
+    response = Response(_blocks(lines), mimetype=FEED_MEDIA_TYPE)
+    response.headers[FEED_SEQ_HEADER] = str(upto)
+    response.headers["Cache-Control"] = "no-store"
+    return response
