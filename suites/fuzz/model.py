@@ -98,6 +98,7 @@ class Result:
             "mode": self.settings.mode,
             "generated_at": self.started.isoformat(timespec="seconds"),
             "requests": self.requests,
+            "latency_budget_ms": self.settings.latency_budget_ms,
             "findings": self.findings.to_json(),
         }
 

@@ -86,6 +86,7 @@ def merge(
         **{k: base[k] for k in ("api", "base_url", "seed", "mode") if k in base},
         "generated_at": base.get("started"),
         "requests": requests,
+        "latency_budget_ms": budget_ms,
         "findings": findings.to_json(),
     }
     return summary, document, [f.entry for f in findings.sorted()]
