@@ -76,6 +76,10 @@ def test_injected_faults_are_found_once_each(mock: str) -> None:
     server_error = result.findings.sorted()[0]
     assert server_error.count >= 1
     assert "injected" in server_error.message
+    assert server_error.answer_status == 500 and '"injected"' in server_error.excerpt
+    slow = result.findings.sorted()[1]
+    assert slow.status is None and slow.answer_status == 200
+    assert slow.message.startswith("200 answered in ")
     assert server_error.curl.startswith("curl ") and "/view/detailed" in server_error.curl
     assert server_error.entry["response"]["status"] == 500
     # The kept request is the smallest of the run's 500s.
@@ -198,12 +202,15 @@ def test_the_command_writes_its_reports_and_exits_1_on_findings(
     mock: str, tmp_path: Path
 ) -> None:
     faults(mock, {"path": "/games/*/view/detailed", "method": "GET", "status": 503,
-                  "probability": 1.0})
+                  "body": {"errMsg": "down\nfor <maintenance>"}, "probability": 1.0})
     done = run_cli("fuzz", "sinatra", "--base-url", mock, "--requests", "60", "--variety", "8",
                    "--profile", "catalog=1", "--out", str(tmp_path), "--seed", "3")
     assert done.returncode == 1, done.stderr
     assert "fuzzing sinatra at" in done.stderr
     assert "server_error" in done.stdout and "curl " in done.stdout
+    # The server error's body, on one line.
+    assert '\n      body: {"errMsg": "down\\nfor <maintenance>"}' in done.stdout.replace(
+        '{"errMsg":"', '{"errMsg": "')
     for name in ("findings.json", "summary.json", "traffic.har", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
     summary = json.loads((tmp_path / "summary.json").read_text())

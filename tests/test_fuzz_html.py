@@ -230,3 +230,23 @@ def test_write_puts_the_page_in_utf8(tmp_path: Path) -> None:
     fuzz_html.write(summary(api="sinatra ✓"), target)
 
     assert "pepharness fuzz — sinatra ✓" in target.read_text(encoding="utf-8")
+
+
+def test_a_slow_finding_shows_its_answers_status_and_a_server_error_its_body() -> None:
+    body = HOSTILE + "\x00" + "x" * 900
+    page = fuzz_html.render(summary(findings=[
+        finding("slow", None, 1, answer_status=200, message="200 answered in 1,568 ms"),
+        finding("server_error", 500, 1, answer_status=500, excerpt=body),
+        finding("timeout", None, 1),
+    ]))
+
+    cards = re.findall(r"<section class='card.*?</section>", page, flags=re.S)
+    slow, server, timeout = (next(c for c in cards if f">{k}</span>" in c)
+                             for k in ("slow", "server_error", "timeout"))
+    assert "<dt>status</dt><dd>200 <span class='muted'>(the kept request" in slow
+    assert "no answer" not in slow
+    assert "<dt>status</dt><dd>no answer</dd>" in timeout
+    excerpt = re.search(r"<pre class='excerpt'>(.*?)</pre>", server, flags=re.S)
+    assert excerpt is not None and "&lt;script&gt;alert(1)&lt;/script&gt;" in excerpt.group(1)
+    assert "\x00" not in page and "<script" not in page
+    assert "excerpt" not in slow

@@ -17,6 +17,8 @@ BUCKET_SECONDS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
 TICK_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
 MESSAGE_LIMIT = 4000
 """A message may quote a fuzzed response body; findings.json keeps the whole of it."""
+EXCERPT_LIMIT = 1000
+"""A server error's body excerpt, as findings.json keeps it (findings.EXCERPT_LIMIT)."""
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "error", "other")
 COLORS = {
@@ -66,6 +68,7 @@ margin:10px 0}
 word-break:break-word}
 pre{background:#1d2329;color:#e6edf3;padding:8px 10px;border-radius:4px;white-space:pre-wrap;
 word-break:break-all;margin:8px 0 0;user-select:all}
+pre.excerpt{background:#f6f7f9;color:#1d2329;user-select:text;margin:2px 0 0}
 svg{display:block;max-width:100%;height:auto;background:#fff;border:1px solid #e1e4e8}
 svg text{font:11px system-ui,-apple-system,Segoe UI,Roboto,sans-serif;fill:#444c56}
 .muted{color:#6a737d}.good{color:#1f7a3f;font-weight:600}.bad{color:#b42318;font-weight:700}
@@ -424,16 +427,29 @@ def _finding_card(finding: Mapping[str, Any]) -> str:
         f"<section class='card {style}'><h3><span class='badge {style}'>{_e(kind)}</span> "
         f"{_e(finding.get('title'))}</h3><dl>"
         f"<dt>operation</dt><dd>{_e(finding.get('operation'))}</dd>"
-        f"<dt>status</dt><dd>{'no answer' if status is None else _e(status)}</dd>"
+        f"<dt>status</dt><dd>{_status_shown(kind, status, finding.get('answer_status'))}</dd>"
         f"<dt>occurrences</dt><dd>{_count(finding.get('count'))}</dd>"
         f"<dt>first seen</dt><dd>{seen}</dd></dl>"
     ]
     if message:
         out.append(f"<div class='message'>{_e(message)}</div>")
+    if finding.get("excerpt"):
+        out.append("<div class='muted'>the answer's body (its start):</div>"
+                   f"<pre class='excerpt'>{_e(str(finding['excerpt'])[:EXCERPT_LIMIT + 80])}</pre>")
     if finding.get("curl"):
         out.append(f"<pre title='reproduce: click to select'>{_e(finding['curl'])}</pre>")
     out.append("</section>")
     return "".join(out)
+
+
+def _status_shown(kind: str, status: Any, answered: Any) -> str:
+    """A finding's status: its key's, else the kept request's answer's (a slow finding is keyed
+    without one), "no answer" only when none came."""
+    if status is not None:
+        return _e(status)
+    if answered is not None and kind not in ("timeout", "connection_error"):
+        return f"{_e(answered)} <span class='muted'>(the kept request's answer)</span>"
+    return "no answer"
 
 
 def _findings_count(count: int) -> str:

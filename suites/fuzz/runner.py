@@ -38,6 +38,7 @@ from pepharness.suites.fuzz.findings import (
     TIMEOUT,
     Finding,
     Findings,
+    excerpt,
     key_of,
 )
 from pepharness.suites.fuzz.model import (
@@ -452,7 +453,7 @@ class Runner:
                 title=f"Server error on a boundary value: {probe.label}",
                 message=summarize(response), first_index=item.index,
                 first_seconds=round(time.monotonic() - self._started, 3), curl=curl,
-                entry=entry,
+                entry=entry, answer_status=status, excerpt=excerpt(response.content),
             ))
 
     def _judge(
@@ -505,7 +506,8 @@ class Runner:
                 operation=label, kind=kind, status=_status_of(kind, status), title=title,
                 message=message, first_index=item.index,
                 first_seconds=round(time.monotonic() - self._started, 3),
-                curl=self._curl(response.request), entry=entry,
+                curl=self._curl(response.request), entry=entry, answer_status=status,
+                excerpt=excerpt(response.content) if kind == SERVER_ERROR else "",
             ))
 
     def _curl(self, request: requests.PreparedRequest) -> str:
