@@ -215,6 +215,12 @@ def test_the_command_writes_its_reports_and_exits_1_on_findings(
         assert (tmp_path / name).stat().st_size > 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["seed"] == 3 and summary["requests"] >= 60
+    # The jwt-auth token is masked in the console, findings.json's curl and report.html.
+    finding = json.loads((tmp_path / "findings.json").read_text())["findings"][0]
+    sent = {h["name"]: h["value"] for h in finding["entry"]["request"]["headers"]}
+    assert '"jwt-auth: $JWT_AUTH"' in finding["curl"]
+    for text in (done.stdout, finding["curl"], (tmp_path / "report.html").read_text()):
+        assert sent["jwt-auth"] not in text
     assert summary["statuses"].get("503", 0) >= 1
     assert "Traceback" not in done.stderr
 

@@ -41,6 +41,7 @@ from pepharness.suites.fuzz.findings import (
     excerpt,
     key_of,
 )
+from pepharness.suites.fuzz.masking import secrets_for
 from pepharness.suites.fuzz.model import (
     Result,
     Settings,
@@ -331,6 +332,9 @@ class Runner:
             # The generated headers are what breaks the contract (credentials among them):
             # real ones in their place would make the case valid, and its refusal a finding.
             headers = {}
+        # What the curl lines mask: a flow's every token (all real), a generated case's
+        # credentials only (its generated values are what reproduces it).
+        mask = None if flow else headers
         try:
             # Sent as serialized here rather than through Case.call, whose revalidation of a
             # case edited after generation made the credentials of some cases come and go.
@@ -361,11 +365,11 @@ class Runner:
                 )
             except requests.Timeout as error:
                 self._no_answer(case, item, step, mode, label, auth, started, clock, TIMEOUT,
-                                f"no answer within {self.settings.timeout:g} s", error)
+                                f"no answer within {self.settings.timeout:g} s", error, mask)
                 return None
             except requests.ConnectionError as error:
                 self._no_answer(case, item, step, mode, label, auth, started, clock,
-                                CONNECTION_ERROR, har.connection_reason(error), error)
+                                CONNECTION_ERROR, har.connection_reason(error), error, mask)
                 return None
             except Exception:
                 # Nothing went out (a generated header requests refuses to send, a body that
@@ -385,7 +389,7 @@ class Runner:
                 self._retries[item.index] += 1
                 self._paused[label] = max(self._paused.get(label, 0.0), until)
         retries = self._retries[item.index]
-        self._judge(case, response, item, step, mode, label, auth, started, retries)
+        self._judge(case, response, item, step, mode, label, auth, started, retries, mask)
         return response
 
     def _probe(self, item: Item) -> None:
@@ -406,7 +410,8 @@ class Runner:
         started = har.now()
         clock = time.perf_counter()
         url = self.settings.base_url.rstrip("/") + probe.target
-        curl = boundaries.curl(self.settings.base_url, probe, self.api.secrets)
+        curl = boundaries.curl(self.settings.base_url, probe, secrets_for(
+            self.api.secrets, probe.headers, probe.body, fields=True, spared=probe.where))
         try:
             response = self._session().request(
                 probe.method, url, data=probe.body, headers=dict(probe.headers),
@@ -459,6 +464,7 @@ class Runner:
     def _judge(
         self, case: Case[Any], response: Any, item: Item, step: int, mode: str | None,
         label: str, auth: str | None, started: datetime, retries: int,
+        mask: Mapping[str, str] | None = None,
     ) -> None:
         elapsed_ms = response.elapsed.total_seconds() * 1000
         found: list[tuple[str, str, str]] = []
@@ -506,17 +512,25 @@ class Runner:
                 operation=label, kind=kind, status=_status_of(kind, status), title=title,
                 message=message, first_index=item.index,
                 first_seconds=round(time.monotonic() - self._started, 3),
-                curl=self._curl(response.request), entry=entry, answer_status=status,
+                curl=self._curl(response.request, mask), entry=entry, answer_status=status,
                 excerpt=excerpt(response.content) if kind == SERVER_ERROR else "",
             ))
 
-    def _curl(self, request: requests.PreparedRequest) -> str:
-        return curl_line(request, self.api.secrets)
+    def _curl(
+        self, request: requests.PreparedRequest, mask: Mapping[str, str] | None
+    ) -> str:
+        """`request` as a curl line, its tokens as shell variables: the `mask` credentials
+        of a generated case, every token header and credential field of a flow's (None)."""
+        if mask is None:
+            secrets = secrets_for(self.api.secrets, request.headers, request.body, fields=True)
+        else:
+            secrets = secrets_for(self.api.secrets, mask)
+        return curl_line(request, secrets)
 
     def _no_answer(
         self, case: Case[Any], item: Item, step: int, mode: str | None, label: str,
         auth: str | None, started: datetime, clock: float, kind: str, reason: str,
-        error: requests.RequestException,
+        error: requests.RequestException, mask: Mapping[str, str] | None = None,
     ) -> None:
         elapsed_ms = (time.perf_counter() - clock) * 1000
         prepared = error.request if isinstance(error.request, requests.PreparedRequest) else None
@@ -533,7 +547,7 @@ class Runner:
             operation=label, kind=kind, status=None,
             title="Timeout" if kind == TIMEOUT else "Connection error", message=reason,
             first_index=item.index, first_seconds=round(time.monotonic() - self._started, 3),
-            curl=self._curl(prepared), entry=entry,
+            curl=self._curl(prepared, mask), entry=entry,
         ))
 
     @staticmethod
