@@ -397,6 +397,67 @@ def _operations_section(operations: Sequence[Mapping[str, Any]], budget: float |
     return "".join(rows)
 
 
+def _coverage_section(coverage: Sequence[Mapping[str, Any]]) -> str:
+    """Each operation's answers by status: which statuses the run drew from each."""
+    rows = [(str(row.get("operation", "")), {str(k): round(_number(v) or 0)
+                                             for k, v in (row.get("statuses") or {}).items()})
+            for row in coverage if isinstance(row, Mapping)]
+    if not rows:
+        return "<p class='muted'>No answers, so no status coverage.</p>"
+    statuses = sorted({s for _, counts in rows for s in counts},
+                      key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+    out = ["<table class='coverage'><tr><th>operation</th>"
+           + "".join(f"<th class='n'>{_e('no answer' if status_class(s) == 'error' else s)}</th>"
+                     for s in statuses)
+           + "<th>classes answered</th></tr>"]
+    for operation, counts in rows:
+        classes = sorted({status_class(s) for s, n in counts.items() if n},
+                         key=STATUS_CLASSES.index)
+        cells = "".join(
+            f"<td class='n'{_cell_style(s) if counts.get(s) else ''}>"
+            f"{f'{counts[s]:,}' if counts.get(s) else '—'}</td>" for s in statuses)
+        missing = "" if "2xx" in classes else " <span class='badge server'>no 2xx</span>"
+        out.append(f"<tr><td>{_e(operation)}</td>{cells}"
+                   f"<td>{_e(' · '.join(LABELS[c] for c in classes))}{missing}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _cell_style(status: str) -> str:
+    cls = status_class(status)
+    return f" style='box-shadow:inset 3px 0 {COLORS[cls]}'"
+
+
+def _split_section(split: Sequence[Mapping[str, Any]]) -> str:
+    """The requests by flow and, for generated requests, mode."""
+    rows = [row for row in split if isinstance(row, Mapping)]
+    total = sum(_number(row.get("requests")) or 0 for row in rows)
+    if not rows or not total:
+        return "<p class='muted'>No requests.</p>"
+    out = ["<table><tr><th>flow</th><th>mode</th><th class='n'>requests</th>"
+           "<th class='n'>share</th><th class='n'>with a finding</th></tr>"]
+    for row in rows:
+        requests = _number(row.get("requests")) or 0
+        failures = _number(row.get("failures")) or 0
+        share = f" ({_share(failures, requests)})" if requests and failures else ""
+        out.append(
+            f"<tr><td>{_e(row.get('flow'))}</td><td>{_e(row.get('mode') or '—')}</td>"
+            f"<td class='n'>{_count(requests)}</td><td class='n'>{_share(requests, total)}</td>"
+            f"<td class='n'>{_count(failures)}{share}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def _notes_section(notes: Sequence[Any]) -> str:
+    """What the run itself has to say (an operation with nothing to break, items a 429 kept
+    from being sent, a flow stopped early): first, as it bears on reading the rest."""
+    if not notes:
+        return ""
+    return (f"<h2>Notes on this run ({len(notes):,})</h2><ul class='notes'>"
+            + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul>")
+
+
 def sorted_findings(findings: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Server errors first, then no answer, then slow, then contract checks; most frequent first."""
     return sorted(
@@ -502,10 +563,16 @@ def render(summary: Mapping[str, Any]) -> str:
         f"<title>pepharness fuzz {_e(summary.get('api'))}: {title}</title>",
         f"<style>{CSS}</style></head><body>",
         _header(summary, findings),
-        "<main><h2>Status codes over time</h2>",
+        "<main>",
+        _notes_section([n for n in summary.get("notes") or [] if n]),
+        "<h2>Status codes over time</h2>",
         timeline_svg(summary.get("timeline") or []),
         "<h2>Status codes</h2>",
         _statuses_table(summary.get("statuses") or {}),
+        "<h2>Status codes per operation</h2>",
+        _coverage_section(summary.get("coverage") or []),
+        "<h2>Requests by flow and mode</h2>",
+        _split_section(summary.get("split") or []),
         "<h2>Latency per operation</h2>",
         _operations_section(summary.get("operations") or [], budget),
         f"<h2>Findings ({len(findings):,})</h2>",

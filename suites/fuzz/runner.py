@@ -183,6 +183,8 @@ class Runner:
                 findings=self.findings,
                 entries=list(self._entries),
                 notes=self._notes_json(),
+                coverage=self.tally.coverage_json(),
+                split=self.tally.split_json(),
             )
 
     def latencies(self) -> dict[str, list[float]]:
@@ -384,7 +386,7 @@ class Runner:
                 break
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             until = time.monotonic() + min(wait if wait is not None else 1.0, MAX_429_WAIT_SECONDS)
-            self.tally.count(self._second(), "429")
+            self.tally.count(self._second(), "429", label, item.flow, mode)
             with self._lock:
                 self._retries[item.index] += 1
                 self._paused[label] = max(self._paused.get(label, 0.0), until)
@@ -561,7 +563,9 @@ class Runner:
     def _record(
         self, label: str, status: str, elapsed_ms: float, entry: dict[str, Any], failed: bool
     ) -> None:
-        self.tally.answer(self._second(), label, status, elapsed_ms, failed)
+        meta = entry["_pepharness"]
+        self.tally.answer(self._second(), label, status, elapsed_ms, failed,
+                          meta.get("flow"), meta.get("mode"))
         if self.settings.har == "all" or (self.settings.har == "findings" and failed):
             with self._lock:
                 self._entries.append(entry)
