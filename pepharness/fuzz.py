@@ -282,6 +282,8 @@ class Progress:
 
 def report(summary: dict[str, Any], paths: dict[str, Path], echo: Callable[[str], None]) -> None:
     """The closing lines: figures, one line per finding with its curl, and the files."""
+    from pepharness.suites.fuzz.findings import one_line
+
     statuses = " · ".join(f"{k} {v:,}" for k, v in summary["statuses"].items())
     echo(f"{summary['api']} at {summary['base_url']}: {summary['requests']:,} requests in "
          f"{summary['duration_seconds']:.1f} s ({summary['rate']:,.1f} req/s), stopped by "
@@ -293,10 +295,14 @@ def report(summary: dict[str, Any], paths: dict[str, Path], echo: Callable[[str]
     else:
         echo(f"findings ({len(findings)}):")
         for finding in findings:
-            status = finding["status"] if finding["status"] is not None else "-"
+            status = finding["status"]
+            if status is None:
+                status = finding.get("answer_status") or "-"
             echo(f"  {finding['kind']:<28} {status!s:<4} {finding['operation']}  "
                  f"x{finding['count']:,}")
             echo(f"      {finding['curl']}")
+            if finding.get("excerpt"):
+                echo(f"      body: {one_line(finding['excerpt'])}")
     for note in summary.get("notes", [])[:5]:
         echo(f"note: {note}")
     echo("reports: " + ", ".join(str(p) for p in paths.values()))

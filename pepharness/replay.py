@@ -20,6 +20,7 @@ from pepharness.suites.fuzz.recording import (
 )
 from pepharness.suites.fuzz.replay import DEFAULT_TIMEOUT, Outcome, report
 from pepharness.suites.fuzz.replay import replay as replay_exchanges
+from pepharness.suites.fuzz.verdict import Verdict, exit_code, judge, kind_of, summary_line
 
 MAX_DIFFERENCES_SHOWN = 20
 
@@ -130,8 +131,15 @@ def replay(
     Keys whose values change on every answer (tokens, dates, request ids) are ignored; add
     more with --ignore. Header values are never printed: they may hold credentials.
 
-    Exit 0 when every answer matches the recording, 1 when any differs, 2 when the replay
-    cannot run (unreadable file, unknown finding, bad URL).
+    A findings.json answers "does this finding still reproduce?": one line per finding
+    (REPRODUCES, fixed or NOT REPLAYED, and why) and a verdict line. A server error reproduces
+    on any 5xx, a timeout on no answer, a slow finding over the file's latency budget, a
+    contract check's finding when the same answer comes back. Exit 0: fixed (none reproduces);
+    1: still reproduces; 2: could not replay (unreadable file, unknown finding, bad URL, the
+    target unreachable).
+
+    A traffic.har answers "are the answers the same?": exit 0 when every answer matches the
+    recording, 1 when any differs, 2 when the replay cannot run (as above).
     """
     try:
         target = check_base_url(base_url)
@@ -140,6 +148,8 @@ def replay(
     except ReplayError as error:
         raise ReplayAborted(str(error)) from None
     outcomes: list[Outcome] = []
+    verdicts: list[Verdict] = []
+    findings = recording.kind == "findings"
     for outcome in replay_exchanges(
         exchanges,
         target,
@@ -149,14 +159,21 @@ def replay(
         mode=mode,
         ignore=DEFAULT_IGNORED | set(ignore),
     ):
+        verdict = judge(outcome, budget_ms=recording.latency_budget_ms)
         outcomes.append(outcome)
-        for line in describe(outcome):
+        verdicts.append(verdict)
+        for line in describe(outcome, verdict):
             click.echo(line)
-    differing = sum(not outcome.same for outcome in outcomes)
-    click.echo(
-        f"{len(outcomes)} replayed against {target}: {len(outcomes) - differing} same, "
-        f"{differing} differ"
-    )
+    if findings:
+        click.echo(summary_line(verdicts, [o.exchange.position for o in outcomes]))
+    else:
+        same = sum(v.state == "same" for v in verdicts)
+        unsent = sum(v.state == "not_replayed" for v in verdicts)
+        click.echo(
+            f"{len(outcomes)} replayed against {target}: {same} same, "
+            f"{len(outcomes) - same - unsent} differ"
+            + (f", {unsent} not replayed" if unsent else "")
+        )
     if out is not None:
         document = report(
             outcomes,
@@ -165,25 +182,29 @@ def replay(
             recorded_base_url=recording.base_url,
             compare=mode,
             ignore=sorted(DEFAULT_IGNORED | set(ignore)),
+            verdicts=[verdict.to_json() for verdict in verdicts],
         )
         try:
             out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         except OSError as error:
             raise ReplayAborted(f"cannot write {out}: {error.strerror or error}") from None
         click.echo(f"wrote {out}")
-    sys.exit(1 if differing else 0)
+    sys.exit(exit_code(verdicts))
 
 
-def describe(outcome: Outcome) -> list[str]:
-    """The exchange's line, then its differences indented (at most MAX_DIFFERENCES_SHOWN)."""
+def describe(outcome: Outcome, verdict: Verdict) -> list[str]:
+    """A finding's one line (its verdict and why); a recorded exchange's line, then its
+    differences indented (at most MAX_DIFFERENCES_SHOWN)."""
     exchange = outcome.exchange
-    mark = "same   " if outcome.same else "DIFFERS"
-    finding = f"  (finding {exchange.position})" if exchange.finding is not None else ""
-    lines = [
-        f"{mark} {exchange.label} {exchange.method} {outcome.path}  "
-        f"{outcome.recorded.describe()} -> {outcome.new.describe()}  "
-        f"{outcome.elapsed_ms:.0f} ms{finding}"
-    ]
+    answers = (f"{outcome.recorded.describe()} -> {outcome.new.describe()}  "
+               f"{outcome.elapsed_ms:.0f} ms")
+    if exchange.finding is not None:
+        kind = kind_of(exchange.finding) or "finding"
+        return [f"{verdict.mark(True)} finding {exchange.position} {kind} {exchange.method} "
+                f"{outcome.path}  {answers}: {verdict.reason}"]
+    lines = [f"{verdict.mark(False)} {exchange.label} {exchange.method} {outcome.path}  {answers}"]
+    if verdict.state == "not_replayed":
+        return [*lines, f"    {verdict.reason}"]
     shown = outcome.differences[:MAX_DIFFERENCES_SHOWN]
     lines += [f"    {difference.describe()}" for difference in shown]
     if len(outcome.differences) > len(shown):

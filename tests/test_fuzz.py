@@ -4,6 +4,7 @@ reports timeouts, connection errors and contract breaks."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import signal
@@ -58,6 +59,10 @@ def fuzz(url: str, **overrides: Any) -> Result:
         api.close()
 
 
+def result_latencies(result: Result) -> dict[str, list[float]]:
+    return {row["operation"]: [row["p50_ms"]] * row["count"] for row in result.operations}
+
+
 def faults(url: str, *rules: dict[str, Any]) -> None:
     requests.post(f"{url}/__admin/faults", json=list(rules), timeout=10).raise_for_status()
 
@@ -76,6 +81,10 @@ def test_injected_faults_are_found_once_each(mock: str) -> None:
     server_error = result.findings.sorted()[0]
     assert server_error.count >= 1
     assert "injected" in server_error.message
+    assert server_error.answer_status == 500 and '"injected"' in server_error.excerpt
+    slow = result.findings.sorted()[1]
+    assert slow.status is None and slow.answer_status == 200
+    assert slow.message.startswith("200 answered in ")
     assert server_error.curl.startswith("curl ") and "/view/detailed" in server_error.curl
     assert server_error.entry["response"]["status"] == 500
     # The kept request is the smallest of the run's 500s.
@@ -90,6 +99,20 @@ def test_the_clean_mock_has_no_findings(mock: str) -> None:
     assert result.requests >= 400
     assert [f.key for f in result.findings.sorted()] == []
     assert set(result.statuses) <= {"200", "400", "401", "403", "422"}
+    # Every answer is counted once in the status coverage and once in the flow/mode split,
+    # and a cluster's merge adds them up.
+    summary = result.summary()
+    answers = sum(result.statuses.values())
+    assert sum(sum(row["statuses"].values()) for row in summary["coverage"]) == answers
+    assert sum(row["requests"] for row in summary["split"]) == answers
+    split = {(row["flow"], row["mode"]) for row in summary["split"]}
+    assert {("generated", "positive"), ("generated", "negative"), ("catalog", None)} <= split
+    assert {row["operation"] for row in summary["coverage"]} >= {CATALOG, HISTORY}
+    part = output.partial(result, result_latencies(result))
+    merged, _, _ = output.merge([part, part], {"api": "sinatra"}, 1000)
+    assert sum(row["requests"] for row in merged["split"]) == 2 * answers
+    assert merged["coverage"][0]["statuses"] == {
+        status: 2 * count for status, count in summary["coverage"][0]["statuses"].items()}
 
 
 def test_a_contract_break_is_a_finding_of_its_check(mock: str) -> None:
@@ -198,16 +221,31 @@ def test_the_command_writes_its_reports_and_exits_1_on_findings(
     mock: str, tmp_path: Path
 ) -> None:
     faults(mock, {"path": "/games/*/view/detailed", "method": "GET", "status": 503,
-                  "probability": 1.0})
+                  "body": {"errMsg": "down\nfor <maintenance>"}, "probability": 1.0})
     done = run_cli("fuzz", "sinatra", "--base-url", mock, "--requests", "60", "--variety", "8",
                    "--profile", "catalog=1", "--out", str(tmp_path), "--seed", "3")
     assert done.returncode == 1, done.stderr
     assert "fuzzing sinatra at" in done.stderr
     assert "server_error" in done.stdout and "curl " in done.stdout
+    # The server error's body, on one line.
+    assert '\n      body: {"errMsg": "down\\nfor <maintenance>"}' in done.stdout.replace(
+        '{"errMsg":"', '{"errMsg": "')
     for name in ("findings.json", "summary.json", "traffic.har", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["seed"] == 3 and summary["requests"] >= 60
+    page = (tmp_path / "report.html").read_text()
+    for heading in ("Status codes per operation", "Requests by flow and mode"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "<td>catalog</td><td>—</td>" in page
+    for note in summary["notes"]:  # summary.json's notes are on the page too
+        assert f"<li>{html.escape(note)}</li>" in page
+    # The jwt-auth token is masked in the console, findings.json's curl and report.html.
+    finding = json.loads((tmp_path / "findings.json").read_text())["findings"][0]
+    sent = {h["name"]: h["value"] for h in finding["entry"]["request"]["headers"]}
+    assert '"jwt-auth: $JWT_AUTH"' in finding["curl"]
+    for text in (done.stdout, finding["curl"], (tmp_path / "report.html").read_text()):
+        assert sent["jwt-auth"] not in text
     assert summary["statuses"].get("503", 0) >= 1
     assert "Traceback" not in done.stderr
 

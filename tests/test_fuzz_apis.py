@@ -67,6 +67,12 @@ def test_pep_platform_runs_clean_and_finds_an_injected_fault(
     found = fuzz("pep-platform", suite, seed=12, profile={"bets": 1})
     keys = [(f.operation, f.kind, f.status) for f in found.findings.sorted()]
     assert keys == [("POST /rx-api/transactions/v1/money-transaction", SERVER_ERROR, 500)]
+    # The flow's Bearer token shows as a variable in the curl line, as Basic credentials do.
+    finding = found.findings.sorted()[0]
+    sent = {h["name"].lower(): h["value"] for h in finding.entry["request"]["headers"]}
+    token = sent["authorization"].removeprefix("Bearer ")
+    assert token and token not in finding.curl
+    assert '"Authorization: Bearer $PEP_PLATFORM_TOKEN"' in finding.curl
 
 
 def test_pep_frontend_runs_clean(

@@ -230,3 +230,52 @@ def test_write_puts_the_page_in_utf8(tmp_path: Path) -> None:
     fuzz_html.write(summary(api="sinatra ✓"), target)
 
     assert "pepharness fuzz — sinatra ✓" in target.read_text(encoding="utf-8")
+
+
+def test_a_slow_finding_shows_its_answers_status_and_a_server_error_its_body() -> None:
+    body = HOSTILE + "\x00" + "x" * 900
+    page = fuzz_html.render(summary(findings=[
+        finding("slow", None, 1, answer_status=200, message="200 answered in 1,568 ms"),
+        finding("server_error", 500, 1, answer_status=500, excerpt=body),
+        finding("timeout", None, 1),
+    ]))
+
+    cards = re.findall(r"<section class='card.*?</section>", page, flags=re.S)
+    slow, server, timeout = (next(c for c in cards if f">{k}</span>" in c)
+                             for k in ("slow", "server_error", "timeout"))
+    assert "<dt>status</dt><dd>200 <span class='muted'>(the kept request" in slow
+    assert "no answer" not in slow
+    assert "<dt>status</dt><dd>no answer</dd>" in timeout
+    excerpt = re.search(r"<pre class='excerpt'>(.*?)</pre>", server, flags=re.S)
+    assert excerpt is not None and "&lt;script&gt;alert(1)&lt;/script&gt;" in excerpt.group(1)
+    assert "\x00" not in page and "<script" not in page
+    assert "excerpt" not in slow
+
+
+def test_the_notes_status_coverage_and_flow_split_are_on_the_page() -> None:
+    notes = ["GET /a (negative): nothing in it to break; its positive cases go instead",
+             "74 item(s) waiting out a 429 when the run ended were not sent", HOSTILE]
+    coverage = [
+        {"operation": "GET /games/{version}/view/detailed",
+         "statuses": {"200": 1100, "400": 60, "500": 40}},
+        {"operation": "POST /login", "statuses": {"401": 12, "error": 1}},
+    ]
+    split = [{"flow": "catalog", "mode": None, "requests": 900, "failures": 0},
+             {"flow": "generated", "mode": "negative", "requests": 300, "failures": 40}]
+    page = fuzz_html.render(summary(notes=notes, coverage=coverage, split=split))
+
+    assert "<h2>Notes on this run (3)</h2>" in page
+    assert page.index("Notes on this run") < page.index("Status codes over time")
+    assert "<li>74 item(s) waiting out a 429 when the run ended were not sent</li>" in page
+    assert "&lt;script&gt;" in page and "<script" not in page
+    table = re.search(r"<table class='coverage'>.*?</table>", page, flags=re.S)
+    assert table is not None
+    head = re.findall(r"<th class='n'>(.*?)</th>", table.group(0))
+    assert head == ["200", "400", "401", "500", "no answer"]
+    login = re.search(r"<tr><td>POST /login</td>.*?</tr>", table.group(0))
+    assert login is not None and "no 2xx" in login.group(0)
+    assert "2xx · 4xx · 5xx" in table.group(0)
+    assert "<h2>Requests by flow and mode</h2>" in page
+    assert ("<tr><td>generated</td><td>negative</td><td class='n'>300</td>"
+            "<td class='n'>25.0%</td><td class='n'>40 (13.3%)</td></tr>") in page
+    assert "Notes on this run" not in fuzz_html.render(summary(notes=[]))

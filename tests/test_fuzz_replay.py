@@ -121,7 +121,13 @@ def run(*arguments: str | Path) -> Result:
 
 
 def exchange_lines(result: Result) -> list[str]:
-    return [line for line in result.stdout.splitlines() if line.startswith(("same", "DIFFERS"))]
+    return [line for line in result.stdout.splitlines()
+            if line.startswith(("same", "DIFFERS", "NOT REPLAYED"))]
+
+
+def finding_lines(result: Result) -> list[str]:
+    return [line for line in result.stdout.splitlines()
+            if line.startswith(("REPRODUCES", "fixed", "NOT REPLAYED"))]
 
 
 @pytest.fixture
@@ -315,14 +321,88 @@ def test_a_findings_file_replays_only_the_chosen_finding(url: str, tmp_path: Pat
     unknown = run(path, "--base-url", url, "--finding", "3")
 
     for result in (by_number, by_key):
-        assert result.exit_code == 0, result.output
-        lines = exchange_lines(result)
+        # The same 401 came back: the contract finding still reproduces.
+        assert result.exit_code == 1, result.output
+        lines = finding_lines(result)
         assert len(lines) == 1
-        assert lines[0].startswith(f"same    #9 GET {CATALOG}  401 -> 401")
-        assert lines[0].endswith("(finding 2)")
+        assert lines[0].startswith(
+            f"REPRODUCES   finding 2 status_code_conformance GET {CATALOG}  401 -> 401"
+        )
+        assert result.stdout.splitlines()[-1] == (
+            "verdict: still reproduces: 1 of 1 finding (finding 2); 0 fixed (exit 1)"
+        )
     assert unknown.exit_code == 2
     assert unknown.output == "error: no finding 3: the findings with an entry are 1, 2\n"
-    assert len(exchange_lines(run(path, "--base-url", url))) == 2
+    both = run(path, "--base-url", url)
+    assert [line.split()[:3] for line in finding_lines(both)] == [
+        ["fixed", "finding", "1"], ["REPRODUCES", "finding", "2"]]
+
+
+def findings_file(path: Path, url: str, *found: tuple[str, dict[str, Any]],
+                  budget: float | None = None) -> Path:
+    """A findings.json of `pepharness fuzz` holding (key, entry) findings."""
+    document: dict[str, Any] = {"api": "sinatra", "base_url": url, "seed": 1, "mode": "all",
+                                "findings": [{"key": k, "entry": e} for k, e in found]}
+    if budget is not None:
+        document["latency_budget_ms"] = budget
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_the_verdict_says_whether_a_server_error_still_reproduces(
+    url: str, tmp_path: Path
+) -> None:
+    fault(url, {"path": "/vendors/*", "method": "GET", "status": 500,
+                "body": {"errMsg": "boom"}, "probability": 1.0})
+    broken = requests.get(url + PROVIDERS, headers=auth(url), timeout=TIMEOUT)
+    key = "GET /vendors/{version}/view/available|server_error|500"
+    path = findings_file(tmp_path / "findings.json", url, (key, har_entry(broken, 4)))
+
+    still = run(path, "--base-url", url, "--out", tmp_path / "still.json")
+    requests.delete(f"{url}/__admin/faults", timeout=TIMEOUT).raise_for_status()
+    fixed = run(path, "--base-url", url)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        unreachable = run(path, "--base-url", f"http://127.0.0.1:{unused.getsockname()[1]}")
+
+    assert still.exit_code == 1, still.output
+    lines = still.stdout.splitlines()
+    assert len(lines) == 3 and lines[2] == f"wrote {tmp_path / 'still.json'}"
+    assert lines[0].startswith(f"REPRODUCES   finding 1 server_error GET {PROVIDERS}  500 -> 500  ")
+    assert " ms: a server error again (500 in " in lines[0]
+    assert lines[1] == "verdict: still reproduces: 1 of 1 finding (finding 1); 0 fixed (exit 1)"
+    exchange = json.loads((tmp_path / "still.json").read_text())["exchanges"][0]
+    assert exchange["verdict"] == "reproduces" and exchange["reason"].startswith("a server")
+    assert fixed.exit_code == 0, fixed.output
+    assert finding_lines(fixed)[0].startswith("fixed        finding 1 server_error GET ")
+    assert "no server error now (200 in " in fixed.stdout
+    assert fixed.stdout.splitlines()[-1] == (
+        "verdict: fixed: none of the 1 finding reproduces; 1 fixed (exit 0)")
+    assert unreachable.exit_code == 2, unreachable.output
+    assert finding_lines(unreachable)[0].startswith("NOT REPLAYED finding 1 server_error ")
+    assert "the target could not be reached (Connection refused)" in unreachable.stdout
+    assert unreachable.stdout.splitlines()[-1] == (
+        "verdict: could not replay 1 of 1 finding; 0 fixed, 1 not replayed (exit 2)")
+
+
+def test_a_slow_finding_is_judged_by_the_files_latency_budget(url: str, tmp_path: Path) -> None:
+    fault(url, {"path": "/vendors/*", "method": "GET", "latency_ms": 400, "probability": 1.0})
+    slow = requests.get(url + PROVIDERS, headers=auth(url), timeout=TIMEOUT)
+    key = "GET /vendors/{version}/view/available|slow|-"
+    entry = har_entry(slow, 2)
+    path = findings_file(tmp_path / "findings.json", url, (key, entry), budget=300)
+
+    still = run(path, "--base-url", url)
+    requests.delete(f"{url}/__admin/faults", timeout=TIMEOUT).raise_for_status()
+    # A generous budget: the test judges the verdict, not the machine's speed.
+    findings_file(path, url, (key, entry), budget=60_000)
+    fixed = run(path, "--base-url", url)
+
+    assert still.exit_code == 1, still.output
+    assert "REPRODUCES   finding 1 slow GET " in still.stdout
+    assert ": over the 300 ms budget again (200 in " in still.stdout
+    assert fixed.exit_code == 0, fixed.output
+    assert ": within the 60,000 ms budget now (200 in " in fixed.stdout
 
 
 def test_index_picks_the_entries_of_one_planned_item(url: str, tmp_path: Path) -> None:
@@ -402,8 +482,10 @@ def test_a_recorded_timeout_matches_a_replay_that_times_out(url: str, tmp_path: 
     assert timed_out.exit_code == 0, timed_out.output
     line = exchange_lines(timed_out)[0]
     assert line.startswith(f"same    #1 GET {PROVIDERS}  timeout -> timeout")
-    assert refused.exit_code == 1, refused.output
-    assert "answer: changed: recorded timeout, now connection_error" in refused.stdout
+    assert refused.exit_code == 2, refused.output
+    assert exchange_lines(refused)[0].startswith(f"NOT REPLAYED #1 GET {PROVIDERS}  timeout")
+    assert "    the target could not be reached (Connection refused)" in refused.stdout
+    assert refused.stdout.splitlines()[-1].endswith("0 same, 0 differ, 1 not replayed")
     assert answered.exit_code == 1, answered.output
     assert "answer: changed: recorded timeout, now 200" in answered.stdout
 

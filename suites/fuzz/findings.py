@@ -15,6 +15,8 @@ CONNECTION_ERROR = "connection_error"
 SLOW = "slow"
 ORDER = (SERVER_ERROR, TIMEOUT, CONNECTION_ERROR, SLOW)
 """How findings are listed: these kinds first, the contract's checks after."""
+EXCERPT_LIMIT = 1000
+"""Characters of a server error's body a finding keeps to show (the HAR entry keeps 16 KiB)."""
 
 
 def key_of(operation: str, kind: str, status: int | None) -> str:
@@ -40,6 +42,11 @@ class Finding:
     entry: dict[str, Any]
     count: int = 1
     key: str = field(default="")
+    answer_status: int | None = None
+    """The status of the kept request's answer (a slow finding's key has none); None when no
+    answer came."""
+    excerpt: str = ""
+    """The start of a server error's body, as text (at most EXCERPT_LIMIT characters)."""
 
     def __post_init__(self) -> None:
         self.key = key_of(self.operation, self.kind, self.status)
@@ -56,7 +63,8 @@ class Finding:
             "operation", "kind", "status", "title", "message", "first_index", "first_seconds",
             "curl", "entry", "count",
         )}
-        return cls(**fields)
+        return cls(**fields, answer_status=data.get("answer_status"),
+                   excerpt=str(data.get("excerpt") or ""))
 
 
 class Findings:
@@ -81,6 +89,7 @@ class Findings:
             if size_of(finding.entry) < size_of(known.entry):
                 known.entry, known.curl = finding.entry, finding.curl
                 known.title, known.message = finding.title, finding.message
+                known.answer_status, known.excerpt = finding.answer_status, finding.excerpt
             return False
 
     def merge(self, others: Iterable[Finding]) -> None:
@@ -103,6 +112,22 @@ class Findings:
 
     def to_json(self) -> list[dict[str, Any]]:
         return [finding.to_json() for finding in self.sorted()]
+
+
+def excerpt(content: bytes, limit: int = EXCERPT_LIMIT) -> str:
+    """The start of a body as text (undecodable bytes replaced), and how long it was."""
+    text = content[: limit * 4].decode("utf-8", "replace")
+    if len(text) > limit or len(content) > limit * 4:
+        return f"{text[:limit]}… ({len(content):,} bytes in all)"
+    return text
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """`text` on one line for the console, control characters shown as `?`, at most `limit`
+    characters."""
+    flat = "".join(" " if c in "\r\n\t" else "?" if not c.isprintable() else c for c in text)
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def dumps(data: Any) -> str:

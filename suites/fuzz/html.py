@@ -1,33 +1,34 @@
-"""report.html of a fuzz run: one offline page that shows a person what the traffic found."""
+"""report.html of a fuzz run: one offline page that shows a person what the traffic found
+(its charts in suites/fuzz/charts.py)."""
 
 from __future__ import annotations
 
-import html
-import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SVG_NS = "http://www.w3.org/2000/svg"
-MAX_BARS = 300
-"""More elapsed seconds than this are bucketed, so an hour-long run stays a small page."""
-BUCKET_SECONDS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
-TICK_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
+from pepharness.suites.fuzz.charts import (
+    COLORS,
+    LABELS,
+    MAX_BARS,
+    PERCENTILE_COLORS,
+    STATUS_CLASSES,
+    bucket_seconds,
+    latency_svg,
+    status_class,
+    timeline_svg,
+)
+from pepharness.suites.fuzz.charts import escape as _e
+from pepharness.suites.fuzz.charts import is_over as _is_over
+from pepharness.suites.fuzz.charts import milliseconds as _ms
+from pepharness.suites.fuzz.charts import to_number as _number
+
 MESSAGE_LIMIT = 4000
 """A message may quote a fuzzed response body; findings.json keeps the whole of it."""
+EXCERPT_LIMIT = 1000
+"""A server error's body excerpt, as findings.json keeps it (findings.EXCERPT_LIMIT)."""
 
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "error", "other")
-COLORS = {
-    "2xx": "#2f9e44", "3xx": "#3b6fd1", "4xx": "#e0a100", "429": "#e8590c",
-    "5xx": "#c92a2a", "error": "#343a40", "other": "#adb5bd",
-}
-LABELS = {
-    "2xx": "2xx", "3xx": "3xx", "4xx": "4xx", "429": "429 rate limited", "5xx": "5xx",
-    "error": "no answer", "other": "other",
-}
-PERCENTILE_COLORS = {"p99": "#c5d3ee", "p95": "#7d9ad6", "p50": "#1d4690"}
 KIND_RANK = {"server_error": 0, "timeout": 1, "connection_error": 1, "slow": 2}
 KIND_STYLE = {"server_error": "server", "timeout": "network", "connection_error": "network",
               "slow": "slow"}
@@ -66,27 +67,12 @@ margin:10px 0}
 word-break:break-word}
 pre{background:#1d2329;color:#e6edf3;padding:8px 10px;border-radius:4px;white-space:pre-wrap;
 word-break:break-all;margin:8px 0 0;user-select:all}
+pre.excerpt{background:#f6f7f9;color:#1d2329;user-select:text;margin:2px 0 0}
 svg{display:block;max-width:100%;height:auto;background:#fff;border:1px solid #e1e4e8}
 svg text{font:11px system-ui,-apple-system,Segoe UI,Roboto,sans-serif;fill:#444c56}
 .muted{color:#6a737d}.good{color:#1f7a3f;font-weight:600}.bad{color:#b42318;font-weight:700}
 """
-
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _e(value: Any) -> str:
-    """Escaped text, safe in HTML and in inline SVG, whatever bytes the fuzzed traffic held."""
-    text = "" if value is None else str(value)
-    text = _UNSAFE.sub("\ufffd", text).encode("utf-8", "replace").decode("utf-8")
-    return html.escape(text)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+__all__ = ["COLORS", "MAX_BARS", "PERCENTILE_COLORS", "bucket_seconds", "render", "write"]
 
 
 def _count(value: Any) -> str:
@@ -94,19 +80,9 @@ def _count(value: Any) -> str:
     return "—" if number is None else f"{round(number):,}"
 
 
-def _ms(value: Any) -> str:
-    number = _number(value)
-    return "—" if number is None else f"{number:,.1f}"
-
-
 def _share(part: float, whole: float) -> str:
     percent = 100 * part / whole
     return "<0.1%" if 0 < percent < 0.05 else f"{percent:.1f}%"
-
-
-def _f(value: float) -> str:
-    """A coordinate: one decimal is finer than a pixel and keeps the SVG short."""
-    return f"{value:.1f}".removesuffix(".0")
 
 
 def _duration(seconds: Any) -> str:
@@ -119,141 +95,6 @@ def _duration(seconds: Any) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
-
-
-def _clock(second: int, long_run: bool) -> str:
-    if not long_run:
-        return f"{second:,}"
-    hours, rest = divmod(second, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def status_class(status: str) -> str:
-    """The chart's color group of a status key of summary.json ("200", "429", "error")."""
-    try:
-        code = int(status)
-    except ValueError:
-        return "error" if status == "error" else "other"
-    if code == 0:
-        return "error"
-    if code == 429:
-        return "429"
-    return f"{code // 100}xx" if 200 <= code < 600 else "other"
-
-
-def _nice_step(raw: float) -> float:
-    """The 1-2-5 step at or above `raw`, so axis ticks land on round numbers."""
-    if raw <= 0:
-        return 1.0
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-
-
-def bucket_seconds(span: int) -> int:
-    """The width of one bar: the smallest round number of seconds that keeps bars <= MAX_BARS."""
-    for width in BUCKET_SECONDS:
-        if math.ceil(span / width) <= MAX_BARS:
-            return width
-    return 3600 * math.ceil(span / (3600 * MAX_BARS))
-
-
-def _svg(width: float, height: float, label: str, body: Iterable[str]) -> str:
-    return (
-        f"<svg xmlns='{SVG_NS}' viewBox='0 0 {_f(width)} {_f(height)}' width='{_f(width)}' "
-        f"height='{_f(height)}' role='img' aria-label='{_e(label)}'>" + "".join(body) + "</svg>"
-    )
-
-
-def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
-    out = []
-    for label, color in items:
-        out.append(
-            f"<rect x='{_f(x)}' y='{_f(y - 9)}' width='10' height='10' fill='{color}'/>"
-            f"<text x='{_f(x + 14)}' y='{_f(y)}'>{_e(label)}</text>"
-        )
-        x += 24 + 6.5 * len(label)
-    return out
-
-
-def timeline_svg(timeline: Sequence[Mapping[str, Any]]) -> str:
-    """Stacked bars of the answers per elapsed second (or per bucket of seconds), by class."""
-    points = [
-        (max(0, int(_number(point.get("second")) or 0)), point.get("statuses") or {})
-        for point in timeline
-    ]
-    if not points:
-        return "<p class='muted'>No traffic was recorded, so there is nothing to chart.</p>"
-    span = max(second for second, _ in points) + 1
-    width = bucket_seconds(span)
-    slots = math.ceil(span / width)
-    buckets: dict[int, Counter[str]] = {}
-    for second, statuses in points:
-        bucket = buckets.setdefault(second // width, Counter())
-        for status, count in statuses.items():
-            bucket[status_class(str(status))] += int(_number(count) or 0)
-    present = [c for c in STATUS_CLASSES if any(b[c] for b in buckets.values())]
-    peak = max((sum(b.values()) for b in buckets.values()), default=0)
-    step = max(1, int(_nice_step(peak / 5)))
-    top_count = max(step, step * math.ceil(peak / step))
-
-    chart_w, chart_h, left, right, top, bottom = 960, 290, 64, 28, 34, 46
-    plot_w, plot_h = chart_w - left - right, chart_h - top - bottom
-    slot_w = plot_w / slots
-    bar_w = min(slot_w if slot_w < 3 else slot_w * 0.85, 48.0)
-    long_run = span > 300
-
-    def y_of(count: float) -> float:
-        return top + plot_h * (1 - count / top_count)
-
-    out = _legend([(LABELS[c], COLORS[c]) for c in present], left, 18)
-    for tick in range(0, top_count + 1, step):
-        y = y_of(tick)
-        out.append(
-            f"<line x1='{left}' x2='{left + plot_w}' y1='{_f(y)}' y2='{_f(y)}' stroke='#eef0f3'/>"
-            f"<text x='{left - 6}' y='{_f(y + 4)}' text-anchor='end'>{tick:,}</text>"
-        )
-    out.append("<g class='bars'>")
-    for index in sorted(buckets):
-        bucket = buckets[index]
-        start = index * width
-        when = f"second {start:,}" if width == 1 else f"{start:,} to {start + width:,} s"
-        shown = ", ".join(f"{LABELS[c]} {bucket[c]:,}" for c in present if bucket[c])
-        out.append(f"<g><title>{when}: {sum(bucket.values()):,} answers ({shown})</title>")
-        x = left + index * slot_w + (slot_w - bar_w) / 2
-        floor = y_of(0)
-        for cls in present:
-            if bucket[cls]:
-                # A few 5xx among thousands of 200s are the point of the chart: keep them visible.
-                height = max(plot_h * bucket[cls] / top_count, 0.5 if cls == "2xx" else 2.0)
-                floor -= height
-                out.append(
-                    f"<rect x='{_f(x)}' y='{_f(floor)}' width='{_f(bar_w)}' "
-                    f"height='{_f(height)}' fill='{COLORS[cls]}'/>"
-                )
-        out.append("</g>")
-    out.append("</g>")
-    domain = slots * width
-    tick_step = next((t for t in TICK_SECONDS if t >= domain / 8), TICK_SECONDS[-1])
-    for second in range(0, domain + 1, tick_step):
-        x = left + plot_w * second / domain
-        out.append(
-            f"<line x1='{_f(x)}' x2='{_f(x)}' y1='{top + plot_h}' y2='{top + plot_h + 4}' "
-            f"stroke='#444c56'/><text x='{_f(x)}' y='{top + plot_h + 16}' "
-            f"text-anchor='middle'>{_clock(second, long_run)}</text>"
-        )
-    per = "second" if width == 1 else f"{width:,} s"
-    out.append(
-        f"<line x1='{left}' x2='{left}' y1='{top}' y2='{top + plot_h}' stroke='#444c56'/>"
-        f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
-        f"stroke='#444c56'/>"
-        f"<text x='{left + plot_w / 2}' y='{chart_h - 8}' text-anchor='middle'>elapsed "
-        f"{'seconds' if not long_run else 'time (m:ss)' if domain < 3600 else 'time (h:mm:ss)'}"
-        "</text>"
-        f"<text transform='translate(14 {top + plot_h / 2}) rotate(-90)' "
-        f"text-anchor='middle'>answers per {per}</text>"
-    )
-    return _svg(chart_w, chart_h, f"Status codes over time, answers per {per}", out)
 
 
 def _statuses_table(statuses: Mapping[str, Any]) -> str:
@@ -278,82 +119,6 @@ def _statuses_table(statuses: Mapping[str, Any]) -> str:
         )
     rows.append("</table>")
     return "".join(rows)
-
-
-def _is_over(operation: Mapping[str, Any], budget: float | None) -> bool:
-    p99 = _number(operation.get("p99_ms"))
-    return budget is not None and p99 is not None and p99 > budget
-
-
-def latency_svg(operations: Sequence[Mapping[str, Any]], budget: float | None) -> str:
-    """p50, p95 and p99 of each operation as overlaid bars, against the latency budget."""
-    names = [str(op.get("operation", "")) for op in operations]
-    shown = [n if len(n) <= 48 else n[:47] + "…" for n in names]
-    label_w = min(340.0, 16 + 6.6 * max((len(n) for n in shown), default=8))
-    chart_w, row_h, top, bottom, right = 960, 26, 40, 40, 96
-    plot_w = chart_w - label_w - right
-    chart_h = top + row_h * len(operations) + bottom
-    highest = [_number(op.get("p99_ms")) or 0.0 for op in operations]
-    domain = max([*highest, budget or 0.0, 1.0]) * 1.05
-    step = _nice_step(domain / 6)
-    domain = step * math.ceil(domain / step)
-
-    def x_of(ms: float) -> float:
-        return label_w + plot_w * ms / domain
-
-    legend = [(f"{p} ms", c) for p, c in reversed(PERCENTILE_COLORS.items())]
-    out = _legend(legend, label_w, 18)
-    ticks = 0
-    while ticks * step <= domain + step / 1000:
-        x, value = x_of(ticks * step), ticks * step
-        decimals = 0 if step >= 1 else -math.floor(math.log10(step))
-        text = f"{value:,.{decimals}f}"
-        out.append(
-            f"<line x1='{_f(x)}' x2='{_f(x)}' y1='{top}' y2='{chart_h - bottom}' "
-            f"stroke='#eef0f3'/><text x='{_f(x)}' y='{chart_h - bottom + 14}' "
-            f"text-anchor='middle'>{text}</text>"
-        )
-        ticks += 1
-    for row, (operation, name, label) in enumerate(zip(operations, names, shown, strict=True)):
-        y = top + row * row_h
-        over = _is_over(operation, budget)
-        if over:
-            out.append(
-                f"<rect class='over' x='0' y='{y}' width='{chart_w}' height='{row_h}' "
-                "fill='#fde2e1'/>"
-            )
-        weight = " font-weight='700' style='fill:#b42318'" if over else ""
-        out.append(
-            f"<text x='{_f(label_w - 8)}' y='{y + 17}' text-anchor='end'{weight}>"
-            f"<title>{_e(name)}</title>{_e(label)}</text>"
-        )
-        for percentile, color in PERCENTILE_COLORS.items():
-            ms = _number(operation.get(f"{percentile}_ms"))
-            if ms is not None:
-                out.append(
-                    f"<rect x='{_f(label_w)}' y='{y + 5}' width='{_f(x_of(ms) - label_w)}' "
-                    f"height='16' fill='{color}'><title>{_e(name)}: {percentile} {_ms(ms)} ms"
-                    "</title></rect>"
-                )
-        p99 = _number(operation.get("p99_ms"))
-        if p99 is not None:
-            out.append(
-                f"<text x='{_f(x_of(p99) + 4)}' y='{y + 17}'{weight}>p99 {_ms(p99)} ms</text>"
-            )
-    out.append(
-        f"<line x1='{_f(label_w)}' x2='{_f(label_w)}' y1='{top}' y2='{chart_h - bottom}' "
-        f"stroke='#444c56'/><text x='{_f(label_w + plot_w / 2)}' y='{chart_h - 8}' "
-        "text-anchor='middle'>milliseconds</text>"
-    )
-    if budget is not None:
-        x = x_of(budget)
-        out.append(
-            f"<line class='budget' x1='{_f(x)}' x2='{_f(x)}' y1='{top - 6}' "
-            f"y2='{chart_h - bottom}' stroke='#b42318' stroke-width='2' stroke-dasharray='6 3'/>"
-            f"<text x='{_f(x)}' y='{top - 10}' text-anchor='middle' style='fill:#b42318'>"
-            f"budget {_ms(budget)} ms</text>"
-        )
-    return _svg(chart_w, chart_h, "Latency per operation", out)
 
 
 def _operations_section(operations: Sequence[Mapping[str, Any]], budget: float | None) -> str:
@@ -394,6 +159,67 @@ def _operations_section(operations: Sequence[Mapping[str, Any]], budget: float |
     return "".join(rows)
 
 
+def _coverage_section(coverage: Sequence[Mapping[str, Any]]) -> str:
+    """Each operation's answers by status: which statuses the run drew from each."""
+    rows = [(str(row.get("operation", "")), {str(k): round(_number(v) or 0)
+                                             for k, v in (row.get("statuses") or {}).items()})
+            for row in coverage if isinstance(row, Mapping)]
+    if not rows:
+        return "<p class='muted'>No answers, so no status coverage.</p>"
+    statuses = sorted({s for _, counts in rows for s in counts},
+                      key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+    out = ["<table class='coverage'><tr><th>operation</th>"
+           + "".join(f"<th class='n'>{_e('no answer' if status_class(s) == 'error' else s)}</th>"
+                     for s in statuses)
+           + "<th>classes answered</th></tr>"]
+    for operation, counts in rows:
+        classes = sorted({status_class(s) for s, n in counts.items() if n},
+                         key=STATUS_CLASSES.index)
+        cells = "".join(
+            f"<td class='n'{_cell_style(s) if counts.get(s) else ''}>"
+            f"{f'{counts[s]:,}' if counts.get(s) else '—'}</td>" for s in statuses)
+        missing = "" if "2xx" in classes else " <span class='badge server'>no 2xx</span>"
+        out.append(f"<tr><td>{_e(operation)}</td>{cells}"
+                   f"<td>{_e(' · '.join(LABELS[c] for c in classes))}{missing}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _cell_style(status: str) -> str:
+    cls = status_class(status)
+    return f" style='box-shadow:inset 3px 0 {COLORS[cls]}'"
+
+
+def _split_section(split: Sequence[Mapping[str, Any]]) -> str:
+    """The requests by flow and, for generated requests, mode."""
+    rows = [row for row in split if isinstance(row, Mapping)]
+    total = sum(_number(row.get("requests")) or 0 for row in rows)
+    if not rows or not total:
+        return "<p class='muted'>No requests.</p>"
+    out = ["<table><tr><th>flow</th><th>mode</th><th class='n'>requests</th>"
+           "<th class='n'>share</th><th class='n'>with a finding</th></tr>"]
+    for row in rows:
+        requests = _number(row.get("requests")) or 0
+        failures = _number(row.get("failures")) or 0
+        share = f" ({_share(failures, requests)})" if requests and failures else ""
+        out.append(
+            f"<tr><td>{_e(row.get('flow'))}</td><td>{_e(row.get('mode') or '—')}</td>"
+            f"<td class='n'>{_count(requests)}</td><td class='n'>{_share(requests, total)}</td>"
+            f"<td class='n'>{_count(failures)}{share}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def _notes_section(notes: Sequence[Any]) -> str:
+    """What the run itself has to say (an operation with nothing to break, items a 429 kept
+    from being sent, a flow stopped early): first, as it bears on reading the rest."""
+    if not notes:
+        return ""
+    return (f"<h2>Notes on this run ({len(notes):,})</h2><ul class='notes'>"
+            + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul>")
+
+
 def sorted_findings(findings: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Server errors first, then no answer, then slow, then contract checks; most frequent first."""
     return sorted(
@@ -424,16 +250,29 @@ def _finding_card(finding: Mapping[str, Any]) -> str:
         f"<section class='card {style}'><h3><span class='badge {style}'>{_e(kind)}</span> "
         f"{_e(finding.get('title'))}</h3><dl>"
         f"<dt>operation</dt><dd>{_e(finding.get('operation'))}</dd>"
-        f"<dt>status</dt><dd>{'no answer' if status is None else _e(status)}</dd>"
+        f"<dt>status</dt><dd>{_status_shown(kind, status, finding.get('answer_status'))}</dd>"
         f"<dt>occurrences</dt><dd>{_count(finding.get('count'))}</dd>"
         f"<dt>first seen</dt><dd>{seen}</dd></dl>"
     ]
     if message:
         out.append(f"<div class='message'>{_e(message)}</div>")
+    if finding.get("excerpt"):
+        out.append("<div class='muted'>the answer's body (its start):</div>"
+                   f"<pre class='excerpt'>{_e(str(finding['excerpt'])[:EXCERPT_LIMIT + 80])}</pre>")
     if finding.get("curl"):
         out.append(f"<pre title='reproduce: click to select'>{_e(finding['curl'])}</pre>")
     out.append("</section>")
     return "".join(out)
+
+
+def _status_shown(kind: str, status: Any, answered: Any) -> str:
+    """A finding's status: its key's, else the kept request's answer's (a slow finding is keyed
+    without one), "no answer" only when none came."""
+    if status is not None:
+        return _e(status)
+    if answered is not None and kind not in ("timeout", "connection_error"):
+        return f"{_e(answered)} <span class='muted'>(the kept request's answer)</span>"
+    return "no answer"
 
 
 def _findings_count(count: int) -> str:
@@ -486,10 +325,16 @@ def render(summary: Mapping[str, Any]) -> str:
         f"<title>pepharness fuzz {_e(summary.get('api'))}: {title}</title>",
         f"<style>{CSS}</style></head><body>",
         _header(summary, findings),
-        "<main><h2>Status codes over time</h2>",
+        "<main>",
+        _notes_section([n for n in summary.get("notes") or [] if n]),
+        "<h2>Status codes over time</h2>",
         timeline_svg(summary.get("timeline") or []),
         "<h2>Status codes</h2>",
         _statuses_table(summary.get("statuses") or {}),
+        "<h2>Status codes per operation</h2>",
+        _coverage_section(summary.get("coverage") or []),
+        "<h2>Requests by flow and mode</h2>",
+        _split_section(summary.get("split") or []),
         "<h2>Latency per operation</h2>",
         _operations_section(summary.get("operations") or [], budget),
         f"<h2>Findings ({len(findings):,})</h2>",

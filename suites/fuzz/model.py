@@ -65,6 +65,10 @@ class Result:
     findings: Findings
     entries: list[dict[str, Any]]
     notes: list[str]
+    coverage: list[dict[str, Any]] = field(default_factory=list)
+    """The statuses each operation answered (Tally.coverage_json)."""
+    split: list[dict[str, Any]] = field(default_factory=list)
+    """The requests by flow and mode (Tally.split_json)."""
 
     @property
     def rate(self) -> float:
@@ -88,6 +92,8 @@ class Result:
             "latency_budget_ms": self.settings.latency_budget_ms,
             "findings": [f.to_json(with_entry=False) for f in self.findings.sorted()],
             "notes": self.notes,
+            "coverage": self.coverage,
+            "split": self.split,
         }
 
     def findings_document(self) -> dict[str, Any]:
@@ -98,8 +104,13 @@ class Result:
             "mode": self.settings.mode,
             "generated_at": self.started.isoformat(timespec="seconds"),
             "requests": self.requests,
+            "latency_budget_ms": self.settings.latency_budget_ms,
             "findings": self.findings.to_json(),
         }
+
+
+def _split_key(flow: str | None, mode: str | None) -> tuple[str, str]:
+    return (flow or "-", mode or "")
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -119,6 +130,9 @@ class Tally:
         self.timeline: dict[int, Counter[str]] = defaultdict(Counter)
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.failures: Counter[str] = Counter()
+        self.coverage: dict[str, Counter[str]] = defaultdict(Counter)
+        self.split: Counter[tuple[str, str]] = Counter()
+        self.split_failures: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
 
     def statuses_now(self) -> Counter[str]:
@@ -129,20 +143,31 @@ class Tally:
         with self._lock:
             return {label: list(values) for label, values in self.latencies.items()}
 
-    def count(self, second: int, status: str) -> None:
+    def count(
+        self, second: int, status: str, label: str | None = None, flow: str | None = None,
+        mode: str | None = None,
+    ) -> None:
+        """An answer that is not judged (a 429 waited out and sent again)."""
         with self._lock:
             self.statuses[status] += 1
             self.timeline[second][status] += 1
+            if label is not None:
+                self.coverage[label][status] += 1
+                self.split[_split_key(flow, mode)] += 1
 
     def answer(
-        self, second: int, label: str, status: str, elapsed_ms: float, failed: bool
+        self, second: int, label: str, status: str, elapsed_ms: float, failed: bool,
+        flow: str | None = None, mode: str | None = None,
     ) -> None:
         with self._lock:
             self.statuses[status] += 1
             self.timeline[second][status] += 1
             self.latencies[label].append(elapsed_ms)
+            self.coverage[label][status] += 1
+            self.split[_split_key(flow, mode)] += 1
             if failed:
                 self.failures[label] += 1
+                self.split_failures[_split_key(flow, mode)] += 1
 
     def add(self, part: Mapping[str, Any]) -> None:
         """Add a partial's figures (see output.partial)."""
@@ -153,6 +178,25 @@ class Tally:
             for label, values in part["latencies"].items():
                 self.latencies[label].extend(values)
             self.failures.update(part["failures"])
+            for row in part.get("coverage", []):
+                self.coverage[row["operation"]].update(row["statuses"])
+            for row in part.get("split", []):
+                key = _split_key(row["flow"], row["mode"])
+                self.split[key] += int(row["requests"])
+                self.split_failures[key] += int(row["failures"])
+
+    def coverage_json(self) -> list[dict[str, Any]]:
+        """Each operation's answers by status (429s waited out included)."""
+        with self._lock:
+            return [{"operation": label, "statuses": dict(sorted(self.coverage[label].items()))}
+                    for label in sorted(self.coverage)]
+
+    def split_json(self) -> list[dict[str, Any]]:
+        """The requests (and those with a finding) by flow and, for generated ones, mode."""
+        with self._lock:
+            return [{"flow": flow, "mode": mode or None, "requests": count,
+                     "failures": self.split_failures[(flow, mode)]}
+                    for (flow, mode), count in sorted(self.split.items())]
 
     def timeline_json(self, duration: float) -> list[dict[str, Any]]:
         with self._lock:

@@ -50,6 +50,8 @@ def partial(result: Result, latencies: Mapping[str, list[float]]) -> dict[str, A
         "failures": {row["operation"]: row["failures"] for row in result.operations},
         "findings": result.findings.to_json(),
         "notes": result.notes,
+        "coverage": result.coverage,
+        "split": result.split,
     }
 
 
@@ -81,11 +83,14 @@ def merge(
         "latency_budget_ms": budget_ms,
         "findings": [f.to_json(with_entry=False) for f in findings.sorted()],
         "notes": notes,
+        "coverage": tally.coverage_json(),
+        "split": tally.split_json(),
     }
     document = {
         **{k: base[k] for k in ("api", "base_url", "seed", "mode") if k in base},
         "generated_at": base.get("started"),
         "requests": requests,
+        "latency_budget_ms": budget_ms,
         "findings": findings.to_json(),
     }
     return summary, document, [f.entry for f in findings.sorted()]

@@ -69,6 +69,8 @@ class Recording:
     kind: Literal["har", "findings"]
     exchanges: tuple[Exchange, ...]
     base_url: str | None = None
+    latency_budget_ms: float | None = None
+    """A findings.json's latency budget: what a `slow` finding is judged by again."""
 
 
 # -- loading and selecting -------------------------------------------------------------------
@@ -110,7 +112,10 @@ def parse(document: Any, name: str = "the file") -> Recording:
         )
         if not exchanges:
             raise ReplayError(f"{name} holds no findings with a recorded entry")
-        return Recording("findings", exchanges, _base_url_of(document))
+        budget = document.get("latency_budget_ms")
+        usable = isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0
+        return Recording("findings", exchanges, _base_url_of(document),
+                         float(budget) if usable else None)
     raise ReplayError(
         f"{name} is neither a HAR file (log.entries) nor a findings.json (findings)"
     )

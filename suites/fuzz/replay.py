@@ -159,14 +159,22 @@ def replay(
             session.close()
 
 
-def report(outcomes: Sequence[Outcome], **settings: Any) -> dict[str, Any]:
-    """The JSON report of a replay: `settings` (base URL, mode, …), totals and every exchange."""
+def report(
+    outcomes: Sequence[Outcome],
+    verdicts: Sequence[Mapping[str, str]] = (),
+    **settings: Any,
+) -> dict[str, Any]:
+    """The JSON report of a replay: `settings` (base URL, mode, …), totals and every exchange
+    (with its verdict, when given: `verdict` and `reason`)."""
     differing = sum(not outcome.same for outcome in outcomes)
+    exchanges = [outcome.to_json() for outcome in outcomes]
+    for exchange, verdict in zip(exchanges, verdicts, strict=False):
+        exchange.update(verdict)
     return {
         **settings,
         "replayed": len(outcomes),
         "same": len(outcomes) - differing,
         "differs": differing,
-        "exchanges": [outcome.to_json() for outcome in outcomes],
+        "exchanges": exchanges,
     }
 
