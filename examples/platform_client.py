@@ -17,8 +17,8 @@ What it does, as the Platform gateway asks of a client:
   `transactionId` (`PREFIX-deposit-1`, …): a second run of the same job is answered
   `"duplicate": true`, never counted twice;
 - after a 5xx, a timeout or a broken connection it sends the SAME body again with growing
-  delays (a bounded number of times); after a 429 it waits `Retry-After`; any other 4xx is a
-  mistake in the request and is never retried;
+  delays, at least a 5xx's `Retry-After` (a bounded number of times); after a 429 it waits
+  `Retry-After`; any other 4xx is a mistake in the request and is never retried;
 - follows the data fetch's `next` from the first page to the last (`next` null), checking no
   item comes twice;
 - sends one small bulk sync (two players) and reads its task back by `taskId`.
@@ -74,6 +74,7 @@ class Platform:
             pause = self.not_before - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            told = 0.0  # a 5xx's Retry-After
             try:
                 response = self.http.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as error:
@@ -90,11 +91,13 @@ class Platform:
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
+                if "Retry-After" in response.headers:  # a 503's "come back in N s"
+                    told = retry_after(response)
             failures += 1
             if failures == MAX_ATTEMPTS:
                 raise Failed(f"{method} {path}: {problem} after {failures} attempts")
             self.retries += 1
-            time.sleep(delay)
+            time.sleep(max(delay, told))
             delay = min(delay * 2, MAX_DELAY)
 
     # -- the OAuth token -------------------------------------------------------------------

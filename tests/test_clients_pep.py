@@ -182,7 +182,7 @@ def test_nothing_to_look_at_is_not_verified() -> None:
     for judge in JUDGES.values():
         assert {v.outcome for v in judge([])} == {NOT_VERIFIED}
     names = [rule.name for rule in (*pep_platform.CATALOG, *pep_frontend.CATALOG)]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 15
 
 
 # -- the judges' edges, on hand-written lines (no server) ---------------------------------------
@@ -226,9 +226,15 @@ def test_a_capped_backoff_passes_a_constant_one_fails() -> None:
 def test_a_retry_waits_a_5xx_retry_after_and_an_event_may_be_given_up_after_3() -> None:
     told = {"response_headers": {"Retry-After": "2"}}
     early = [event(1, 0, 503, **told), event(2, 1.0, 202)]
-    assert outcome(pep_platform.judge(early), "retry_backoff") == FAIL
-    assert outcome(pep_platform.judge([event(1, 0, 503, **told), event(2, 2.0, 202)]),
-                   "retry_backoff") == PASS
+    # a 5xx's Retry-After is the SHOULD rule's (D148), a 429's the backoff's
+    assert outcome(pep_platform.judge(early), "retry_backoff") == PASS
+    assert outcome(pep_platform.judge(early), "waits_retry_after_on_5xx") == FAIL
+    limited = [event(1, 0, 429, **told), event(2, 1.0, 202)]
+    assert outcome(pep_platform.judge(limited), "retry_backoff") == FAIL
+    assert outcome(pep_platform.judge(limited), "waits_retry_after_on_5xx") == NOT_VERIFIED
+    later = [event(1, 0, 503, **told), event(2, 2.0, 202)]
+    assert outcome(pep_platform.judge(later), "retry_backoff") == PASS
+    assert outcome(pep_platform.judge(later), "waits_retry_after_on_5xx") == PASS
     given_up = [event(1, 0, 503), event(2, 0.2, 503), event(3, 0.6, 503),
                 event(4, 2.0, 202, tid="t-2", body="b2")]
     verdicts = pep_platform.judge(given_up)

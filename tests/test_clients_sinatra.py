@@ -175,6 +175,38 @@ def test_retry_after_counts_from_the_answer_and_reads_an_http_date() -> None:
     assert failed([dated, line(3, HISTORY, 71, query={"page_number": "1"})]) == []
 
 
+def test_a_5xx_retry_after_is_waited_for_the_same_request_only() -> None:
+    wait = {"Retry-After": "2"}
+    busy = line(2, VENDORS, 10, 503, credential="t1", response_headers=wait)
+    rule = "check_client_waits_retry_after_on_5xx"
+    assert failed([busy, line(3, VENDORS, 11, credential="t1")]) == [rule]
+    assert failed([busy, line(3, VENDORS, 12.1, credential="t1")]) == []
+    other = line(3, "/games/1.0/view/detailed", 11, credential="t1")
+    assert failed([busy, other]) == []  # another request: not this rule's
+    verdicts = {v.rule.name: v for v in judge([busy])}
+    assert verdicts[rule].outcome == PASS and verdicts[rule].rule.level.name == "SHOULD"
+
+
+def test_a_fault_rule_answers_with_its_headers(recorded: Recorded) -> None:
+    recorded.new()
+    for bad in ({"Connection": "close"}, {"content-length": "1"}, {"Retry After": "1"},
+                {"Retry-After": 1}, {"Retry-After": "1\r\nX: y"}, ["Retry-After"],
+                {f"X-{n}": "1" for n in range(11)}, {"X-A": "1", "x-a": "2"}):
+        refused = requests.post(f"{recorded.url}/__admin/faults", timeout=TIMEOUT,
+                                json={"path": VENDORS, "status": 503, "headers": bad})
+        assert refused.status_code == 400 and list(refused.json()) == ["error"], (bad, refused.text)
+    for bad_rule in ({"path": VENDORS, "headers": {"Retry-After": "1"}, "latency_ms": 1},
+                     {"path": VENDORS, "fault": "empty_reply", "headers": {"Retry-After": "1"}}):
+        refused = requests.post(f"{recorded.url}/__admin/faults", json=bad_rule, timeout=TIMEOUT)
+        assert refused.status_code == 400, refused.text
+    added = recorded.admin("POST", "/faults", {"path": VENDORS, "status": 503, "times": 1,
+                                               "headers": {"Retry-After": "7"}})
+    assert added["faults"][0]["headers"] == {"Retry-After": "7"}
+    answer = requests.get(f"{recorded.url}{VENDORS}", timeout=TIMEOUT)
+    assert (answer.status_code, answer.headers["Retry-After"]) == (503, "7")
+    assert recorded.new()[-1]["response_headers"]["Retry-After"] == "7"
+
+
 def test_page_walks() -> None:
     assert failed(pages(1, 2, 3, 1, 2)) == []  # page 1 after the last: a new walk
     faulted = pages(1, 2)

@@ -319,6 +319,8 @@ def _fault_response(fault: Fault) -> Response:
     else:
         response = jsonify(fault.body)
     response.status_code = fault.status or 500
+    for name, value in fault.headers:  # validated: no hop-by-hop, no Content-Length
+        response.headers[name] = value
     return response
 
 

@@ -64,8 +64,16 @@ BACKOFF = CATALOG.add(
     Level.MUST,
     "issue 14 item 3; RFC 9110 §10.2.3 (Retry-After); D109",
     "Retries after a 5xx, timeout or broken connection wait, and wait longer each time: at "
-    "least 100 ms (and any Retry-After) before the first, no gap under 3/4 of the one before, "
+    "least 100 ms (and a 429's Retry-After) before the first, no gap under 3/4 of the one before, "
     "and over 3 or more retries the last gap at least 1.5 times the first.",
+)
+WAITS_RETRY_AFTER_5XX = CATALOG.add(
+    "check_client_platform_waits_retry_after_on_5xx",
+    Level.SHOULD,
+    "RFC 9110 §10.2.3 (Retry-After on 503); D148",
+    "After a 5xx with Retry-After, the same request (an event by its transactionId, any other "
+    "by method, path, query and body) is not sent again before Retry-After has passed (from "
+    "the end of the 5xx, wall clock).",
 )
 NO_RETRY_4XX = CATALOG.add(
     "check_client_platform_never_retries_a_4xx",
@@ -232,6 +240,7 @@ class PlatformJudge:
         self.blocked: dict[str, tuple[float, int, float]] = {}  # credential -> until, seq, R
         self.walks = Bounded()  # (listing, delta) -> (position, seq) of its last page
         self.unfinished = Bounded()  # (listing, delta) -> seq of its last page, `next` not null
+        self.unavailable = Bounded()  # request -> (answered, until, seq, status): D148
 
     def breach(self, rule: Any, title: str, seqs: Iterable[int], detail: str) -> None:
         self.verdicts[rule.name].breaches.append(Breach(title, tuple(seqs), detail))
@@ -269,6 +278,7 @@ class PlatformJudge:
                     "body is not valid against contracts/pep-platform.yaml (the PEP's answer "
                     "names the fields; the traffic holds no body)",
                 )
+        self.after_5xx(entry, seq, status, method, path)
         self.retries(entry, seq, status, method, path)
         self.four_xx(entry, seq, status)
         if path.startswith(FETCH_PREFIX) and method == "GET":
@@ -326,6 +336,36 @@ class PlatformJudge:
             self.check(NEW_TOKEN_AFTER_401)
             self.dead[credential] = seq
 
+    def after_5xx(self, entry: Entry, seq: int, status: int, method: str, path: str) -> None:
+        """A 5xx's Retry-After (D148): the same request is not sent before it has passed."""
+        key = event_key(entry) if method == "POST" and path.startswith("/rx-api/") else None
+        identity = key if key is not None else signature(entry)
+        if identity is None:
+            return
+        told = self.unavailable.get(identity)
+        if told is not None:
+            answered, until, refused, was = told
+            start = parse_time(entry["time"])
+            if start >= until - RETRY_AFTER_TOLERANCE:
+                self.unavailable.pop(identity, None)
+            elif start >= answered:
+                self.check(WAITS_RETRY_AFTER_5XX)
+                self.unavailable.pop(identity, None)
+                self.breach(
+                    WAITS_RETRY_AFTER_5XX, "the same request before Retry-After had passed",
+                    [refused, seq],
+                    f"{method} {path} was answered {was} with Retry-After at #{refused} and sent "
+                    f"again at #{seq}, {until - start:.2f} s before it had passed; wait as the "
+                    "answer says",
+                )
+        if status < 500:
+            return
+        end = ended(entry)
+        wait = retry_after_seconds(entry, end)
+        if wait:
+            self.check(WAITS_RETRY_AFTER_5XX)
+            self.unavailable.put(identity, (end, end + wait, seq, status))
+
     def retries(self, entry: Entry, seq: int, status: int, method: str, path: str) -> None:
         key = event_key(entry) if method == "POST" and path.startswith("/rx-api/") else None
         body = entry.get("body_sha256")
@@ -352,7 +392,9 @@ class PlatformJudge:
                 if key is not None:
                     self.pending_path[path] = key
             pending.ended = ended(entry)
-            pending.wait = retry_after_seconds(entry, pending.ended) or 0.0
+            # a 5xx's Retry-After is the SHOULD of check_client_platform_waits_retry_after_on_5xx
+            pending.wait = (retry_after_seconds(entry, pending.ended) or 0.0) \
+                if status == 429 else 0.0
         elif pending is not None:
             self.pending.pop(identity, None)
             if self.pending_path.get(path) == identity:

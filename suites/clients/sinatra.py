@@ -64,6 +64,12 @@ HONOURS_RETRY_AFTER = add(
     "After a 429 with Retry-After on the paginated history, nothing more is sent there with "
     "those credentials (that started after the 429 was answered) before Retry-After has passed.",
 )
+WAITS_RETRY_AFTER_5XX = add(
+    "check_client_waits_retry_after_on_5xx", SHOULD,
+    "RFC 9110 §10.2.3 (Retry-After on 503); D148",
+    "After a 5xx with Retry-After, the same request (method, path, query) is not sent again "
+    "before Retry-After has passed (from the end of the 5xx, wall clock).",
+)
 PAGES_NOT_SKIPPED = add(
     "check_client_walks_pages_in_order", MUST,
     f"{SEED}: page_number, page_size, total_count; D107",
@@ -148,6 +154,8 @@ class _Judge:
         self.dead: dict[str, int] = {}  # credential -> seq of the 401 that ended it
         self.quiet: dict[str, tuple[float, float, int]] = {}  # credential -> (from, until, seq)
         self.walks: dict[tuple[Any, ...], _Walk] = {}
+        # D148: the request -> (answered, until, seq, status) of its 5xx with Retry-After
+        self.unavailable: dict[tuple[Any, ...], tuple[float, float, int, int]] = {}
         self.contract = _Contract()
 
     def breach(self, rule: Rule, title: str, seqs: Iterable[int], detail: str) -> None:
@@ -167,6 +175,7 @@ class _Judge:
         query = entry.get("query") or {}
         auth = entry.get("auth")
         self.contract.judge(self, seq, method, path, entry)
+        self.after_5xx(entry, seq, method, path, query)
         if method == "POST" and LOGIN.fullmatch(path):
             self.login(entry, seq)
             return
@@ -189,6 +198,44 @@ class _Judge:
             self.token_use(entry, seq, str(entry["credential"]))
         if history:
             self.history(entry, seq, query)
+
+    def after_5xx(
+        self, entry: Entry, seq: int, method: str, path: str, query: dict[str, Any]
+    ) -> None:
+        """A 5xx's Retry-After (D148): the same request not before it passed."""
+        key = (method, path, *sorted((str(k), str(v)) for k, v in query.items()),
+               entry.get("user"))
+        started = _seconds(entry.get("time"))
+        if started is None:
+            return
+        told = self.unavailable.get(key)
+        if told is not None:
+            answered, until, refused, was = told
+            if started >= until:
+                del self.unavailable[key]
+            elif started >= answered:
+                self.check(WAITS_RETRY_AFTER_5XX)
+                del self.unavailable[key]
+                self.breach(
+                    WAITS_RETRY_AFTER_5XX, "the same request before Retry-After had passed",
+                    [refused, seq],
+                    f"{method} {path} was answered {was} with "
+                    f"Retry-After at line {refused} and sent again {until - started:.2f} s "
+                    "before it had passed; wait as the answer says",
+                )
+        status = entry.get("status")
+        if not isinstance(status, int) or status < 500:
+            return
+        answered = started + float(entry.get("duration_ms") or 0) / 1000
+        wait = _retry_after((entry.get("response_headers") or {}).get("Retry-After"), answered)
+        if wait is None or wait <= 0:
+            return
+        self.check(WAITS_RETRY_AFTER_5XX)
+        self.unavailable[key] = (
+            answered, answered + wait - RETRY_AFTER_SLACK_SECONDS, seq, status
+        )
+        if len(self.unavailable) > PRUNE_AT:  # the oldest first: bounded memory
+            del self.unavailable[next(iter(self.unavailable))]
 
     # -- the jwt-auth token ------------------------------------------------------------------
 

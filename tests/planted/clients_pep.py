@@ -8,6 +8,7 @@ mock's misbehaviour first (a fault, a tight data-fetch limit) when the rule need
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,14 @@ def retry_with_new_transaction_id(url: str, prefix: str, _identity: str) -> None
     bearer = token(url)
     if send(url, bearer, deposit(f"{prefix}-1")) >= 500:  # the test's 503
         send(url, bearer, deposit(f"{prefix}-1-again"))
+
+
+def ignores_a_503s_retry_after(url: str, prefix: str, _identity: str) -> None:
+    bearer = token(url)
+    body = deposit(f"{prefix}-1")
+    if send(url, bearer, body) == 503:  # the test's 503, "come back in 30 s"
+        time.sleep(0.15)  # a backoff of its own, blind to Retry-After
+        send(url, bearer, body)
 
 
 def retries_a_400(url: str, prefix: str, _identity: str) -> None:
@@ -200,6 +209,10 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             "retry_with_new_transaction_id", retry_with_new_transaction_id,
             "check_client_platform_retry_same_event",
             ({"path": MONEY, "status": 503, "times": 1},))),
+        (PLATFORM, PlantedClient(
+            "ignores_a_503s_retry_after", ignores_a_503s_retry_after,
+            "check_client_platform_waits_retry_after_on_5xx",
+            ({"path": MONEY, "status": 503, "times": 1, "headers": {"Retry-After": "30"}},))),
         (PLATFORM, PlantedClient(
             "retries_a_400", retries_a_400, "check_client_platform_never_retries_a_4xx",
             ({"path": MONEY, "status": 400, "times": 1},))),
