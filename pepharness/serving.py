@@ -55,6 +55,8 @@ class Mock:
     """The integer fields of a JSON answer `--traffic` keeps (a page's `total_count`, D105)."""
     traffic_answer_strings: tuple[str, ...] = ()
     """The string fields of a JSON answer `--traffic` keeps (the data fetch's `next`, D114)."""
+    traffic_user_fields: tuple[str, ...] = ()
+    """The JSON request-body fields naming a user, kept as a digest (the login's email, D150)."""
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
@@ -124,7 +126,8 @@ def _pep_banner(options: ServeOptions) -> list[str]:
 MOCKS: dict[str, Mock] = {
     mock.name: mock
     for mock in (
-        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner, (), ("total_count",)),
+        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner, (), ("total_count",),
+             traffic_user_fields=("email",)),
         Mock("operator", 8102, _operator_app, _operator_banner),
         Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId"), (), ("next",)),
     )
@@ -136,7 +139,7 @@ def record_traffic(app: Flask, mock: Mock, writer: TrafficWriter) -> Flask:
     """`app` (built by `mock`) with every exchange appended to `writer` (`serve --traffic`)."""
     install_traffic(
         app, writer, mock=mock.name, keys=mock.traffic_keys, answer_keys=mock.traffic_answer_keys,
-        answer_strings=mock.traffic_answer_strings,
+        answer_strings=mock.traffic_answer_strings, user_fields=mock.traffic_user_fields,
     )
     return app
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from base64 import b64encode
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -17,8 +18,9 @@ import pytest
 import requests
 from planted.clients_sinatra import PLANTED
 
+from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 from pepharness.mocks.core import ThreadedServer
-from pepharness.mocks.core.traffic import TrafficWriter, read_traffic
+from pepharness.mocks.core.traffic import TrafficWriter, credential_id, read_traffic
 from pepharness.serving import MOCKS, ServeOptions, record_traffic
 from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS, Verdict
 from pepharness.suites.clients.sinatra import CATALOG, judge
@@ -102,6 +104,29 @@ def test_the_example_client_passes_every_rule(recorded: Recorded) -> None:
                  "check_client_uses_basic_only_on_the_paginated_history",
                  "check_client_requests_match_the_contract"):
         assert got[rule] == PASS, got
+
+
+def test_two_users_each_logging_in_once_are_two_clients(recorded: Recorded) -> None:
+    second = {"email": "second@example.com", "password": "second-secret",
+              "permissions": ["View games catalog"]}
+    recorded.admin("POST", "/users", second)
+    recorded.new()
+    for email, password in ((OPERATOR_EMAIL, OPERATOR_PASSWORD),
+                            (second["email"], second["password"])):
+        answer = requests.post(f"{recorded.url}/1.0/login/", timeout=TIMEOUT,
+                               json={"email": email, "password": password})
+        token = answer.headers["jwt-auth"]
+        requests.get(f"{recorded.url}{VENDORS}", headers={"jwt-auth": token}, timeout=TIMEOUT)
+    entries = recorded.new()
+    logins = [e for e in entries if e["path"] == LOGIN]
+    users = [e["user"] for e in logins]
+    # the digest of the email alone, as Basic's credential is (D150): no password in it
+    assert users[0] == credential_id("Basic " + b64encode(f"{OPERATOR_EMAIL}:x".encode()).decode())
+    assert len(set(users)) == 2 and all(second["password"] not in str(e) for e in entries)
+    assert outcomes(judge(entries))["check_client_reuses_its_token"] == PASS
+    # the same user logging in per request is still one client
+    again = [*entries, {**logins[0], "seq": 99, "issued": "another"}]
+    assert outcomes(judge(again))["check_client_reuses_its_token"] == FAIL
 
 
 def test_nothing_to_look_at_is_not_verified() -> None:

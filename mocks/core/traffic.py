@@ -7,7 +7,8 @@ a reader following the file sees each exchange within milliseconds. `read_traffi
 streams the entries back, one at a time, skipping a last line torn by a writer still at work
 (or killed). Secrets are never written (D104): query values by the journal's rules, no header
 but the few chosen ones, a credential only as a short SHA-256 prefix of its token (of the user
-alone for Basic), request bodies never, only the idempotency keys a mock names.
+alone for Basic), request bodies never, only the idempotency keys a mock names (and a
+login's user as a digest, D150).
 """
 
 from __future__ import annotations
@@ -270,6 +271,32 @@ def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
     return shown
 
 
+def _request_user(current: Request, fields: Collection[str]) -> dict[str, str]:
+    """`user`: the digest of the first string field of `fields` in a JSON object body (the
+    Sinatra login's `email`), as `credential_id` makes Basic's (`user:` + 12 hex digits), so a
+    login and its user's Basic calls read alike (D150); never the password."""
+    if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
+        return {}
+    try:
+        raw = current.get_data(cache=True)
+    except (HTTPException, OSError):
+        return {}
+    if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    for name in fields:
+        value = body.get(name)
+        if isinstance(value, str):
+            digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+            return {"user": "user:" + digest[:CREDENTIAL_DIGITS]}
+    return {}
+
+
 def answer_numbers(response: Response, names: Collection[str]) -> dict[str, int]:
     """The integer fields `names` of a JSON answer, as its first ANSWER_SCAN_BYTES write them
     (a paging envelope's `total_count`, D105): no parse of a page of thousands of rows."""
@@ -311,9 +338,11 @@ def install_traffic(
     keys: Collection[str] = (),
     answer_keys: Collection[str] = (),
     answer_strings: Collection[str] = (),
+    user_fields: Collection[str] = (),
 ) -> None:
     """Record every exchange of `app` (a mock with its core installed) to `writer`, named
     `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one);
+    `user_fields` the JSON body fields naming a user, kept as the digest `user` (D150);
     `answer_keys` the integer fields of a JSON answer kept as `answer` (D105), `answer_strings`
     its string fields (a cursor, never a secret one; D114)."""
     core = core_of(app)
@@ -322,6 +351,7 @@ def install_traffic(
         raise ValueError(f"a secret is never recorded: {', '.join(secret)}")
     fields = tuple(keys)
     strings = tuple(answer_strings)
+    users = tuple(user_fields)
 
     def record(response: Response) -> Response:
         try:
@@ -355,6 +385,8 @@ def install_traffic(
         }
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
+        if users and current.mimetype == "application/json":
+            entry.update(_request_user(current, users))
         answer: dict[str, Any] = dict(answer_numbers(response, answer_keys))
         answer.update(answer_texts(response, strings))
         if answer:

@@ -44,8 +44,8 @@ add = CATALOG.add
 TOKEN_REUSED = add(
     "check_client_reuses_its_token", MUST,
     f"{SEED}: jwt-auth response header, 'valid for only 20 minutes'; D105",
-    "At most one login per token lifetime: a new login only after a 401, once the token is "
-    "in its last 5 minutes or expired, or when the last login issued no token.",
+    "At most one login per token lifetime and user: a new login only after a 401, once the "
+    "user's token is in its last 5 minutes or expired, or when its last login issued none.",
 )
 DROPS_TOKEN_AFTER_401 = add(
     "check_client_drops_a_token_after_401", MUST,
@@ -150,7 +150,9 @@ class _Judge:
         self.verdicts = {rule.name: Verdict(rule) for rule in CATALOG}
         self.tokens: dict[str, _Token] = {}
         self.prune_at = PRUNE_AT
-        self.live: str | None = None  # the last token issued, while no 401 ended it
+        # per login user (D150; None: a file without `user`) the last token issued to it,
+        # while no 401 ended it
+        self.live: dict[Any, str] = {}
         self.dead: dict[str, int] = {}  # credential -> seq of the 401 that ended it
         self.quiet: dict[str, tuple[float, float, int]] = {}  # credential -> (from, until, seq)
         self.walks: dict[tuple[Any, ...], _Walk] = {}
@@ -245,13 +247,16 @@ class _Judge:
         if not issued:
             return  # a refused or failed login: the next one is a retry
         self.check(TOKEN_REUSED)
-        live = self.tokens.get(self.live) if self.live else None
+        user = entry.get("user")
+        held = self.live.get(user)
+        live = self.tokens.get(held) if held else None
         if live is not None and now < live.expires - RENEWAL_WINDOW_SECONDS:
             left = live.expires - now
             self.breach(
                 TOKEN_REUSED, "a new login while the token was good", [live.seq, seq],
                 f"logged in again with {left / 60:.1f} of the token's 20 minutes left and no "
-                f"401 since it was issued (line {live.seq}); reuse the jwt-auth token until "
+                f"401 since it was issued (line {live.seq}"
+                f"{', the same user' if user else ''}); reuse the jwt-auth token until "
                 f"its last {RENEWAL_WINDOW_SECONDS // 60} minutes or a 401",
             )
         # The mock signs the same claims within one second into the same token: a login that
@@ -259,7 +264,10 @@ class _Judge:
         self.dead.pop(str(issued), None)
         # the token expires on the mock's whole second, as the mock's `iat` is
         self.tokens[str(issued)] = _Token(seq, math.floor(now) + TOKEN_LIFETIME_SECONDS)
-        self.live = str(issued)
+        self.live.pop(user, None)  # re-inserted last: the dict keeps logins in order
+        self.live[user] = str(issued)
+        if len(self.live) > PRUNE_AT:  # users: the oldest login forgotten first
+            del self.live[next(iter(self.live))]
         if len(self.tokens) > self.prune_at:
             self.prune(now)
             self.prune_at = max(PRUNE_AT, 2 * len(self.tokens))
@@ -298,8 +306,8 @@ class _Judge:
         if status == 401 and not expired and ended is None:
             self.check(DROPS_TOKEN_AFTER_401)
             self.dead[credential] = seq
-            if self.live == credential:
-                self.live = None
+            for user in [u for u, token in self.live.items() if token == credential]:
+                del self.live[user]
 
     # -- from/to, page_size, Retry-After, the page walk ---------------------------------------
 
