@@ -44,7 +44,8 @@ RETRY_SAME_EVENT = CATALOG.add(
     Level.MUST,
     "issue 14 item 3; seeds: events are idempotent by transactionId, clients retry; D109",
     "After a 5xx, 429, timeout or broken connection (status 0) on an event, the client's next "
-    "request to that event's path is the same event (same transactionId, same body).",
+    "request to that event's path is the same event (same transactionId, same body); an event "
+    "sent while the one before it was still unanswered is a retry after a timeout.",
 )
 KEY_KEEPS_BODY = CATALOG.add(
     "check_client_platform_key_keeps_its_body",
@@ -129,6 +130,8 @@ WINDOW = 10_000
 """Recent event keys and refused requests kept (D109): the memory bound."""
 KEPT_ATTEMPTS = 10
 """Attempts of one retried request remembered (its first and latest), for the breach's seqs."""
+ABANDONED_KEPT = 8
+"""Latest event attempts kept per path to find the ones a client stopped waiting for (D151)."""
 RETRY_AFTER_TOLERANCE = 0.01
 RETRYABLE = {0, 429}
 
@@ -208,6 +211,17 @@ class Bounded(OrderedDict[Any, Any]):
             self.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One event's attempt as sent: wall-clock start and end of its answer (D151)."""
+
+    start: float
+    end: float
+    key: tuple[str, ...]
+    body: str | None
+    seq: int
+
+
 @dataclass
 class Pending:
     """An event or request whose last attempt failed (a retry is due)."""
@@ -241,6 +255,9 @@ class PlatformJudge:
         self.walks = Bounded()  # (listing, delta) -> (position, seq) of its last page
         self.unfinished = Bounded()  # (listing, delta) -> seq of its last page, `next` not null
         self.unavailable = Bounded()  # request -> (answered, until, seq, status): D148
+        self.attempts: dict[str, list[Attempt]] = {}  # event path -> latest, by start (D151)
+        self.tries = Bounded()  # event key -> attempts seen (D151)
+        self.timeout_gaps = Bounded()  # event key -> start-to-start gaps after timeouts
 
     def breach(self, rule: Any, title: str, seqs: Iterable[int], detail: str) -> None:
         self.verdicts[rule.name].breaches.append(Breach(title, tuple(seqs), detail))
@@ -369,10 +386,12 @@ class PlatformJudge:
     def retries(self, entry: Entry, seq: int, status: int, method: str, path: str) -> None:
         key = event_key(entry) if method == "POST" and path.startswith("/rx-api/") else None
         body = entry.get("body_sha256")
+        superseded = False
         if key is not None:
-            self.same_event(key, entry, seq, path, body)
+            superseded = self.abandoned(key, entry, seq, path, body)
+            self.same_event(key, entry, seq, path, body, late=superseded)
         identity = key if key is not None else signature(entry)
-        if identity is None:
+        if identity is None or superseded:  # a late answer to an attempt already retried (D151)
             return
         start = parse_time(entry["time"])
         pending = self.pending.get(identity)
@@ -401,8 +420,9 @@ class PlatformJudge:
                 self.pending_path.pop(path, None)
 
     def same_event(self, key: tuple[str, ...], entry: Entry, seq: int, path: str,
-                   body: str | None) -> None:
-        waiting = self.pending_path.get(path)
+                   body: str | None, *, late: bool = False) -> None:
+        # a late line (an attempt already retried, D151) is not the next request of its path
+        waiting = None if late else self.pending_path.get(path)
         if waiting is not None and waiting != key:
             pending = self.pending.pop(waiting, None)
             del self.pending_path[path]
@@ -428,6 +448,73 @@ class PlatformJudge:
                     "unchanged",
                 )
         self.sent.put(key, (body, seq))
+
+    def abandoned(self, key: tuple[str, ...], entry: Entry, seq: int, path: str,
+                  body: str | None) -> bool:
+        """An event attempt sent while the one before it on its path had no answer yet: the
+        client stopped waiting (its timeout) and this is its retry, or the event given up
+        (D151). Lines are written as answered, so a slow attempt comes after its retry: the
+        attempts are kept in start order and each new neighbour pair judged. True when a
+        later attempt was sent before this one was answered (its answer came too late)."""
+        self.tries.put(key, self.tries.get(key, 0) + 1)
+        start = parse_time(entry["time"])
+        attempt = Attempt(start, ended(entry), key, body, seq)
+        kept = self.attempts.setdefault(path, [])
+        at = len(kept)
+        while at and kept[at - 1].start > start:
+            at -= 1
+        kept.insert(at, attempt)
+        if at > 0:
+            self.judge_abandoned(kept[at - 1], attempt, path)
+        superseded = False
+        if at + 1 < len(kept):
+            superseded = self.judge_abandoned(attempt, kept[at + 1], path)
+        if len(kept) > ABANDONED_KEPT:
+            del kept[0]
+        if len(self.attempts) > WINDOW:
+            del self.attempts[next(iter(self.attempts))]
+        return superseded
+
+    def judge_abandoned(self, first: Attempt, then: Attempt, path: str) -> bool:
+        """Judge `then`, sent while `first` was unanswered; False when it was not."""
+        if not first.start < then.start < first.end:
+            return False  # answered before the next attempt: not a timeout
+        self.check(RETRY_SAME_EVENT)
+        seqs = sorted((first.seq, then.seq))
+        if then.key != first.key:
+            if self.tries.get(first.key, 0) < GIVE_UP_ATTEMPTS:
+                self.breach(
+                    RETRY_SAME_EVENT, "another event instead of the retry after a timeout", seqs,
+                    f"event {', '.join(first.key[1:])} (#{first.seq}) was still unanswered "
+                    f"when {', '.join(then.key[1:])} (#{then.seq}) was sent to {path} "
+                    f"{then.start - first.start:.2f} s after it: a timed-out event is sent "
+                    "again with the same transactionId and body",
+                )
+            return True
+        gap = then.start - first.start
+        gaps = self.timeout_gaps.get(first.key) or []
+        self.check(BACKOFF)
+        if gap < FIRST_DELAY:
+            self.breach(
+                BACKOFF, "a retry without backoff after a timeout", seqs,
+                f"the retry #{then.seq} was sent {gap * 1000:.0f} ms after #{first.seq} "
+                f"started, its answer not yet sent; wait at least {FIRST_DELAY * 1000:.0f} ms",
+            )
+        elif gaps and gap < gaps[-1] * SHRINK_TOLERANCE:
+            self.breach(
+                BACKOFF, "delays that shrink after a timeout", seqs,
+                f"the retry #{then.seq} came {gap * 1000:.0f} ms after the attempt before it "
+                f"started, the one before {gaps[-1] * 1000:.0f} ms: delays grow",
+            )
+        elif len(gaps) >= 2 and gap < gaps[0] + FIRST_DELAY:
+            self.breach(
+                BACKOFF, "delays that do not grow after timeouts", seqs,
+                f"the retry #{then.seq} came {gap * 1000:.0f} ms after its attempt started, "
+                f"the first retry {gaps[0] * 1000:.0f} ms: each gap holds the client's timeout, "
+                f"so the third must exceed the first by at least {FIRST_DELAY * 1000:.0f} ms",
+            )
+        self.timeout_gaps.put(first.key, [*gaps[-KEPT_ATTEMPTS + 1:], gap])
+        return True
 
     def backoff(self, pending: Pending, seq: int, gap: float) -> None:
         self.check(BACKOFF)

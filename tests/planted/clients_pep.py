@@ -85,6 +85,15 @@ def ignores_a_503s_retry_after(url: str, prefix: str, _identity: str) -> None:
         send(url, bearer, body)
 
 
+def new_transaction_id_after_a_timeout(url: str, prefix: str, _identity: str) -> None:
+    bearer = token(url)
+    headers = {"Authorization": f"Bearer {bearer}"}
+    try:  # the test's 1.5 s latency: this client waits 0.3 s
+        requests.post(url + MONEY, json=deposit(f"{prefix}-1"), headers=headers, timeout=0.3)
+    except requests.Timeout:
+        send(url, bearer, deposit(f"{prefix}-1-again"))
+
+
 def retries_a_400(url: str, prefix: str, _identity: str) -> None:
     bearer = token(url)
     body = deposit(f"{prefix}-1")
@@ -213,6 +222,10 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             "ignores_a_503s_retry_after", ignores_a_503s_retry_after,
             "check_client_platform_waits_retry_after_on_5xx",
             ({"path": MONEY, "status": 503, "times": 1, "headers": {"Retry-After": "30"}},))),
+        (PLATFORM, PlantedClient(
+            "new_transaction_id_after_a_timeout", new_transaction_id_after_a_timeout,
+            "check_client_platform_retry_same_event",
+            ({"path": MONEY, "latency_ms": 1500, "times": 1},))),
         (PLATFORM, PlantedClient(
             "retries_a_400", retries_a_400, "check_client_platform_never_retries_a_4xx",
             ({"path": MONEY, "status": 400, "times": 1},))),
