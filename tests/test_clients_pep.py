@@ -5,6 +5,8 @@ rule's name and by no other rule, and the example clients pass every rule."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
@@ -281,6 +283,34 @@ def test_an_event_resent_before_its_answer_is_a_retry_after_a_timeout() -> None:
     growing.append(event(4, 4.4, 202))
     assert outcome(pep_platform.judge(growing), "retry_backoff") == PASS
     assert outcome(pep_platform.judge(growing), "retry_same_event") == PASS
+
+
+def test_a_bulk_sync_is_judged_by_its_recorded_size() -> None:
+    def sync(status: int = 202, **recorded: Any) -> list[Verdict]:
+        return pep_platform.judge([line(1, 0, "POST", pep_platform.BULK_PATH, status,
+                                        **recorded)])
+
+    assert outcome(sync(items=20_000, body_bytes=15 * 1024 * 1024), "bulk_sync_within_size") \
+        == PASS
+    assert outcome(sync(400, items=20_001, body_bytes=900), "bulk_sync_within_size") == FAIL
+    assert outcome(sync(413, items=2, body_bytes=15 * 1024 * 1024 + 1),
+                   "bulk_sync_within_size") == FAIL
+    assert outcome(sync(413, body_bytes_at_least=(32 << 20) + 1), "bulk_sync_within_size") \
+        == FAIL
+    assert outcome(sync(413), "bulk_sync_within_size") == FAIL  # an older file: its 413
+    assert outcome(sync(), "bulk_sync_within_size") == PASS
+
+
+def test_a_bulk_sync_line_keeps_its_decoded_size_and_count(run: Run) -> None:
+    run.fresh()
+    players = [{"playerId": f"sized-{n}", "registrationDate": "2026-01-01T00:00:00Z"}
+               for n in range(3)]
+    raw = json.dumps({"players": players}).encode()
+    requests.post(run.url + pep_platform.BULK_PATH, data=gzip.compress(raw), timeout=TIMEOUT,
+                  headers={"Authorization": f"Bearer {planted_token(run.url)}",
+                           "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    sync = [e for e in run.new() if e["path"] == pep_platform.BULK_PATH][-1]
+    assert (sync["status"], sync["items"], sync["body_bytes"]) == (202, 3, len(raw)), sync
 
 
 def test_a_data_fetch_walk_back_and_an_http_date_retry_after() -> None:

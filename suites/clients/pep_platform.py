@@ -101,8 +101,9 @@ FETCH_FOLLOWS_NEXT = CATALOG.add(
 BULK_SIZE = CATALOG.add(
     "check_client_platform_bulk_sync_within_size",
     Level.MUST,
-    "seeds: bulk sync chunks of up to 20,000 players, 15 MiB; D110",
-    "A bulk sync is never refused for its size (413).",
+    "seeds: bulk sync chunks of up to 20,000 players, 15 MB; D110; D152",
+    "A bulk sync holds at most 20,000 players and 15 MB (decoded), as the traffic line "
+    "records them; a line without them (an older file): never refused for its size (413).",
 )
 BEARER_IS_OAUTH = CATALOG.add(
     "check_client_platform_sends_its_oauth_token",
@@ -112,6 +113,9 @@ BEARER_IS_OAUTH = CATALOG.add(
     "secret.",
 )
 
+MAX_BULK_PLAYERS = 20_000
+MAX_BULK_BYTES = 15 * 1024 * 1024
+"""The seeds' bulk sync chunk: 20,000 players, 15 MB (the reference PEP's, D60)."""
 TOKEN_PATH = "/api/oauth/v1/token"
 FETCH_PREFIX = "/api/data-fetch/"
 BULK_PATH = "/api/players-data/v1/migrate/batch"
@@ -301,15 +305,29 @@ class PlatformJudge:
         if path.startswith(FETCH_PREFIX) and method == "GET":
             self.fetch(entry, seq, status, credential)
         if path == BULK_PATH and method == "POST":
-            self.check(BULK_SIZE)
-            if status == 413:
-                self.breach(
-                    BULK_SIZE, "a bulk sync too large", [seq],
-                    "the PEP refused the bulk sync for its size (413); the seeds document "
-                    "chunks of up to 20,000 players and 15 MiB",
-                )
+            self.bulk_size(entry, seq, status)
         if status == 401 and path != TOKEN_PATH:
             self.unauthorized = seq
+
+    def bulk_size(self, entry: Entry, seq: int, status: int) -> None:
+        """The documented chunk, from what the line recorded (D152), else the PEP's 413."""
+        self.check(BULK_SIZE)
+        items = entry.get("items")
+        size = entry.get("body_bytes", entry.get("body_bytes_at_least"))
+        over = []
+        if isinstance(items, int) and items > MAX_BULK_PLAYERS:
+            over.append(f"{items:,} players (at most {MAX_BULK_PLAYERS:,})")
+        if isinstance(size, int) and size > MAX_BULK_BYTES:
+            more = "over " if "body_bytes_at_least" in entry else ""
+            over.append(f"{more}{size:,} bytes decoded (at most {MAX_BULK_BYTES:,}, 15 MiB)")
+        if not over and status == 413:
+            over.append("refused by the PEP for its size (413)")
+        if over:
+            self.breach(
+                BULK_SIZE, "a bulk sync over the documented size", [seq],
+                f"the bulk sync sent {' and '.join(over)}; the seeds document chunks of up to "
+                "20,000 players and 15 MB: split it",
+            )
 
     def token(self, entry: Entry, seq: int, status: int, client: str | None) -> None:
         if status != 200 or client is None:

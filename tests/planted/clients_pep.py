@@ -23,6 +23,7 @@ MONEY = "/rx-api/transactions/v1/money-transaction"
 FETCH = "/api/data-fetch/v1/transactions"
 ME = "/api/players/v1/me"
 PLAYER = "877018"
+BULK = "/api/players-data/v1/migrate/batch"
 
 
 def token(url: str) -> str:
@@ -92,6 +93,13 @@ def new_transaction_id_after_a_timeout(url: str, prefix: str, _identity: str) ->
         requests.post(url + MONEY, json=deposit(f"{prefix}-1"), headers=headers, timeout=0.3)
     except requests.Timeout:
         send(url, bearer, deposit(f"{prefix}-1-again"))
+
+
+def oversize_bulk_sync(url: str, prefix: str, _identity: str) -> None:
+    players = [{"playerId": f"{prefix}-{n}", "registrationDate": "2026-01-01T00:00:00Z"}
+               for n in range(20_001)]  # one over the documented chunk
+    requests.post(url + BULK, json={"players": players}, timeout=TIMEOUT,
+                  headers={"Authorization": f"Bearer {token(url)}"})
 
 
 def retries_a_400(url: str, prefix: str, _identity: str) -> None:
@@ -226,6 +234,9 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             "new_transaction_id_after_a_timeout", new_transaction_id_after_a_timeout,
             "check_client_platform_retry_same_event",
             ({"path": MONEY, "latency_ms": 1500, "times": 1},))),
+        (PLATFORM, PlantedClient(
+            "oversize_bulk_sync", oversize_bulk_sync,
+            "check_client_platform_bulk_sync_within_size")),
         (PLATFORM, PlantedClient(
             "retries_a_400", retries_a_400, "check_client_platform_never_retries_a_4xx",
             ({"path": MONEY, "status": 400, "times": 1},))),
