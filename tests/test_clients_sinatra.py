@@ -229,7 +229,8 @@ def test_a_fault_rule_answers_with_its_headers(recorded: Recorded) -> None:
     assert added["faults"][0]["headers"] == {"Retry-After": "7"}
     answer = requests.get(f"{recorded.url}{VENDORS}", timeout=TIMEOUT)
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, "7")
-    assert recorded.new()[-1]["response_headers"]["Retry-After"] == "7"
+    line = recorded.new()[-1]
+    assert line["response_headers"]["Retry-After"] == "7" and line["fault_kind"] == "status"
 
 
 def test_page_walks() -> None:
@@ -237,6 +238,9 @@ def test_page_walks() -> None:
     faulted = pages(1, 2)
     faulted[1]["fault"] = True  # a truncated page 2: asking it again is no repeat
     assert failed([*faulted, pages(2)[0] | {"seq": 20}]) == []
+    delayed = pages(1, 2, 3)
+    delayed[1] |= {"fault": True, "fault_kind": "latency"}  # a slow page 2 was answered (D153)
+    assert failed(delayed) == []
     assert failed(pages(2)) == ["check_client_walks_pages_in_order"]
     assert failed(pages(1, 1)) == ["check_client_never_repeats_a_page"]
     assert failed(pages(1, 2, 3, 4)) == ["check_client_stops_at_the_last_page"]

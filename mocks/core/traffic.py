@@ -30,7 +30,14 @@ from typing import IO, Any
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of, exchange_status
+from pepharness.mocks.core.admin import (
+    _ARRIVED,
+    _FAULT_KIND,
+    _FAULTED,
+    _STARTED,
+    core_of,
+    exchange_status,
+)
 from pepharness.mocks.core.clock import to_rfc3339
 from pepharness.mocks.core.encoding import (
     BodyTooLarge,
@@ -421,6 +428,8 @@ def install_traffic(
             "response_headers": _headers(response.headers, RESPONSE_HEADERS),
             "error": describe_error(error) if error is not None else None,
         }
+        if entry["fault"]:  # latency, status or a transport fault's name (D153)
+            entry["fault_kind"] = g.get(_FAULT_KIND)
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
         if users and current.mimetype == "application/json":
