@@ -8,6 +8,7 @@ Configured only by environment variables (defaults: the reference PEP of `pephar
     PEPHARNESS_PEP_PLAYER_ID      the player the events are of    877018
     PEPHARNESS_PEP_EVENT_PREFIX   start of every transactionId    example
     PEPHARNESS_PEP_FETCH_LIMIT    items per data-fetch page       100 (1 to 1000)
+    PEPHARNESS_PEP_TIMEOUT        seconds to wait for an answer   10 (0.1 to 300)
 
 What it does, as the Platform gateway asks of a client:
 - gets one OAuth 2.0 client-credentials token (`POST /api/oauth/v1/token`, client id and secret
@@ -17,8 +18,8 @@ What it does, as the Platform gateway asks of a client:
   `transactionId` (`PREFIX-deposit-1`, …): a second run of the same job is answered
   `"duplicate": true`, never counted twice;
 - after a 5xx, a timeout or a broken connection it sends the SAME body again with growing
-  delays (a bounded number of times); after a 429 it waits `Retry-After`; any other 4xx is a
-  mistake in the request and is never retried;
+  delays, at least a 5xx's `Retry-After` (a bounded number of times); after a 429 it waits
+  `Retry-After`; any other 4xx is a mistake in the request and is never retried;
 - follows the data fetch's `next` from the first page to the last (`next` null), checking no
   item comes twice;
 - sends one small bulk sync (two players) and reads its task back by `taskId`.
@@ -37,7 +38,7 @@ from typing import Any
 
 import requests
 
-TIMEOUT = 10  # seconds, connect and read
+TIMEOUT = 10.0  # seconds, connect and read (PEPHARNESS_PEP_TIMEOUT)
 MAX_ATTEMPTS = 6  # per request, for 5xx, timeouts and broken connections
 FIRST_DELAY = 0.2  # seconds; doubled after each failed attempt
 MAX_DELAY = 5.0
@@ -51,8 +52,11 @@ class Failed(Exception):
 
 
 class Platform:
-    def __init__(self, url: str, client_id: str, client_secret: str, limit: int) -> None:
+    def __init__(
+        self, url: str, client_id: str, client_secret: str, limit: int, timeout: float = TIMEOUT
+    ) -> None:
         self.url = url.rstrip("/")
+        self.timeout = timeout  # a slower answer is a failed attempt: the same request again
         self.limit = limit  # items per data-fetch page
         self.credentials = (client_id, client_secret)
         self.http = requests.Session()
@@ -74,8 +78,11 @@ class Platform:
             pause = self.not_before - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            told = 0.0  # a 5xx's Retry-After
             try:
-                response = self.http.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
+                response = self.http.request(
+                    method, self.url + path, timeout=self.timeout, **kwargs
+                )
             except (requests.ConnectionError, requests.Timeout) as error:
                 problem = type(error).__name__
             else:
@@ -90,11 +97,13 @@ class Platform:
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
+                if "Retry-After" in response.headers:  # a 503's "come back in N s"
+                    told = retry_after(response)
             failures += 1
             if failures == MAX_ATTEMPTS:
                 raise Failed(f"{method} {path}: {problem} after {failures} attempts")
             self.retries += 1
-            time.sleep(delay)
+            time.sleep(max(delay, told))
             delay = min(delay * 2, MAX_DELAY)
 
     # -- the OAuth token -------------------------------------------------------------------
@@ -250,11 +259,19 @@ def main() -> int:
     if not 1 <= limit <= 1000:
         print("platform_client: PEPHARNESS_PEP_FETCH_LIMIT must be 1 to 1000", file=sys.stderr)
         return 2
+    try:
+        timeout = float(env("PEPHARNESS_PEP_TIMEOUT", str(TIMEOUT)))
+    except ValueError:
+        timeout = 0.0
+    if not 0.1 <= timeout <= 300:
+        print("platform_client: PEPHARNESS_PEP_TIMEOUT must be 0.1 to 300", file=sys.stderr)
+        return 2
     client = Platform(
         env("PEPHARNESS_PEP_URL", "http://127.0.0.1:8103"),
         env("PEPHARNESS_PEP_CLIENT_ID", "pep-demo-client"),
         env("PEPHARNESS_PEP_CLIENT_SECRET", "pep-demo-secret"),
         limit,
+        timeout,
     )
     prefix = env("PEPHARNESS_PEP_EVENT_PREFIX", "example")
     try:

@@ -17,7 +17,8 @@ What it does, as the seed asks of a client:
 - walks the paginated history with HTTP Basic (that endpoint takes no `jwt-auth`), page 1, 2, …
   in order up to the last page, `ceil(total_count / page_size)`;
 - after a 429 sends nothing more before `Retry-After` has passed; after a 5xx or a broken
-  connection retries the same request with growing delays, a bounded number of times.
+  connection retries the same request with growing delays (at least a 5xx's `Retry-After`),
+  a bounded number of times.
 
 Prints one summary line, `sinatra_client: OK …`, and exits 0; exits 1 when the API did not let
 it finish, 2 on a configuration mistake.
@@ -72,6 +73,7 @@ class Sinatra:
             pause = self.not_before - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            told = 0.0  # a 5xx's Retry-After
             try:
                 response = self.http.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as error:
@@ -88,11 +90,13 @@ class Sinatra:
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
+                if "Retry-After" in response.headers:  # a 503's "come back in N s"
+                    told = retry_after(response)
             failures += 1
             if failures == MAX_ATTEMPTS:
                 raise Failed(f"{method} {path}: {problem} after {failures} attempts")
             self.retries += 1
-            time.sleep(delay)
+            time.sleep(max(delay, told))
             delay = min(delay * 2, MAX_DELAY)
 
     # -- the jwt-auth token ----------------------------------------------------------------

@@ -13,7 +13,7 @@ A scenario is a YAML document: a mapping with an optional `description` and a li
       - at: 3
         action: faults              # faults: rules, as POST /__admin/faults takes them
         mock: sinatra
-        rules: [{path: "/games/*", status: 503, probability: 0.5}]
+        rules: [{path: "/games/*", status: 503, probability: 0.5, headers: {Retry-After: "1"}}]
       - at: 4
         action: rate-limit          # rate-limit: limit and/or period_seconds
         mock: pep
@@ -207,8 +207,13 @@ class _Dumper(yaml.SafeDumper):
         return True  # a copyable file spells every rule out, no &anchors
 
 
+FLAKY_RETRY_AFTER = "1"
+"""The Retry-After (seconds) of the `flaky` built-in's 503s (D149)."""
+
+
 def _flaky_step(mock: str, paths: Sequence[str]) -> dict[str, Any]:
-    """At 0.5 s, 500, 502 and 503 at 0.07 each on `paths` of `mock` (the `flaky` built-in)."""
+    """At 0.5 s, 500, 502 and 503 at 0.07 each on `paths` of `mock` (the `flaky` built-in);
+    the 503s say `Retry-After: 1`."""
     return {
         "at": 0.5,
         "action": "faults",
@@ -221,6 +226,7 @@ def _flaky_step(mock: str, paths: Sequence[str]) -> dict[str, Any]:
                 status=status,
                 probability=0.07,
                 body={"message": "injected by the flaky scenario"},
+                **({"headers": {"Retry-After": FLAKY_RETRY_AFTER}} if status == 503 else {}),
             )
         ],
     }
@@ -244,7 +250,7 @@ BUILTINS: dict[str, str] = {
         ],
     ),
     "flaky": _dump(
-        "from 0.5 s about 20% of API requests answer 500, 502 or 503",
+        "from 0.5 s about 20% of API requests answer 500, 502 or 503 (the 503s with Retry-After)",
         [_flaky_step("sinatra", SINATRA_PATHS), _flaky_step("pep", PLATFORM_PATHS)],
     ),
     "slow": _dump(

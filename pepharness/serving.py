@@ -55,6 +55,11 @@ class Mock:
     """The integer fields of a JSON answer `--traffic` keeps (a page's `total_count`, D105)."""
     traffic_answer_strings: tuple[str, ...] = ()
     """The string fields of a JSON answer `--traffic` keeps (the data fetch's `next`, D114)."""
+    traffic_user_fields: tuple[str, ...] = ()
+    """The JSON request-body fields naming a user, kept as a digest (the login's email, D150)."""
+    traffic_counts: tuple[tuple[str, str], ...] = ()
+    """(path, list field) of the POST bodies whose size and item count `--traffic` keeps
+    (the bulk sync's players, D152)."""
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
@@ -124,9 +129,11 @@ def _pep_banner(options: ServeOptions) -> list[str]:
 MOCKS: dict[str, Mock] = {
     mock.name: mock
     for mock in (
-        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner, (), ("total_count",)),
+        Mock("sinatra", 8101, _sinatra_app, _sinatra_banner, (), ("total_count",),
+             traffic_user_fields=("email",)),
         Mock("operator", 8102, _operator_app, _operator_banner),
-        Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId"), (), ("next",)),
+        Mock("pep", 8103, _pep_app, _pep_banner, ("transactionId", "playerId"), (), ("next",),
+             traffic_counts=(("/api/players-data/v1/migrate/batch", "players"),)),
     )
 }
 """Every mock that exists, in the order `serve all` starts them."""
@@ -136,7 +143,8 @@ def record_traffic(app: Flask, mock: Mock, writer: TrafficWriter) -> Flask:
     """`app` (built by `mock`) with every exchange appended to `writer` (`serve --traffic`)."""
     install_traffic(
         app, writer, mock=mock.name, keys=mock.traffic_keys, answer_keys=mock.traffic_answer_keys,
-        answer_strings=mock.traffic_answer_strings,
+        answer_strings=mock.traffic_answer_strings, user_fields=mock.traffic_user_fields,
+        counts=mock.traffic_counts,
     )
     return app
 

@@ -39,17 +39,29 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+Gather = Callable[[], Sequence[requests.Response]]
+"""Sends a suite's valid requests of one operation and returns the answers; a RuntimeError
+(no credentials or sample data to be had) makes the check NOT VERIFIED with its message."""
+
+
 def check(
     rule: Rule,
     contract: str,
     operation: str,
-    responses: Sequence[requests.Response],
+    responses: Sequence[requests.Response] | Gather,
     curl: Callable[[requests.Response], str],
     options: SuiteOptions | None = None,
 ) -> None:
     """Fail `rule` when a 2xx JSON answer among `responses` (to valid requests of `operation`,
     `METHOD /template`) carries a field the contract does not declare; NOT VERIFIED when none
-    of them is a 2xx. Records the declared fields none of them carried."""
+    of them is a 2xx. Records the declared fields none of them carried. `responses` may be a
+    gather function, called here (see `Gather`)."""
+    if callable(responses):
+        try:
+            responses = responses()
+        except RuntimeError as error:
+            # No credentials or sample data to be had: the rules of those say why.
+            not_verified(str(error))
     document = documents.load(contract)
     method, template = operation.split(" ", 1)
     answered = [r for r in responses if 200 <= r.status_code < 300]

@@ -119,6 +119,18 @@ def _answer(body: Any, status: int = 200) -> requests.Response:
     return response
 
 
+def test_check_takes_a_gather_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(answers.documents, "load", lambda name: DOCUMENT)
+    with pytest.raises(RuleFailure):
+        answers.check(RULE, "test", "GET /players", lambda: [_answer({"id": "1", "x": 2})], str)
+
+    def nothing_to_send() -> list[requests.Response]:
+        raise RuntimeError("no credentials to log in with")
+
+    with pytest.raises(pytest.skip.Exception, match="no credentials to log in with"):
+        answers.check(RULE, "test", "GET /players", nothing_to_send, str)
+
+
 def test_check_names_each_undeclared_field_and_records_the_unseen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

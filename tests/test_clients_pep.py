@@ -5,9 +5,12 @@ rule's name and by no other rule, and the example clients pass every rule."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,18 @@ class Run:
             self._seen = entries[-1]["seq"]
         return [e for e in entries if not e["path"].startswith("/__admin")]
 
+    def settle(self, entries: list[dict[str, Any]], faults: Any) -> list[dict[str, Any]]:
+        """`entries` and the lines still to come of the requests a latency fault slowed (a
+        client that stopped waiting returns before their answers are written; D151)."""
+        slow = [f["latency_ms"] for f in faults if f.get("latency_ms")]
+        deadline = time.monotonic() + 10
+        while slow and time.monotonic() < deadline and not any(
+            e["duration_ms"] >= min(slow) for e in entries
+        ):
+            time.sleep(0.05)
+            entries = entries + self.new()
+        return entries
+
     def judge(self, api: str, entries: list[dict[str, Any]]) -> list[Verdict]:
         return JUDGES[api](
             entries, identity_tokens=self.identities, client_secrets=[DEMO_CLIENT_SECRET]
@@ -88,7 +103,7 @@ def test_a_planted_client_fails_its_rule_and_no_other(run: Run, name: str) -> No
         run.admin("POST", "/faults", json=fault)
     run.new()
     client.run(run.url, f"planted-{name}", run.identities[0])
-    entries = run.new()
+    entries = run.settle(run.new(), client.faults)
     verdicts = run.judge(api, entries)
     assert failed_rules(verdicts) == {client.breaks}, [
         (v.rule.name, v.breaches) for v in verdicts if v.outcome == FAIL
@@ -112,15 +127,20 @@ def example(name: str, **env: str) -> None:
 
 def test_the_platform_example_passes_every_rule_through_faults(run: Run) -> None:
     run.fresh(fetch_limit=(1, 3.0))  # the second page: a 429 with Retry-After of 1 to 3 s
-    for fault in (
+    faults = (
         {"path": "/rx-api/transactions/v1/money-transaction", "status": 503, "times": 1},
         {"path": "/rx-api/players-data/v1/login", "status": 401, "times": 1},
-    ):
+        # slower than the client waits (1 s): it must resend the same round (D151)
+        {"path": ROUND, "latency_ms": 1500, "times": 1},
+    )
+    for fault in faults:
         run.admin("POST", "/faults", json=fault)
     run.new()
     example("platform_client.py", PEPHARNESS_PEP_URL=run.url, PEPHARNESS_PEP_FETCH_LIMIT="2",
-            PEPHARNESS_PEP_EVENT_PREFIX="judged")
-    entries = run.new()
+            PEPHARNESS_PEP_EVENT_PREFIX="judged", PEPHARNESS_PEP_TIMEOUT="1")
+    entries = run.settle(run.new(), faults)
+    rounds = [e for e in entries if e["path"] == ROUND]
+    assert len(rounds) == 2 and rounds[0]["keys"] == rounds[1]["keys"], rounds  # one resent
     verdicts = run.judge(PLATFORM, entries)
     assert not failed_rules(verdicts), [(v.rule.name, v.breaches) for v in verdicts]
     outcomes = {v.rule.name: v.outcome for v in verdicts}
@@ -182,12 +202,13 @@ def test_nothing_to_look_at_is_not_verified() -> None:
     for judge in JUDGES.values():
         assert {v.outcome for v in judge([])} == {NOT_VERIFIED}
     names = [rule.name for rule in (*pep_platform.CATALOG, *pep_frontend.CATALOG)]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 15
 
 
 # -- the judges' edges, on hand-written lines (no server) ---------------------------------------
 
 MONEY = "/rx-api/transactions/v1/money-transaction"
+ROUND = "/rx-api/transactions/v1/game-transaction-round"
 
 
 def line(seq: int, at: float, method: str, path: str, status: int, **extra: Any) -> dict[str, Any]:
@@ -226,14 +247,70 @@ def test_a_capped_backoff_passes_a_constant_one_fails() -> None:
 def test_a_retry_waits_a_5xx_retry_after_and_an_event_may_be_given_up_after_3() -> None:
     told = {"response_headers": {"Retry-After": "2"}}
     early = [event(1, 0, 503, **told), event(2, 1.0, 202)]
-    assert outcome(pep_platform.judge(early), "retry_backoff") == FAIL
-    assert outcome(pep_platform.judge([event(1, 0, 503, **told), event(2, 2.0, 202)]),
-                   "retry_backoff") == PASS
+    # a 5xx's Retry-After is the SHOULD rule's (D148), a 429's the backoff's
+    assert outcome(pep_platform.judge(early), "retry_backoff") == PASS
+    assert outcome(pep_platform.judge(early), "waits_retry_after_on_5xx") == FAIL
+    limited = [event(1, 0, 429, **told), event(2, 1.0, 202)]
+    assert outcome(pep_platform.judge(limited), "retry_backoff") == FAIL
+    assert outcome(pep_platform.judge(limited), "waits_retry_after_on_5xx") == NOT_VERIFIED
+    later = [event(1, 0, 503, **told), event(2, 2.0, 202)]
+    assert outcome(pep_platform.judge(later), "retry_backoff") == PASS
+    assert outcome(pep_platform.judge(later), "waits_retry_after_on_5xx") == PASS
     given_up = [event(1, 0, 503), event(2, 0.2, 503), event(3, 0.6, 503),
                 event(4, 2.0, 202, tid="t-2", body="b2")]
     verdicts = pep_platform.judge(given_up)
     assert outcome(verdicts, "retry_same_event") == PASS
     assert outcome(pep_platform.judge(given_up[:1] + given_up[3:]), "retry_same_event") == FAIL
+
+
+def test_an_event_resent_before_its_answer_is_a_retry_after_a_timeout() -> None:
+    slow = {"duration_ms": 1500.0}
+    # the retry's line comes first: the slow attempt is written when it is answered
+    same = [event(1, 1.2, 202), event(2, 0, 202, **slow)]
+    verdicts = pep_platform.judge(same)
+    assert outcome(verdicts, "retry_same_event") == PASS
+    assert outcome(verdicts, "retry_backoff") == PASS
+    renamed = [event(1, 1.2, 202, tid="t-2", body="b2"), event(2, 0, 202, **slow)]
+    assert outcome(pep_platform.judge(renamed), "retry_same_event") == FAIL
+    # a late 503 to an attempt already retried leaves no retry due
+    late = [event(1, 1.2, 202), event(2, 0, 503, **slow), event(3, 3, 202, tid="t-2", body="b2")]
+    assert {v.outcome for v in pep_platform.judge(late)} <= {PASS, NOT_VERIFIED}
+    # three timeouts: the gaps (each the client's timeout plus its delay) must grow
+    constant = [event(n, (n - 1) * 1.1, 202, **slow) for n in range(1, 4)]
+    constant.append(event(4, 3.3, 202))
+    assert outcome(pep_platform.judge(constant), "retry_backoff") == FAIL
+    growing = [event(n, at, 202, **slow) for n, at in ((1, 0), (2, 1.2), (3, 2.6))]
+    growing.append(event(4, 4.4, 202))
+    assert outcome(pep_platform.judge(growing), "retry_backoff") == PASS
+    assert outcome(pep_platform.judge(growing), "retry_same_event") == PASS
+
+
+def test_a_bulk_sync_is_judged_by_its_recorded_size() -> None:
+    def sync(status: int = 202, **recorded: Any) -> list[Verdict]:
+        return pep_platform.judge([line(1, 0, "POST", pep_platform.BULK_PATH, status,
+                                        **recorded)])
+
+    assert outcome(sync(items=20_000, body_bytes=15 * 1024 * 1024), "bulk_sync_within_size") \
+        == PASS
+    assert outcome(sync(400, items=20_001, body_bytes=900), "bulk_sync_within_size") == FAIL
+    assert outcome(sync(413, items=2, body_bytes=15 * 1024 * 1024 + 1),
+                   "bulk_sync_within_size") == FAIL
+    assert outcome(sync(413, body_bytes_at_least=(32 << 20) + 1), "bulk_sync_within_size") \
+        == FAIL
+    assert outcome(sync(413), "bulk_sync_within_size") == FAIL  # an older file: its 413
+    assert outcome(sync(), "bulk_sync_within_size") == PASS
+
+
+def test_a_bulk_sync_line_keeps_its_decoded_size_and_count(run: Run) -> None:
+    run.fresh()
+    players = [{"playerId": f"sized-{n}", "registrationDate": "2026-01-01T00:00:00Z"}
+               for n in range(3)]
+    raw = json.dumps({"players": players}).encode()
+    requests.post(run.url + pep_platform.BULK_PATH, data=gzip.compress(raw), timeout=TIMEOUT,
+                  headers={"Authorization": f"Bearer {planted_token(run.url)}",
+                           "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    sync = [e for e in run.new() if e["path"] == pep_platform.BULK_PATH][-1]
+    assert (sync["status"], sync["items"], sync["body_bytes"]) == (202, 3, len(raw)), sync
 
 
 def test_a_data_fetch_walk_back_and_an_http_date_retry_after() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from base64 import b64encode
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -17,8 +18,9 @@ import pytest
 import requests
 from planted.clients_sinatra import PLANTED
 
+from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 from pepharness.mocks.core import ThreadedServer
-from pepharness.mocks.core.traffic import TrafficWriter, read_traffic
+from pepharness.mocks.core.traffic import TrafficWriter, credential_id, read_traffic
 from pepharness.serving import MOCKS, ServeOptions, record_traffic
 from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS, Verdict
 from pepharness.suites.clients.sinatra import CATALOG, judge
@@ -104,6 +106,29 @@ def test_the_example_client_passes_every_rule(recorded: Recorded) -> None:
         assert got[rule] == PASS, got
 
 
+def test_two_users_each_logging_in_once_are_two_clients(recorded: Recorded) -> None:
+    second = {"email": "second@example.com", "password": "second-secret",
+              "permissions": ["View games catalog"]}
+    recorded.admin("POST", "/users", second)
+    recorded.new()
+    for email, password in ((OPERATOR_EMAIL, OPERATOR_PASSWORD),
+                            (second["email"], second["password"])):
+        answer = requests.post(f"{recorded.url}/1.0/login/", timeout=TIMEOUT,
+                               json={"email": email, "password": password})
+        token = answer.headers["jwt-auth"]
+        requests.get(f"{recorded.url}{VENDORS}", headers={"jwt-auth": token}, timeout=TIMEOUT)
+    entries = recorded.new()
+    logins = [e for e in entries if e["path"] == LOGIN]
+    users = [e["user"] for e in logins]
+    # the digest of the email alone, as Basic's credential is (D150): no password in it
+    assert users[0] == credential_id("Basic " + b64encode(f"{OPERATOR_EMAIL}:x".encode()).decode())
+    assert len(set(users)) == 2 and all(second["password"] not in str(e) for e in entries)
+    assert outcomes(judge(entries))["check_client_reuses_its_token"] == PASS
+    # the same user logging in per request is still one client
+    again = [*entries, {**logins[0], "seq": 99, "issued": "another"}]
+    assert outcomes(judge(again))["check_client_reuses_its_token"] == FAIL
+
+
 def test_nothing_to_look_at_is_not_verified() -> None:
     got = outcomes(judge([{"seq": 1, "mock": "pep", "path": "/x", "method": "GET"}]))
     assert set(got) == {rule.name for rule in CATALOG}
@@ -175,11 +200,47 @@ def test_retry_after_counts_from_the_answer_and_reads_an_http_date() -> None:
     assert failed([dated, line(3, HISTORY, 71, query={"page_number": "1"})]) == []
 
 
+def test_a_5xx_retry_after_is_waited_for_the_same_request_only() -> None:
+    wait = {"Retry-After": "2"}
+    busy = line(2, VENDORS, 10, 503, credential="t1", response_headers=wait)
+    rule = "check_client_waits_retry_after_on_5xx"
+    assert failed([busy, line(3, VENDORS, 11, credential="t1")]) == [rule]
+    assert failed([busy, line(3, VENDORS, 12.1, credential="t1")]) == []
+    other = line(3, "/games/1.0/view/detailed", 11, credential="t1")
+    assert failed([busy, other]) == []  # another request: not this rule's
+    verdicts = {v.rule.name: v for v in judge([busy])}
+    assert verdicts[rule].outcome == PASS and verdicts[rule].rule.level.name == "SHOULD"
+
+
+def test_a_fault_rule_answers_with_its_headers(recorded: Recorded) -> None:
+    recorded.new()
+    for bad in ({"Connection": "close"}, {"content-length": "1"}, {"Retry After": "1"},
+                {"Retry-After": 1}, {"Retry-After": "1\r\nX: y"}, ["Retry-After"],
+                {f"X-{n}": "1" for n in range(11)}, {"X-A": "1", "x-a": "2"}):
+        refused = requests.post(f"{recorded.url}/__admin/faults", timeout=TIMEOUT,
+                                json={"path": VENDORS, "status": 503, "headers": bad})
+        assert refused.status_code == 400 and list(refused.json()) == ["error"], (bad, refused.text)
+    for bad_rule in ({"path": VENDORS, "headers": {"Retry-After": "1"}, "latency_ms": 1},
+                     {"path": VENDORS, "fault": "empty_reply", "headers": {"Retry-After": "1"}}):
+        refused = requests.post(f"{recorded.url}/__admin/faults", json=bad_rule, timeout=TIMEOUT)
+        assert refused.status_code == 400, refused.text
+    added = recorded.admin("POST", "/faults", {"path": VENDORS, "status": 503, "times": 1,
+                                               "headers": {"Retry-After": "7"}})
+    assert added["faults"][0]["headers"] == {"Retry-After": "7"}
+    answer = requests.get(f"{recorded.url}{VENDORS}", timeout=TIMEOUT)
+    assert (answer.status_code, answer.headers["Retry-After"]) == (503, "7")
+    line = recorded.new()[-1]
+    assert line["response_headers"]["Retry-After"] == "7" and line["fault_kind"] == "status"
+
+
 def test_page_walks() -> None:
     assert failed(pages(1, 2, 3, 1, 2)) == []  # page 1 after the last: a new walk
     faulted = pages(1, 2)
     faulted[1]["fault"] = True  # a truncated page 2: asking it again is no repeat
     assert failed([*faulted, pages(2)[0] | {"seq": 20}]) == []
+    delayed = pages(1, 2, 3)
+    delayed[1] |= {"fault": True, "fault_kind": "latency"}  # a slow page 2 was answered (D153)
+    assert failed(delayed) == []
     assert failed(pages(2)) == ["check_client_walks_pages_in_order"]
     assert failed(pages(1, 1)) == ["check_client_never_repeats_a_page"]
     assert failed(pages(1, 2, 3, 4)) == ["check_client_stops_at_the_last_page"]

@@ -130,6 +130,10 @@ def test_the_example_survives_flaky(tmp_path: Path) -> None:
     lines = (tmp_path / "traffic.jsonl").read_text(encoding="utf-8").splitlines()
     faulted = [e for e in map(json.loads, lines) if e["fault"]]
     assert faulted and {e["status"] for e in faulted} <= {500, 502, 503}  # it did misbehave
+    for entry in faulted:  # the 503s say when to come back (D149)
+        told = entry["response_headers"].get("Retry-After")
+        assert told == ("1" if entry["status"] == 503 else None), entry
+    assert not [r["rule"] for r in report["rules"] if r["outcome"] == "failed"]  # SHOULDs too
 
 
 def test_steps_after_the_command_ended_are_shown_not_applied(tmp_path: Path) -> None:

@@ -67,6 +67,9 @@ _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"
 _TRANSPORT = "pepharness_transport_fault"
+_FAULT_KIND = "pepharness_fault_kind"
+# What a matched rule did (D153): a transport fault's name, `status`, or `latency` (a delayed
+# real answer).
 # The journal's status of an exchange a transport fault left with no HTTP answer (D102).
 NO_ANSWER_STATUS = 0
 MAX_JOURNAL_LIMIT = 999_999_999_999_999_999
@@ -345,6 +348,8 @@ def _fault_response(fault: Fault) -> Response:
     else:
         response = jsonify(fault.body)
     response.status_code = fault.status or 500
+    for name, value in fault.headers:  # validated: no hop-by-hop, no Content-Length
+        response.headers[name] = value
     return response
 
 
@@ -411,6 +416,8 @@ def install_core(
         if fault is None:
             return None
         setattr(g, _FAULTED, True)
+        kind = fault.fault or ("status" if fault.status is not None else "latency")
+        setattr(g, _FAULT_KIND, kind)
         if fault.latency_ms:
             time.sleep(fault.latency_ms / 1000)
         if fault.fault is not None:

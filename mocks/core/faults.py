@@ -1,5 +1,6 @@
-"""Fault injection: rules that delay requests, answer them with a programmed status and body,
-or break the answer at the transport (a reset or empty connection, a cut or malformed body)."""
+"""Fault injection: rules that delay requests, answer them with a programmed status, body and
+headers, or break the answer at the transport (a reset or empty connection, a cut or malformed
+body)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import builtins
 import json
 import math
 import random
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,19 @@ from typing import Any
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 MAX_LATENCY_MS = 120_000
 MAX_TIMES = 1_000_000_000
-RULE_KEYS = ("path", "method", "status", "body", "fault", "latency_ms", "probability", "times")
+RULE_KEYS = (
+    "path", "method", "status", "body", "headers", "fault", "latency_ms", "probability", "times"
+)
+MAX_HEADERS = 10
+MAX_HEADER_NAME_CHARS = 64
+MAX_HEADER_VALUE_CHARS = 1000
+FORBIDDEN_HEADERS = frozenset({
+    # hop-by-hop (RFC 9110 §7.6.1) and the framing the server owns
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding", "upgrade", "content-length",
+})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 # Transport faults (D101), WireMock's CONNECTION_RESET_BY_PEER, EMPTY_RESPONSE,
 # RANDOM_DATA_THEN_CLOSE and MALFORMED_RESPONSE_CHUNK in our own words.
@@ -44,6 +58,7 @@ class Fault:
     body: Any
     latency_ms: int
     fault: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -59,6 +74,7 @@ class FaultRule:
     probability: float
     times: int | None
     fault: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def applies_to(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and fnmatchcase(path, self.path)
@@ -70,6 +86,7 @@ class FaultRule:
             "method": self.method,
             "status": self.status,
             "body": self.body,
+            "headers": dict(self.headers),
             "fault": self.fault,
             "latency_ms": self.latency_ms,
             "probability": self.probability,
@@ -111,6 +128,51 @@ def json_text(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _headers(rule: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`rule["headers"]`: an object of at most MAX_HEADERS header names (RFC 9110 tokens, not
+    hop-by-hop nor Content-Length, each once whatever its case) to visible ASCII values."""
+    if "headers" not in rule:
+        return ()
+    headers = rule["headers"]
+    if not isinstance(headers, Mapping):
+        raise FaultRuleError(
+            f"headers must be an object of names to values, not {json_text(headers)}"
+        )
+    if len(headers) > MAX_HEADERS:
+        raise FaultRuleError(f"headers takes at most {MAX_HEADERS} headers, not {len(headers)}")
+    seen: set[str] = set()
+    parsed = []
+    for name, value in headers.items():
+        if (
+            not isinstance(name, str)
+            or len(name) > MAX_HEADER_NAME_CHARS
+            or not _TOKEN.fullmatch(name)
+        ):
+            raise FaultRuleError(
+                f"header name {json_text(name)} is not a header name (letters, digits and "
+                f"!#$%&'*+-.^_`|~, at most {MAX_HEADER_NAME_CHARS} characters)"
+            )
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise FaultRuleError(
+                f"header {name} is not programmable: hop-by-hop and Content-Length headers "
+                "belong to the server"
+            )
+        if name.lower() in seen:
+            raise FaultRuleError(f"header {name} is given twice")
+        seen.add(name.lower())
+        if (
+            not isinstance(value, str)
+            or len(value) > MAX_HEADER_VALUE_CHARS
+            or not _FIELD_VALUE.fullmatch(value)
+        ):
+            raise FaultRuleError(
+                f"header {name}'s value must be a string of visible ASCII characters, spaces "
+                f"and tabs, at most {MAX_HEADER_VALUE_CHARS}, not {json_text(value)}"
+            )
+        parsed.append((name, value.strip()))
+    return tuple(parsed)
+
+
 def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
     """Validate one rule as posted (a JSON object) into a `FaultRule` numbered `rule_id`."""
     if not isinstance(rule, Mapping):
@@ -134,16 +196,21 @@ def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
     latency_ms = _integer(rule, "latency_ms", 0, MAX_LATENCY_MS)
     times = _integer(rule, "times", 1, MAX_TIMES)
     body = rule.get("body")
+    headers = _headers(rule)
     fault = rule.get("fault")
     if "fault" in rule:
         if not isinstance(fault, str) or fault not in TRANSPORT_FAULTS:
             raise FaultRuleError(
                 f"fault must be one of {', '.join(TRANSPORT_FAULTS)}, not {json_text(fault)}"
             )
-        if "status" in rule or "body" in rule:
-            raise FaultRuleError("fault breaks the real answer: it takes no status and no body")
+        if "status" in rule or "body" in rule or "headers" in rule:
+            raise FaultRuleError(
+                "fault breaks the real answer: it takes no status, no body and no headers"
+            )
     if body is not None and status is None:
         raise FaultRuleError("body needs a status to answer with")
+    if "headers" in rule and status is None:
+        raise FaultRuleError("headers need a status to answer with")
     if status is None and fault is None and not latency_ms:
         raise FaultRuleError("a fault needs a status, a fault, a latency_ms > 0, or some of them")
     probability = rule.get("probability", 1)
@@ -154,7 +221,8 @@ def parse_rule(rule: object, rule_id: int = 0) -> FaultRule:
     ):
         raise FaultRuleError(f"probability must be a number from 0 to 1, not {probability!r}")
     return FaultRule(
-        rule_id, path, method, status, body, latency_ms or 0, float(probability), times, fault
+        rule_id, path, method, status, body, latency_ms or 0, float(probability), times, fault,
+        headers,
     )
 
 
@@ -220,5 +288,7 @@ class FaultRegistry:
                     rule.times -= 1
                     if rule.times == 0:
                         self._rules.remove(rule)
-                return Fault(rule.id, rule.status, rule.body, rule.latency_ms, rule.fault)
+                return Fault(
+                    rule.id, rule.status, rule.body, rule.latency_ms, rule.fault, rule.headers
+                )
         return None

@@ -7,7 +7,8 @@ a reader following the file sees each exchange within milliseconds. `read_traffi
 streams the entries back, one at a time, skipping a last line torn by a writer still at work
 (or killed). Secrets are never written (D104): query values by the journal's rules, no header
 but the few chosen ones, a credential only as a short SHA-256 prefix of its token (of the user
-alone for Basic), request bodies never, only the idempotency keys a mock names.
+alone for Basic), request bodies never, only the idempotency keys a mock names (and a
+login's user as a digest, D150).
 `traffic_feed` is every mock's `GET /__admin/traffic` (D135, D136): the file's lines streamed
 back, once the writer has written every exchange numbered before the GET.
 """
@@ -33,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 
 from pepharness.mocks.core.admin import (
     _ARRIVED,
+    _FAULT_KIND,
     _FAULTED,
     _STARTED,
     AdminNotFound,
@@ -40,6 +42,12 @@ from pepharness.mocks.core.admin import (
     exchange_status,
 )
 from pepharness.mocks.core.clock import to_rfc3339
+from pepharness.mocks.core.encoding import (
+    BodyTooLarge,
+    UndecodableBody,
+    UnknownCoding,
+    decode_body,
+)
 from pepharness.mocks.core.errors import unexpected_error
 from pepharness.mocks.core.journal import auth_kind, describe_error, is_secret_key, redact_query
 
@@ -55,6 +63,8 @@ MAX_KEYS_BODY_BYTES = 1 << 20
 """A JSON body larger than this is not parsed for keys (`keys_truncated` says so)."""
 MAX_KEY_OBJECTS = 100
 MAX_KEY_CHARS = 200
+MAX_COUNTED_BYTES = 32 << 20
+"""A counted body (`Mock.traffic_counts`, D152) is decoded up to this many bytes."""
 ANSWER_SCAN_BYTES = 512
 """How far into a JSON answer `answer_keys` are looked for (a paging envelope comes first)."""
 TOKEN_HEADERS = ("jwt-auth", "x-authorization")
@@ -315,6 +325,59 @@ def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
     return shown
 
 
+def _request_size(current: Request, field: str) -> dict[str, int]:
+    """`body_bytes`: the request body's size after its Content-Encoding (past
+    MAX_COUNTED_BYTES: `body_bytes_at_least`, that + 1), and `items`: the length of its
+    top-level `field` list (or of the body, a list) when it is JSON (the bulk sync's
+    `players`, D152). Nothing for a body that cannot be read or decoded."""
+    try:
+        raw = current.get_data(cache=True)
+    except (HTTPException, OSError):
+        return {}
+    coding = (current.headers.get("Content-Encoding") or "identity").strip().lower()
+    try:
+        data = decode_body(raw, coding, MAX_COUNTED_BYTES)
+    except BodyTooLarge:
+        return {"body_bytes_at_least": MAX_COUNTED_BYTES + 1}
+    except (UnknownCoding, UndecodableBody):
+        return {}
+    shown = {"body_bytes": len(data)}
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        return shown
+    listed = body.get(field) if isinstance(body, dict) else body
+    if isinstance(listed, list):
+        shown["items"] = len(listed)
+    return shown
+
+
+def _request_user(current: Request, fields: Collection[str]) -> dict[str, str]:
+    """`user`: the digest of the first string field of `fields` in a JSON object body (the
+    Sinatra login's `email`), as `credential_id` makes Basic's (`user:` + 12 hex digits), so a
+    login and its user's Basic calls read alike (D150); never the password."""
+    if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
+        return {}
+    try:
+        raw = current.get_data(cache=True)
+    except (HTTPException, OSError):
+        return {}
+    if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    for name in fields:
+        value = body.get(name)
+        if isinstance(value, str):
+            digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+            return {"user": "user:" + digest[:CREDENTIAL_DIGITS]}
+    return {}
+
+
 def answer_numbers(response: Response, names: Collection[str]) -> dict[str, int]:
     """The integer fields `names` of a JSON answer, as its first ANSWER_SCAN_BYTES write them
     (a paging envelope's `total_count`, D105): no parse of a page of thousands of rows."""
@@ -356,9 +419,13 @@ def install_traffic(
     keys: Collection[str] = (),
     answer_keys: Collection[str] = (),
     answer_strings: Collection[str] = (),
+    user_fields: Collection[str] = (),
+    counts: Collection[tuple[str, str]] = (),
 ) -> None:
     """Record every exchange of `app` (a mock with its core installed) to `writer`, named
     `mock`; `keys` are the JSON body fields kept as idempotency keys (never a secret one);
+    `user_fields` the JSON body fields naming a user, kept as the digest `user` (D150);
+    `counts` (path, list field) the POST bodies whose size and item count are kept (D152);
     `answer_keys` the integer fields of a JSON answer kept as `answer` (D105), `answer_strings`
     its string fields (a cursor, never a secret one; D114)."""
     core = core_of(app)
@@ -367,6 +434,8 @@ def install_traffic(
         raise ValueError(f"a secret is never recorded: {', '.join(secret)}")
     fields = tuple(keys)
     strings = tuple(answer_strings)
+    users = tuple(user_fields)
+    counted = dict(counts)
 
     def record(response: Response) -> Response:
         try:
@@ -398,8 +467,14 @@ def install_traffic(
             "response_headers": _headers(response.headers, RESPONSE_HEADERS),
             "error": describe_error(error) if error is not None else None,
         }
+        if entry["fault"]:  # latency, status or a transport fault's name (D153)
+            entry["fault_kind"] = g.get(_FAULT_KIND)
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
+        if users and current.mimetype == "application/json":
+            entry.update(_request_user(current, users))
+        if current.method == "POST" and current.path in counted:
+            entry.update(_request_size(current, counted[current.path]))
         answer: dict[str, Any] = dict(answer_numbers(response, answer_keys))
         answer.update(answer_texts(response, strings))
         if answer:

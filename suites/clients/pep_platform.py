@@ -44,7 +44,8 @@ RETRY_SAME_EVENT = CATALOG.add(
     Level.MUST,
     "issue 14 item 3; seeds: events are idempotent by transactionId, clients retry; D109",
     "After a 5xx, 429, timeout or broken connection (status 0) on an event, the client's next "
-    "request to that event's path is the same event (same transactionId, same body).",
+    "request to that event's path is the same event (same transactionId, same body); an event "
+    "sent while the one before it was still unanswered is a retry after a timeout.",
 )
 KEY_KEEPS_BODY = CATALOG.add(
     "check_client_platform_key_keeps_its_body",
@@ -64,8 +65,16 @@ BACKOFF = CATALOG.add(
     Level.MUST,
     "issue 14 item 3; RFC 9110 §10.2.3 (Retry-After); D109",
     "Retries after a 5xx, timeout or broken connection wait, and wait longer each time: at "
-    "least 100 ms (and any Retry-After) before the first, no gap under 3/4 of the one before, "
+    "least 100 ms (and a 429's Retry-After) before the first, no gap under 3/4 of the one before, "
     "and over 3 or more retries the last gap at least 1.5 times the first.",
+)
+WAITS_RETRY_AFTER_5XX = CATALOG.add(
+    "check_client_platform_waits_retry_after_on_5xx",
+    Level.SHOULD,
+    "RFC 9110 §10.2.3 (Retry-After on 503); D148",
+    "After a 5xx with Retry-After, the same request (an event by its transactionId, any other "
+    "by method, path, query and body) is not sent again before Retry-After has passed (from "
+    "the end of the 5xx, wall clock).",
 )
 NO_RETRY_4XX = CATALOG.add(
     "check_client_platform_never_retries_a_4xx",
@@ -92,8 +101,9 @@ FETCH_FOLLOWS_NEXT = CATALOG.add(
 BULK_SIZE = CATALOG.add(
     "check_client_platform_bulk_sync_within_size",
     Level.MUST,
-    "seeds: bulk sync chunks of up to 20,000 players, 15 MiB; D110",
-    "A bulk sync is never refused for its size (413).",
+    "seeds: bulk sync chunks of up to 20,000 players, 15 MB; D110; D152",
+    "A bulk sync holds at most 20,000 players and 15 MB (decoded), as the traffic line "
+    "records them; a line without them (an older file): never refused for its size (413).",
 )
 BEARER_IS_OAUTH = CATALOG.add(
     "check_client_platform_sends_its_oauth_token",
@@ -103,6 +113,9 @@ BEARER_IS_OAUTH = CATALOG.add(
     "secret.",
 )
 
+MAX_BULK_PLAYERS = 20_000
+MAX_BULK_BYTES = 15 * 1024 * 1024
+"""The seeds' bulk sync chunk: 20,000 players, 15 MB (the reference PEP's, D60)."""
 TOKEN_PATH = "/api/oauth/v1/token"
 FETCH_PREFIX = "/api/data-fetch/"
 BULK_PATH = "/api/players-data/v1/migrate/batch"
@@ -121,6 +134,8 @@ WINDOW = 10_000
 """Recent event keys and refused requests kept (D109): the memory bound."""
 KEPT_ATTEMPTS = 10
 """Attempts of one retried request remembered (its first and latest), for the breach's seqs."""
+ABANDONED_KEPT = 8
+"""Latest event attempts kept per path to find the ones a client stopped waiting for (D151)."""
 RETRY_AFTER_TOLERANCE = 0.01
 RETRYABLE = {0, 429}
 
@@ -200,6 +215,17 @@ class Bounded(OrderedDict[Any, Any]):
             self.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One event's attempt as sent: wall-clock start and end of its answer (D151)."""
+
+    start: float
+    end: float
+    key: tuple[str, ...]
+    body: str | None
+    seq: int
+
+
 @dataclass
 class Pending:
     """An event or request whose last attempt failed (a retry is due)."""
@@ -232,6 +258,10 @@ class PlatformJudge:
         self.blocked: dict[str, tuple[float, int, float]] = {}  # credential -> until, seq, R
         self.walks = Bounded()  # (listing, delta) -> (position, seq) of its last page
         self.unfinished = Bounded()  # (listing, delta) -> seq of its last page, `next` not null
+        self.unavailable = Bounded()  # request -> (answered, until, seq, status): D148
+        self.attempts: dict[str, list[Attempt]] = {}  # event path -> latest, by start (D151)
+        self.tries = Bounded()  # event key -> attempts seen (D151)
+        self.timeout_gaps = Bounded()  # event key -> start-to-start gaps after timeouts
 
     def breach(self, rule: Any, title: str, seqs: Iterable[int], detail: str) -> None:
         self.verdicts[rule.name].breaches.append(Breach(title, tuple(seqs), detail))
@@ -258,8 +288,9 @@ class PlatformJudge:
                 f"{method} {path} carried no credential; the Platform gateway takes "
                 "`Authorization: Bearer` of the token `POST /api/oauth/v1/token` granted",
             )
+        real = not entry.get("fault") or entry.get("fault_kind") == "latency"  # D153
         if method == "POST" and path.startswith("/rx-api/") and status not in (0, 401, 429) \
-                and status < 500 and not entry.get("fault"):
+                and status < 500 and real:
             self.check(EVENTS_VALID)
             if status == 400:
                 key = event_key(entry)
@@ -269,20 +300,35 @@ class PlatformJudge:
                     "body is not valid against contracts/pep-platform.yaml (the PEP's answer "
                     "names the fields; the traffic holds no body)",
                 )
+        self.after_5xx(entry, seq, status, method, path)
         self.retries(entry, seq, status, method, path)
         self.four_xx(entry, seq, status)
         if path.startswith(FETCH_PREFIX) and method == "GET":
             self.fetch(entry, seq, status, credential)
         if path == BULK_PATH and method == "POST":
-            self.check(BULK_SIZE)
-            if status == 413:
-                self.breach(
-                    BULK_SIZE, "a bulk sync too large", [seq],
-                    "the PEP refused the bulk sync for its size (413); the seeds document "
-                    "chunks of up to 20,000 players and 15 MiB",
-                )
+            self.bulk_size(entry, seq, status)
         if status == 401 and path != TOKEN_PATH:
             self.unauthorized = seq
+
+    def bulk_size(self, entry: Entry, seq: int, status: int) -> None:
+        """The documented chunk, from what the line recorded (D152), else the PEP's 413."""
+        self.check(BULK_SIZE)
+        items = entry.get("items")
+        size = entry.get("body_bytes", entry.get("body_bytes_at_least"))
+        over = []
+        if isinstance(items, int) and items > MAX_BULK_PLAYERS:
+            over.append(f"{items:,} players (at most {MAX_BULK_PLAYERS:,})")
+        if isinstance(size, int) and size > MAX_BULK_BYTES:
+            more = "over " if "body_bytes_at_least" in entry else ""
+            over.append(f"{more}{size:,} bytes decoded (at most {MAX_BULK_BYTES:,}, 15 MiB)")
+        if not over and status == 413:
+            over.append("refused by the PEP for its size (413)")
+        if over:
+            self.breach(
+                BULK_SIZE, "a bulk sync over the documented size", [seq],
+                f"the bulk sync sent {' and '.join(over)}; the seeds document chunks of up to "
+                "20,000 players and 15 MB: split it",
+            )
 
     def token(self, entry: Entry, seq: int, status: int, client: str | None) -> None:
         if status != 200 or client is None:
@@ -326,13 +372,45 @@ class PlatformJudge:
             self.check(NEW_TOKEN_AFTER_401)
             self.dead[credential] = seq
 
+    def after_5xx(self, entry: Entry, seq: int, status: int, method: str, path: str) -> None:
+        """A 5xx's Retry-After (D148): the same request is not sent before it has passed."""
+        key = event_key(entry) if method == "POST" and path.startswith("/rx-api/") else None
+        identity = key if key is not None else signature(entry)
+        if identity is None:
+            return
+        told = self.unavailable.get(identity)
+        if told is not None:
+            answered, until, refused, was = told
+            start = parse_time(entry["time"])
+            if start >= until - RETRY_AFTER_TOLERANCE:
+                self.unavailable.pop(identity, None)
+            elif start >= answered:
+                self.check(WAITS_RETRY_AFTER_5XX)
+                self.unavailable.pop(identity, None)
+                self.breach(
+                    WAITS_RETRY_AFTER_5XX, "the same request before Retry-After had passed",
+                    [refused, seq],
+                    f"{method} {path} was answered {was} with Retry-After at #{refused} and sent "
+                    f"again at #{seq}, {until - start:.2f} s before it had passed; wait as the "
+                    "answer says",
+                )
+        if status < 500:
+            return
+        end = ended(entry)
+        wait = retry_after_seconds(entry, end)
+        if wait:
+            self.check(WAITS_RETRY_AFTER_5XX)
+            self.unavailable.put(identity, (end, end + wait, seq, status))
+
     def retries(self, entry: Entry, seq: int, status: int, method: str, path: str) -> None:
         key = event_key(entry) if method == "POST" and path.startswith("/rx-api/") else None
         body = entry.get("body_sha256")
+        superseded = False
         if key is not None:
-            self.same_event(key, entry, seq, path, body)
+            superseded = self.abandoned(key, entry, seq, path, body)
+            self.same_event(key, entry, seq, path, body, late=superseded)
         identity = key if key is not None else signature(entry)
-        if identity is None:
+        if identity is None or superseded:  # a late answer to an attempt already retried (D151)
             return
         start = parse_time(entry["time"])
         pending = self.pending.get(identity)
@@ -352,15 +430,18 @@ class PlatformJudge:
                 if key is not None:
                     self.pending_path[path] = key
             pending.ended = ended(entry)
-            pending.wait = retry_after_seconds(entry, pending.ended) or 0.0
+            # a 5xx's Retry-After is the SHOULD of check_client_platform_waits_retry_after_on_5xx
+            pending.wait = (retry_after_seconds(entry, pending.ended) or 0.0) \
+                if status == 429 else 0.0
         elif pending is not None:
             self.pending.pop(identity, None)
             if self.pending_path.get(path) == identity:
                 self.pending_path.pop(path, None)
 
     def same_event(self, key: tuple[str, ...], entry: Entry, seq: int, path: str,
-                   body: str | None) -> None:
-        waiting = self.pending_path.get(path)
+                   body: str | None, *, late: bool = False) -> None:
+        # a late line (an attempt already retried, D151) is not the next request of its path
+        waiting = None if late else self.pending_path.get(path)
         if waiting is not None and waiting != key:
             pending = self.pending.pop(waiting, None)
             del self.pending_path[path]
@@ -386,6 +467,73 @@ class PlatformJudge:
                     "unchanged",
                 )
         self.sent.put(key, (body, seq))
+
+    def abandoned(self, key: tuple[str, ...], entry: Entry, seq: int, path: str,
+                  body: str | None) -> bool:
+        """An event attempt sent while the one before it on its path had no answer yet: the
+        client stopped waiting (its timeout) and this is its retry, or the event given up
+        (D151). Lines are written as answered, so a slow attempt comes after its retry: the
+        attempts are kept in start order and each new neighbour pair judged. True when a
+        later attempt was sent before this one was answered (its answer came too late)."""
+        self.tries.put(key, self.tries.get(key, 0) + 1)
+        start = parse_time(entry["time"])
+        attempt = Attempt(start, ended(entry), key, body, seq)
+        kept = self.attempts.setdefault(path, [])
+        at = len(kept)
+        while at and kept[at - 1].start > start:
+            at -= 1
+        kept.insert(at, attempt)
+        if at > 0:
+            self.judge_abandoned(kept[at - 1], attempt, path)
+        superseded = False
+        if at + 1 < len(kept):
+            superseded = self.judge_abandoned(attempt, kept[at + 1], path)
+        if len(kept) > ABANDONED_KEPT:
+            del kept[0]
+        if len(self.attempts) > WINDOW:
+            del self.attempts[next(iter(self.attempts))]
+        return superseded
+
+    def judge_abandoned(self, first: Attempt, then: Attempt, path: str) -> bool:
+        """Judge `then`, sent while `first` was unanswered; False when it was not."""
+        if not first.start < then.start < first.end:
+            return False  # answered before the next attempt: not a timeout
+        self.check(RETRY_SAME_EVENT)
+        seqs = sorted((first.seq, then.seq))
+        if then.key != first.key:
+            if self.tries.get(first.key, 0) < GIVE_UP_ATTEMPTS:
+                self.breach(
+                    RETRY_SAME_EVENT, "another event instead of the retry after a timeout", seqs,
+                    f"event {', '.join(first.key[1:])} (#{first.seq}) was still unanswered "
+                    f"when {', '.join(then.key[1:])} (#{then.seq}) was sent to {path} "
+                    f"{then.start - first.start:.2f} s after it: a timed-out event is sent "
+                    "again with the same transactionId and body",
+                )
+            return True
+        gap = then.start - first.start
+        gaps = self.timeout_gaps.get(first.key) or []
+        self.check(BACKOFF)
+        if gap < FIRST_DELAY:
+            self.breach(
+                BACKOFF, "a retry without backoff after a timeout", seqs,
+                f"the retry #{then.seq} was sent {gap * 1000:.0f} ms after #{first.seq} "
+                f"started, its answer not yet sent; wait at least {FIRST_DELAY * 1000:.0f} ms",
+            )
+        elif gaps and gap < gaps[-1] * SHRINK_TOLERANCE:
+            self.breach(
+                BACKOFF, "delays that shrink after a timeout", seqs,
+                f"the retry #{then.seq} came {gap * 1000:.0f} ms after the attempt before it "
+                f"started, the one before {gaps[-1] * 1000:.0f} ms: delays grow",
+            )
+        elif len(gaps) >= 2 and gap < gaps[0] + FIRST_DELAY:
+            self.breach(
+                BACKOFF, "delays that do not grow after timeouts", seqs,
+                f"the retry #{then.seq} came {gap * 1000:.0f} ms after its attempt started, "
+                f"the first retry {gaps[0] * 1000:.0f} ms: each gap holds the client's timeout, "
+                f"so the third must exceed the first by at least {FIRST_DELAY * 1000:.0f} ms",
+            )
+        self.timeout_gaps.put(first.key, [*gaps[-KEPT_ATTEMPTS + 1:], gap])
+        return True
 
     def backoff(self, pending: Pending, seq: int, gap: float) -> None:
         self.check(BACKOFF)

@@ -44,8 +44,8 @@ add = CATALOG.add
 TOKEN_REUSED = add(
     "check_client_reuses_its_token", MUST,
     f"{SEED}: jwt-auth response header, 'valid for only 20 minutes'; D105",
-    "At most one login per token lifetime: a new login only after a 401, once the token is "
-    "in its last 5 minutes or expired, or when the last login issued no token.",
+    "At most one login per token lifetime and user: a new login only after a 401, once the "
+    "user's token is in its last 5 minutes or expired, or when its last login issued none.",
 )
 DROPS_TOKEN_AFTER_401 = add(
     "check_client_drops_a_token_after_401", MUST,
@@ -63,6 +63,12 @@ HONOURS_RETRY_AFTER = add(
     f"{SEED}: 429 'slow down'; RFC 9110 §10.2.3; D26; D106",
     "After a 429 with Retry-After on the paginated history, nothing more is sent there with "
     "those credentials (that started after the 429 was answered) before Retry-After has passed.",
+)
+WAITS_RETRY_AFTER_5XX = add(
+    "check_client_waits_retry_after_on_5xx", SHOULD,
+    "RFC 9110 §10.2.3 (Retry-After on 503); D148",
+    "After a 5xx with Retry-After, the same request (method, path, query) is not sent again "
+    "before Retry-After has passed (from the end of the 5xx, wall clock).",
 )
 PAGES_NOT_SKIPPED = add(
     "check_client_walks_pages_in_order", MUST,
@@ -144,10 +150,14 @@ class _Judge:
         self.verdicts = {rule.name: Verdict(rule) for rule in CATALOG}
         self.tokens: dict[str, _Token] = {}
         self.prune_at = PRUNE_AT
-        self.live: str | None = None  # the last token issued, while no 401 ended it
+        # per login user (D150; None: a file without `user`) the last token issued to it,
+        # while no 401 ended it
+        self.live: dict[Any, str] = {}
         self.dead: dict[str, int] = {}  # credential -> seq of the 401 that ended it
         self.quiet: dict[str, tuple[float, float, int]] = {}  # credential -> (from, until, seq)
         self.walks: dict[tuple[Any, ...], _Walk] = {}
+        # D148: the request -> (answered, until, seq, status) of its 5xx with Retry-After
+        self.unavailable: dict[tuple[Any, ...], tuple[float, float, int, int]] = {}
         self.contract = _Contract()
 
     def breach(self, rule: Rule, title: str, seqs: Iterable[int], detail: str) -> None:
@@ -167,6 +177,7 @@ class _Judge:
         query = entry.get("query") or {}
         auth = entry.get("auth")
         self.contract.judge(self, seq, method, path, entry)
+        self.after_5xx(entry, seq, method, path, query)
         if method == "POST" and LOGIN.fullmatch(path):
             self.login(entry, seq)
             return
@@ -190,6 +201,44 @@ class _Judge:
         if history:
             self.history(entry, seq, query)
 
+    def after_5xx(
+        self, entry: Entry, seq: int, method: str, path: str, query: dict[str, Any]
+    ) -> None:
+        """A 5xx's Retry-After (D148): the same request not before it passed."""
+        key = (method, path, *sorted((str(k), str(v)) for k, v in query.items()),
+               entry.get("user"))
+        started = _seconds(entry.get("time"))
+        if started is None:
+            return
+        told = self.unavailable.get(key)
+        if told is not None:
+            answered, until, refused, was = told
+            if started >= until:
+                del self.unavailable[key]
+            elif started >= answered:
+                self.check(WAITS_RETRY_AFTER_5XX)
+                del self.unavailable[key]
+                self.breach(
+                    WAITS_RETRY_AFTER_5XX, "the same request before Retry-After had passed",
+                    [refused, seq],
+                    f"{method} {path} was answered {was} with "
+                    f"Retry-After at line {refused} and sent again {until - started:.2f} s "
+                    "before it had passed; wait as the answer says",
+                )
+        status = entry.get("status")
+        if not isinstance(status, int) or status < 500:
+            return
+        answered = started + float(entry.get("duration_ms") or 0) / 1000
+        wait = _retry_after((entry.get("response_headers") or {}).get("Retry-After"), answered)
+        if wait is None or wait <= 0:
+            return
+        self.check(WAITS_RETRY_AFTER_5XX)
+        self.unavailable[key] = (
+            answered, answered + wait - RETRY_AFTER_SLACK_SECONDS, seq, status
+        )
+        if len(self.unavailable) > PRUNE_AT:  # the oldest first: bounded memory
+            del self.unavailable[next(iter(self.unavailable))]
+
     # -- the jwt-auth token ------------------------------------------------------------------
 
     def login(self, entry: Entry, seq: int) -> None:
@@ -198,13 +247,16 @@ class _Judge:
         if not issued:
             return  # a refused or failed login: the next one is a retry
         self.check(TOKEN_REUSED)
-        live = self.tokens.get(self.live) if self.live else None
+        user = entry.get("user")
+        held = self.live.get(user)
+        live = self.tokens.get(held) if held else None
         if live is not None and now < live.expires - RENEWAL_WINDOW_SECONDS:
             left = live.expires - now
             self.breach(
                 TOKEN_REUSED, "a new login while the token was good", [live.seq, seq],
                 f"logged in again with {left / 60:.1f} of the token's 20 minutes left and no "
-                f"401 since it was issued (line {live.seq}); reuse the jwt-auth token until "
+                f"401 since it was issued (line {live.seq}"
+                f"{', the same user' if user else ''}); reuse the jwt-auth token until "
                 f"its last {RENEWAL_WINDOW_SECONDS // 60} minutes or a 401",
             )
         # The mock signs the same claims within one second into the same token: a login that
@@ -212,7 +264,10 @@ class _Judge:
         self.dead.pop(str(issued), None)
         # the token expires on the mock's whole second, as the mock's `iat` is
         self.tokens[str(issued)] = _Token(seq, math.floor(now) + TOKEN_LIFETIME_SECONDS)
-        self.live = str(issued)
+        self.live.pop(user, None)  # re-inserted last: the dict keeps logins in order
+        self.live[user] = str(issued)
+        if len(self.live) > PRUNE_AT:  # users: the oldest login forgotten first
+            del self.live[next(iter(self.live))]
         if len(self.tokens) > self.prune_at:
             self.prune(now)
             self.prune_at = max(PRUNE_AT, 2 * len(self.tokens))
@@ -251,8 +306,8 @@ class _Judge:
         if status == 401 and not expired and ended is None:
             self.check(DROPS_TOKEN_AFTER_401)
             self.dead[credential] = seq
-            if self.live == credential:
-                self.live = None
+            for user in [u for u, token in self.live.items() if token == credential]:
+                del self.live[user]
 
     # -- from/to, page_size, Retry-After, the page walk ---------------------------------------
 
@@ -273,7 +328,8 @@ class _Judge:
         credential = str(entry.get("credential") or "")
         started = _seconds(entry.get("time"))
         status = entry.get("status")
-        faulted = bool(entry.get("fault"))
+        # a delay alone is a real answer (D153); a line without fault_kind: any fault counts
+        faulted = bool(entry.get("fault")) and entry.get("fault_kind") != "latency"
         size = DEFAULT_PAGE_SIZE
         if "page_size" in query:
             self.check(PAGE_SIZE_BOUNDS)

@@ -50,16 +50,11 @@ def _answers(sinatra: Sinatra, operation: str) -> list[requests.Response]:
 @pytest.mark.parametrize("operation", _operations())
 @covers(rules.ANSWERS_DECLARE_EVERY_FIELD)
 def test_answers_declare_every_field(sinatra: Sinatra, operation: str) -> None:
-    try:
-        received = _answers(sinatra, operation)
-    except RuntimeError as error:
-        # No credentials or sample data to be had: the rules of those say why.
-        not_verified(str(error))
     answers.check(
         rules.ANSWERS_DECLARE_EVERY_FIELD,
         CONTRACT,
         operation,
-        received,
+        lambda: _answers(sinatra, operation),
         sinatra.curl,
         active_options(),
     )

@@ -8,6 +8,7 @@ mock's misbehaviour first (a fault, a tight data-fetch limit) when the rule need
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ MONEY = "/rx-api/transactions/v1/money-transaction"
 FETCH = "/api/data-fetch/v1/transactions"
 ME = "/api/players/v1/me"
 PLAYER = "877018"
+BULK = "/api/players-data/v1/migrate/batch"
 
 
 def token(url: str) -> str:
@@ -74,6 +76,30 @@ def retry_with_new_transaction_id(url: str, prefix: str, _identity: str) -> None
     bearer = token(url)
     if send(url, bearer, deposit(f"{prefix}-1")) >= 500:  # the test's 503
         send(url, bearer, deposit(f"{prefix}-1-again"))
+
+
+def ignores_a_503s_retry_after(url: str, prefix: str, _identity: str) -> None:
+    bearer = token(url)
+    body = deposit(f"{prefix}-1")
+    if send(url, bearer, body) == 503:  # the test's 503, "come back in 30 s"
+        time.sleep(0.15)  # a backoff of its own, blind to Retry-After
+        send(url, bearer, body)
+
+
+def new_transaction_id_after_a_timeout(url: str, prefix: str, _identity: str) -> None:
+    bearer = token(url)
+    headers = {"Authorization": f"Bearer {bearer}"}
+    try:  # the test's 1.5 s latency: this client waits 0.3 s
+        requests.post(url + MONEY, json=deposit(f"{prefix}-1"), headers=headers, timeout=0.3)
+    except requests.Timeout:
+        send(url, bearer, deposit(f"{prefix}-1-again"))
+
+
+def oversize_bulk_sync(url: str, prefix: str, _identity: str) -> None:
+    players = [{"playerId": f"{prefix}-{n}", "registrationDate": "2026-01-01T00:00:00Z"}
+               for n in range(20_001)]  # one over the documented chunk
+    requests.post(url + BULK, json={"players": players}, timeout=TIMEOUT,
+                  headers={"Authorization": f"Bearer {token(url)}"})
 
 
 def retries_a_400(url: str, prefix: str, _identity: str) -> None:
@@ -200,6 +226,17 @@ CLIENTS: dict[str, tuple[str, PlantedClient]] = {
             "retry_with_new_transaction_id", retry_with_new_transaction_id,
             "check_client_platform_retry_same_event",
             ({"path": MONEY, "status": 503, "times": 1},))),
+        (PLATFORM, PlantedClient(
+            "ignores_a_503s_retry_after", ignores_a_503s_retry_after,
+            "check_client_platform_waits_retry_after_on_5xx",
+            ({"path": MONEY, "status": 503, "times": 1, "headers": {"Retry-After": "30"}},))),
+        (PLATFORM, PlantedClient(
+            "new_transaction_id_after_a_timeout", new_transaction_id_after_a_timeout,
+            "check_client_platform_retry_same_event",
+            ({"path": MONEY, "latency_ms": 1500, "times": 1},))),
+        (PLATFORM, PlantedClient(
+            "oversize_bulk_sync", oversize_bulk_sync,
+            "check_client_platform_bulk_sync_within_size")),
         (PLATFORM, PlantedClient(
             "retries_a_400", retries_a_400, "check_client_platform_never_retries_a_4xx",
             ({"path": MONEY, "status": 400, "times": 1},))),

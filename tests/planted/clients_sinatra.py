@@ -115,6 +115,14 @@ def undocumented_parameter(url: str, admin: Admin) -> None:
     catalog(url, login(url), CATALOG + "?colour=red")
 
 
+def ignores_a_503s_retry_after(url: str, admin: Admin) -> None:
+    token = login(url)
+    admin("POST", "/faults", {"path": CATALOG, "status": 503, "times": 1,
+                              "headers": {"Retry-After": "30"}})
+    if catalog(url, token).status_code == 503:  # "come back in 30 s"
+        catalog(url, token)  # at once
+
+
 PLANTED: dict[str, tuple[Callable[[str, Admin], None], str]] = {
     "logs_in_per_request": (logs_in_per_request, "check_client_reuses_its_token"),
     "keeps_an_expired_token": (
@@ -133,5 +141,8 @@ PLANTED: dict[str, tuple[Callable[[str, Admin], None], str]] = {
     "from_without_to": (from_without_to, "check_client_sends_from_and_to_together"),
     "page_size_out_of_bounds": (page_size_out_of_bounds, "check_client_page_size_within_bounds"),
     "undocumented_parameter": (undocumented_parameter, "check_client_requests_match_the_contract"),
+    "ignores_a_503s_retry_after": (
+        ignores_a_503s_retry_after, "check_client_waits_retry_after_on_5xx"
+    ),
 }
 """name -> (client, the one rule it breaks)."""
