@@ -17,18 +17,10 @@ from pepharness.mocks.core import (
     Journal,
     MockCore,
     install_core,
-    install_error_renderer,
     read_json_object,
 )
 from pepharness.mocks.operator.backend import TOKEN_KEYS, OperatorBackend, ProgramError
-from pepharness.mocks.operator.errors import (
-    InternalError,
-    InvalidParameter,
-    MethodNotAllowed,
-    NotFound,
-    OperatorError,
-    render,
-)
+from pepharness.mocks.operator.errors import ERRORS
 
 EXTENSION = "pepharness.operator"
 SERVICE = "operator"
@@ -82,24 +74,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         reset=backend.reset,
     )
     install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[token_routes])
-    install_error_renderer(
-        app,
-        OperatorError,
-        render,
-        not_found=NotFound,
-        method_not_allowed=MethodNotAllowed,
-        internal=InternalError,
-        http_errors={400: InvalidParameter, 413: _too_large},
-        logger=core.logger,
-    )
+    ERRORS.install(app, logger=core.logger)
     app.extensions[EXTENSION] = backend
     app.register_blueprint(api)
     app.after_request(_keep_received)
     return app
-
-
-def _too_large() -> InvalidParameter:
-    return InvalidParameter("the body is too large")
 
 
 def backend_of(app: Flask | None = None) -> OperatorBackend:

@@ -21,19 +21,11 @@ from pepharness.mocks.core import (
     Journal,
     MockCore,
     install_core,
-    install_error_renderer,
     read_json_object,
 )
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION, EngineConfig, ReactiveEngine
-from pepharness.mocks.pep.errors import (
-    InternalError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PepError,
-    render,
-)
+from pepharness.mocks.pep.errors import ERRORS
 from pepharness.mocks.pep.oauth import PlatformGuard, PlatformTokens, TokenServer
 from pepharness.mocks.pep.operator_client import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -145,16 +137,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         reset=backend.reset,
     )
     install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[session_routes])
-    install_error_renderer(
-        app,
-        PepError,
-        render,
-        not_found=NotFound,
-        method_not_allowed=MethodNotAllowed,
-        internal=InternalError,
-        http_errors={400: InvalidRequest, 413: _too_large},
-        logger=core.logger,
-    )
+    ERRORS.install(app, logger=core.logger)
     app.extensions[EXTENSION] = backend
     app.register_blueprint(api)
     engine = _install_engine(app, backend, clock)
@@ -218,10 +201,6 @@ def _install_platform(
     backend.on_reset(engine.reset)
     app.register_blueprint(platform)
     return gateway
-
-
-def _too_large() -> InvalidRequest:
-    return InvalidRequest("the body is too large")
 
 
 def _open_store(app: Flask, database: str | Path | None) -> Store:

@@ -19,21 +19,12 @@ from pepharness.mocks.core import (
     RateLimiter,
     core_of,
     install_core,
-    install_error_renderer,
     read_json_object,
 )
 from pepharness.mocks.core.faults import json_integer
 from pepharness.mocks.sinatra.backend import SinatraBackend
 from pepharness.mocks.sinatra.catalog import json_bytes
-from pepharness.mocks.sinatra.errors import (
-    BadRequest,
-    InternalError,
-    MethodNotAllowed,
-    NotFound,
-    SinatraError,
-    SlowDown,
-    render,
-)
+from pepharness.mocks.sinatra.errors import ERRORS, SlowDown
 from pepharness.mocks.sinatra.params import MAX_INTEGER, parse_basic, parse_login
 from pepharness.mocks.sinatra.users import Account, UserExists
 
@@ -93,17 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         reset=backend.reset,
     )
     install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[user_routes])
-    install_error_renderer(
-        app,
-        SinatraError,
-        render,
-        not_found=NotFound,
-        method_not_allowed=MethodNotAllowed,
-        internal=InternalError,
-        # Too large a body is a bad request too: 400 is what the operations document.
-        http_errors={400: BadRequest, 413: BadRequest},
-        logger=core.logger,
-    )
+    ERRORS.install(app, logger=core.logger)
     app.extensions[EXTENSION] = backend
     app.register_blueprint(api)
     return app
