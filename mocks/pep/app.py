@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pepharness.mocks.core import (
@@ -17,11 +17,14 @@ from pepharness.mocks.core import (
     AdminError,
     AdminNotFound,
     Clock,
-    FaultRegistry,
-    Journal,
-    MockCore,
-    install_core,
     read_json_object,
+)
+from pepharness.mocks.core.app import (
+    CORE_DEFAULTS,
+    backend_extension,
+    backend_in,
+    install_mock,
+    new_app,
 )
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION, EngineConfig, ReactiveEngine
@@ -41,20 +44,14 @@ from pepharness.mocks.pep.realtime import frontend_verifier, install_realtime
 from pepharness.mocks.pep.store import ClientExists, ClientSpec, Store, database_url
 from pepharness.mocks.pep.tokens import DEFAULT_ISSUER, AccessTokens, seed_secret
 
-EXTENSION = "pepharness.pep"
 SERVICE = "pep"
+EXTENSION = backend_extension(SERVICE)
 DEMO_CLIENT_ID = "pep-demo-client"
 DEMO_CLIENT_SECRET = "pep-demo-secret"
-MAX_BODY_BYTES = 1024 * 1024
 CLIENT_KEYS = ("clientId", "clientSecret", "gateways")
 
 DEFAULTS: dict[str, Any] = {
-    "SEED": 42,
-    "ANCHOR": None,
-    "ADMIN": True,
-    "JOURNAL_SIZE": 1000,
-    "CLOCK": None,
-    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+    **CORE_DEFAULTS,
     "OPERATOR_URL": DEFAULT_OPERATOR_URL,
     "OPERATOR_CONNECT_TIMEOUT": DEFAULT_CONNECT_TIMEOUT,
     "OPERATOR_READ_TIMEOUT": DEFAULT_READ_TIMEOUT,
@@ -101,11 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                               `ClientSpec`s or `{clientId, clientSecret, gateways?}` mappings;
                               default `pep-demo-client` / `pep-demo-secret`, both gateways.
     """
-    app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if config is not None:
-        app.config.from_mapping(config)
-    clock: Clock = app.config["CLOCK"] or Clock()
+    app, clock = new_app(__name__, DEFAULTS, config)
     seed: int = app.config["SEED"]
     secret = app.config["SECRET"]
     key = seed_secret(seed) if secret is None else secret
@@ -129,17 +122,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         session_lifetime_seconds=app.config["SESSION_LIFETIME_SECONDS"],
         engine_config=EngineConfig.load(app.config["ENGINE_CONFIG"]),
     )
-    core = MockCore(
+    core = install_mock(
+        app,
         SERVICE,
+        backend,
+        ERRORS,
         clock=clock,
-        faults=FaultRegistry(seed),
-        journal=Journal(app.config["JOURNAL_SIZE"]),
-        reset=backend.reset,
+        blueprints=[api],
+        admin_routes=[session_routes],
     )
-    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[session_routes])
-    ERRORS.install(app, logger=core.logger)
-    app.extensions[EXTENSION] = backend
-    app.register_blueprint(api)
     engine = _install_engine(app, backend, clock)
     gateway = _install_platform(app, backend, key, clock, seed, engine)
     # `/__admin/rate-limit` reads and sets the data fetch's limit, the PEP's only one (D115).
@@ -238,10 +229,7 @@ def _client_specs(clients: Iterable[ClientSpec | Mapping[str, Any]]) -> list[Cli
 
 def backend_of(app: Flask | None = None) -> PepBackend:
     """The backend of `app` (the current app by default)."""
-    backend = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(backend, PepBackend):
-        raise LookupError("not a PEP app: build it with create_app()")
-    return backend
+    return backend_in(app, SERVICE, PepBackend, "a PEP app")
 
 
 api = Blueprint(SERVICE, __name__)

@@ -6,20 +6,22 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pepharness.mocks.core import (
     AdminBadRequest,
     AdminError,
-    Clock,
-    FaultRegistry,
-    Journal,
-    MockCore,
     RateLimiter,
     core_of,
-    install_core,
     read_json_object,
+)
+from pepharness.mocks.core.app import (
+    CORE_DEFAULTS,
+    backend_extension,
+    backend_in,
+    install_mock,
+    new_app,
 )
 from pepharness.mocks.core.faults import json_integer
 from pepharness.mocks.sinatra.backend import SinatraBackend
@@ -28,21 +30,15 @@ from pepharness.mocks.sinatra.errors import ERRORS, SlowDown
 from pepharness.mocks.sinatra.params import MAX_INTEGER, parse_basic, parse_login
 from pepharness.mocks.sinatra.users import Account, UserExists
 
-EXTENSION = "pepharness.sinatra"
 SERVICE = "sinatra"
-MAX_BODY_BYTES = 1024 * 1024
+EXTENSION = backend_extension(SERVICE)
 USER_KEYS = ("email", "password", "permissions", "available_operators")
 
 DEFAULTS: dict[str, Any] = {
-    "SEED": 42,
+    **CORE_DEFAULTS,
     "ROUNDS": 4000,
-    "ANCHOR": None,
     "RATE_LIMIT": (5, 1.0),
-    "ADMIN": True,
-    "JOURNAL_SIZE": 1000,
     "SECRET": None,
-    "CLOCK": None,
-    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
 }
 
 
@@ -60,11 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CLOCK         a `Clock` to read "now" from (tests inject one); default: real time.
     MAX_CONTENT_LENGTH  1 MiB: a larger body is 400 `Bad Request`.
     """
-    app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if config is not None:
-        app.config.from_mapping(config)
-    clock: Clock = app.config["CLOCK"] or Clock()
+    app, clock = new_app(__name__, DEFAULTS, config)
     limit, period = app.config["RATE_LIMIT"]
     secret = app.config["SECRET"]
     anchor: datetime | None = app.config["ANCHOR"]
@@ -75,27 +67,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         anchor=anchor,
         secret=secret.encode() if isinstance(secret, str) else secret,
     )
-    core = MockCore(
+    install_mock(
+        app,
         SERVICE,
+        backend,
+        ERRORS,
         clock=clock,
-        faults=FaultRegistry(app.config["SEED"]),
-        journal=Journal(app.config["JOURNAL_SIZE"]),
+        blueprints=[api],
+        admin_routes=[user_routes],
         rate_limiter=RateLimiter(clock, limit, period),
-        reset=backend.reset,
     )
-    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[user_routes])
-    ERRORS.install(app, logger=core.logger)
-    app.extensions[EXTENSION] = backend
-    app.register_blueprint(api)
     return app
 
 
 def backend_of(app: Flask | None = None) -> SinatraBackend:
     """The backend of `app` (the current app by default)."""
-    backend = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(backend, SinatraBackend):
-        raise LookupError("not a Sinatra app: build it with create_app()")
-    return backend
+    return backend_in(app, SERVICE, SinatraBackend, "a Sinatra app")
 
 
 def _json(body: bytes) -> Response:
