@@ -14,7 +14,13 @@ from pepharness.mocks.core.admin import (
     read_json,
     read_json_object,
 )
-from pepharness.mocks.core.app import CORE_DEFAULTS, backend_in, install_mock, new_app
+from pepharness.mocks.core.app import (
+    CORE_DEFAULTS,
+    backend_extension,
+    backend_in,
+    install_mock,
+    new_app,
+)
 from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
 from pepharness.mocks.core.errors import (
     ApiError,
@@ -49,6 +55,7 @@ __all__ = [
     "RateLimiter",
     "ServeError",
     "ThreadedServer",
+    "backend_extension",
     "backend_in",
     "core_of",
     "install_core",

@@ -6,8 +6,7 @@ hands both to the core:
     def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app, clock = new_app(__name__, DEFAULTS, config)
         backend = OperatorBackend(clock=clock, seed=app.config["SEED"], ...)
-        install_mock(app, SERVICE, backend, ERRORS, clock=clock, blueprints=[api],
-                     admin_routes=[token_routes])
+        install_mock(app, SERVICE, backend, ERRORS, clock, [api], [token_routes])
         return app
 
 `install_mock` builds the `MockCore` (faults seeded with SEED, a journal of JOURNAL_SIZE, the
@@ -75,10 +74,10 @@ def install_mock(
     service: str,
     backend: Backend,
     errors: ErrorFamily,
-    *,
     clock: Clock,
-    blueprints: Iterable[Blueprint] = (),
+    blueprints: Iterable[Blueprint],
     admin_routes: Iterable[Callable[[Blueprint], None]] = (),
+    *,
     rate_limiter: RateLimiter | None = None,
 ) -> MockCore:
     """Wire `backend` into `app` as `service`: the core (journal, faults, `/__admin` when ADMIN,

@@ -10,13 +10,14 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from pepharness.mocks.core import AdminBadRequest, read_json_object
-from pepharness.mocks.core.app import (
+from pepharness.mocks.core import (
     CORE_DEFAULTS,
+    AdminBadRequest,
     backend_extension,
     backend_in,
     install_mock,
     new_app,
+    read_json_object,
 )
 from pepharness.mocks.operator.backend import TOKEN_KEYS, OperatorBackend, ProgramError
 from pepharness.mocks.operator.errors import ERRORS
@@ -55,15 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         token_lifetime_seconds=app.config["TOKEN_LIFETIME_SECONDS"],
         received_size=app.config["RECEIVED_SIZE"],
     )
-    install_mock(
-        app,
-        SERVICE,
-        backend,
-        ERRORS,
-        clock=clock,
-        blueprints=[api],
-        admin_routes=[token_routes],
-    )
+    install_mock(app, SERVICE, backend, ERRORS, clock, [api], [token_routes])
     app.after_request(_keep_received)
     return app
 

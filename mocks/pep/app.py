@@ -13,18 +13,16 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pepharness.mocks.core import (
+    CORE_DEFAULTS,
     AdminBadRequest,
     AdminError,
     AdminNotFound,
     Clock,
-    read_json_object,
-)
-from pepharness.mocks.core.app import (
-    CORE_DEFAULTS,
     backend_extension,
     backend_in,
     install_mock,
     new_app,
+    read_json_object,
 )
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION, EngineConfig, ReactiveEngine
@@ -122,15 +120,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         session_lifetime_seconds=app.config["SESSION_LIFETIME_SECONDS"],
         engine_config=EngineConfig.load(app.config["ENGINE_CONFIG"]),
     )
-    core = install_mock(
-        app,
-        SERVICE,
-        backend,
-        ERRORS,
-        clock=clock,
-        blueprints=[api],
-        admin_routes=[session_routes],
-    )
+    core = install_mock(app, SERVICE, backend, ERRORS, clock, [api], [session_routes])
     engine = _install_engine(app, backend, clock)
     gateway = _install_platform(app, backend, key, clock, seed, engine)
     # `/__admin/rate-limit` reads and sets the data fetch's limit, the PEP's only one (D115).

@@ -10,18 +10,16 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pepharness.mocks.core import (
+    CORE_DEFAULTS,
     AdminBadRequest,
     AdminError,
     RateLimiter,
-    core_of,
-    read_json_object,
-)
-from pepharness.mocks.core.app import (
-    CORE_DEFAULTS,
     backend_extension,
     backend_in,
+    core_of,
     install_mock,
     new_app,
+    read_json_object,
 )
 from pepharness.mocks.core.faults import json_integer
 from pepharness.mocks.sinatra.backend import SinatraBackend
@@ -57,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     MAX_CONTENT_LENGTH  1 MiB: a larger body is 400 `Bad Request`.
     """
     app, clock = new_app(__name__, DEFAULTS, config)
-    limit, period = app.config["RATE_LIMIT"]
+    limiter = RateLimiter(clock, *app.config["RATE_LIMIT"])
     secret = app.config["SECRET"]
     anchor: datetime | None = app.config["ANCHOR"]
     backend = SinatraBackend(
@@ -67,16 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         anchor=anchor,
         secret=secret.encode() if isinstance(secret, str) else secret,
     )
-    install_mock(
-        app,
-        SERVICE,
-        backend,
-        ERRORS,
-        clock=clock,
-        blueprints=[api],
-        admin_routes=[user_routes],
-        rate_limiter=RateLimiter(clock, limit, period),
-    )
+    install_mock(app, SERVICE, backend, ERRORS, clock, [api], [user_routes], rate_limiter=limiter)
     return app
 
 
