@@ -6,6 +6,7 @@ from __future__ import annotations
 from pepharness.mocks.core.admin import (
     ADMIN_PREFIX,
     AdminBadRequest,
+    AdminConflict,
     AdminError,
     AdminNotFound,
     MockCore,
@@ -38,6 +39,7 @@ __all__ = [
     "ADMIN_PREFIX",
     "CORE_DEFAULTS",
     "AdminBadRequest",
+    "AdminConflict",
     "AdminError",
     "AdminNotFound",
     "ApiError",

@@ -135,6 +135,11 @@ class AdminBadRequest(AdminError):
     message = "bad request"
 
 
+class AdminConflict(AdminError):
+    status = 409
+    message = "conflict"
+
+
 class AdminNotFound(errors.NotFound, AdminError):
     message = "no such admin route"
 

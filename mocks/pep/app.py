@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from pepharness.mocks.core import (
     CORE_DEFAULTS,
     AdminBadRequest,
-    AdminError,
+    AdminConflict,
     AdminNotFound,
     Clock,
     backend_extension,
@@ -252,11 +252,6 @@ def me() -> ResponseReturnValue:
     session = backend.session(request.headers.get(AUTH_HEADER))
     state = engine_of().player_state(session.player_id)
     return jsonify(backend.players.document(session.player_id, state))
-
-
-class AdminConflict(AdminError):
-    status = 409
-    message = "conflict"
 
 
 def session_routes(admin: Blueprint) -> None:

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from pepharness.mocks.core import (
     CORE_DEFAULTS,
     AdminBadRequest,
-    AdminError,
+    AdminConflict,
     RateLimiter,
     backend_extension,
     backend_in,
@@ -141,11 +141,6 @@ def history_metadata(version: str) -> ResponseReturnValue:
 @api.get("/transactions/<version>/games/round/details/<casino_id>/<game_id>/<round_id>")
 def round_details(version: str, casino_id: str, game_id: str, round_id: str) -> ResponseReturnValue:
     return _document(backend_of().round_details(_session(), casino_id, game_id, round_id))
-
-
-class AdminConflict(AdminError):
-    status = 409
-    message = "conflict"
 
 
 def _list_of(body: Mapping[str, Any], key: str, strings: bool, what: str) -> list[Any]:
