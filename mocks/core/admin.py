@@ -135,11 +135,6 @@ class AdminBadRequest(AdminError):
     message = "bad request"
 
 
-class AdminConflict(AdminError):
-    status = 409
-    message = "conflict"
-
-
 class AdminNotFound(errors.NotFound, AdminError):
     message = "no such admin route"
 
@@ -150,6 +145,13 @@ class AdminMethodNotAllowed(errors.MethodNotAllowed, AdminError):
 
 class AdminInternalError(errors.InternalError, AdminError):
     message = "internal error in the admin API"
+
+
+class AdminConflict(AdminError):
+    """What the request would add exists already (a user, an API client)."""
+
+    status = 409
+    message = "conflict"
 
 
 # werkzeug's 400 and 413 keep their status and name ({"error": "Request Entity Too Large"}).
