@@ -25,6 +25,7 @@ from pepharness.mocks.pep.engine import (
     ReactiveEngine,
     engine_players,
 )
+from pepharness.mocks.pep.engine_domain import Rules
 from pepharness.mocks.pep.events import EventLog, NewEvent, platform_events
 from pepharness.mocks.pep.players import Players
 from pepharness.mocks.pep.store import Store, database_url
@@ -263,7 +264,7 @@ def test_an_engine_stopped_midway_resumes_without_loss_or_double_count(
     # A crash inside the sixth event: the batch's transaction (the fifth event and the sixth)
     # rolls back, effects and processed_at alike.
     calls = {"n": 0}
-    settle = engine._settle
+    settle = Rules._settle  # the domain's (engine_domain.py), called for each event
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -271,7 +272,7 @@ def test_an_engine_stopped_midway_resumes_without_loss_or_double_count(
             raise RuntimeError("power cut")
         return settle(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_settle", crash)
+    monkeypatch.setattr(Rules, "_settle", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         engine.apply_pending()
     assert EventLog(first.engine).count(pending_only=True) == 6

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from pepharness.mocks.core import errors
 from pepharness.mocks.core.clock import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -42,7 +43,7 @@ from pepharness.mocks.core.clock import (
     parse_rfc3339,
     to_rfc3339,
 )
-from pepharness.mocks.core.errors import ApiError, install_error_renderer, unexpected_error
+from pepharness.mocks.core.errors import ApiError, ErrorFamily, unexpected_error
 from pepharness.mocks.core.faults import (
     CONNECTION_FAULTS,
     CONNECTION_RESET,
@@ -138,26 +139,27 @@ class AdminBadRequest(AdminError):
     message = "bad request"
 
 
-class AdminNotFound(AdminError):
-    status = 404
+class AdminNotFound(errors.NotFound, AdminError):
     message = "no such admin route"
 
 
-class AdminMethodNotAllowed(AdminError):
-    status = 405
+class AdminMethodNotAllowed(errors.MethodNotAllowed, AdminError):
     message = "method not allowed on this admin route"
 
 
-class AdminInternalError(AdminError):
-    status = 500
+class AdminInternalError(errors.InternalError, AdminError):
     message = "internal error in the admin API"
 
 
-def render_admin_error(error: ApiError) -> Response:
-    response = jsonify(error=error.message)
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+class AdminConflict(AdminError):
+    """What the request would add exists already (a user, an API client)."""
+
+    status = 409
+    message = "conflict"
+
+
+# werkzeug's 400 and 413 keep their status and name ({"error": "Request Entity Too Large"}).
+ADMIN_ERRORS = ErrorFamily(AdminError, AdminNotFound, AdminMethodNotAllowed, AdminInternalError)
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -457,16 +459,7 @@ def install_core(
     install_text_guard(app)
     if not admin:
         return
-    install_error_renderer(
-        app,
-        AdminError,
-        render_admin_error,
-        not_found=AdminNotFound,
-        method_not_allowed=AdminMethodNotAllowed,
-        internal=AdminInternalError,
-        prefix=ADMIN_PREFIX,
-        logger=core.logger,
-    )
+    ADMIN_ERRORS.install(app, prefix=ADMIN_PREFIX, logger=core.logger)
     blueprint = _admin_blueprint(core)
     for add_routes in admin_routes:
         add_routes(blueprint)

@@ -1,11 +1,14 @@
 """Errors are data: each API declares its errors as classes and one renderer answers them all.
 
-A mock subclasses `ApiError` into its own hierarchy (status and text on each class) and calls
-`install_error_renderer` once with its render function. From then on its views raise, never
-build, error responses; Flask's own HTTP errors (unknown route, wrong method, a body that is not
-JSON, a body too large) and any unexpected exception come out in the same shape — never HTML.
-Several shapes can share an app, each owning a path prefix (`/__admin` answers
-`{"error": …}` while the API's paths answer its own shape); the longest prefix wins.
+A mock subclasses `ApiError` into its own hierarchy (status and text on each class; the base's
+`document()` is the API's body shape: Sinatra's `{"errMsg": …}`, `CodedError`'s
+`{"error": code, "message": …}`), specialises the three errors every API answers (`NotFound`,
+`MethodNotAllowed`, `InternalError`, here) and declares them once as an `ErrorFamily`, which its
+app installs. From then on its views raise, never build, error responses; Flask's own HTTP
+errors (unknown route, wrong method, a body that is not JSON, a body too large) and any
+unexpected exception come out in the same shape — never HTML. Several shapes can share an app,
+each owning a path prefix (`/__admin` answers `{"error": …}` while the API's paths answer its
+own shape); the longest prefix wins.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
+from werkzeug import exceptions as http
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from pepharness.mocks.core.text import UnencodableText
 
@@ -48,9 +52,97 @@ class ApiError(Exception):
             self.headers = {**self.headers, **headers}
         super().__init__(self.message)
 
+    def document(self) -> dict[str, Any]:
+        """The body's JSON; each API's base overrides it with its own shape."""
+        return {"error": self.message}
+
+
+class CodedError(ApiError):
+    """The `{"error": code, "message": text}` shape (the operator's D34, the PEP's D43)."""
+
+    code: str = "internal_error"
+
+    def document(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message}
+
+
+class NotFound(ApiError):
+    """No such route; an API specialises it (`class NotFound(errors.NotFound, ItsError)`)."""
+
+    status = 404
+    message = "no such route"
+
+
+class MethodNotAllowed(ApiError):
+    """A route that does not take this method (werkzeug's `Allow` header is kept)."""
+
+    status = 405
+    message = "method not allowed"
+
+
+class InternalError(ApiError):
+    """An unexpected exception: the traceback goes to the log, never to the client."""
+
+    status = 500
+    message = "internal server error"
+
+
+def render(error: ApiError) -> Response:
+    """`error` as its API's JSON document, with its status and headers."""
+    response = jsonify(error.document())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
 
 ErrorFactory = Callable[[], ApiError]
 Render = Callable[[ApiError], Response]
+
+
+@dataclass(frozen=True)
+class ErrorFamily:
+    """One API's errors: its base, the errors answering an unknown route, a wrong method and an
+    unexpected exception, and what a body werkzeug refuses becomes.
+
+    `bad_request` answers a body werkzeug cannot read (400), and a body over
+    MAX_CONTENT_LENGTH (413) too when `bad_request` is given: every API documents 400 for it,
+    with `too_large` as the text (None keeps the class's own, as Sinatra's seed text does).
+    Without `bad_request` (the admin API), werkzeug's status and name are kept.
+    """
+
+    base: type[ApiError]
+    not_found: ErrorFactory
+    method_not_allowed: ErrorFactory
+    internal: ErrorFactory
+    bad_request: type[ApiError] | None = None
+    too_large: str | None = None
+
+    def http_errors(self) -> dict[int, ErrorFactory]:
+        bad_request = self.bad_request
+        if bad_request is None:
+            return {}
+        too_large = self.too_large
+
+        def body_too_large() -> ApiError:
+            return bad_request(too_large)
+
+        return {400: bad_request, 413: body_too_large}
+
+    def install(
+        self, app: Flask, *, prefix: str = "", logger: logging.Logger | None = None
+    ) -> None:
+        """Answer every error of the paths under `prefix` (all by default) in this family."""
+        install_error_renderer(
+            app,
+            self.base,
+            render,
+            not_found=self.not_found,
+            method_not_allowed=self.method_not_allowed,
+            internal=self.internal,
+            http_errors=self.http_errors(),
+            prefix=prefix,
+            logger=logger,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,9 +167,9 @@ class ErrorShape:
         made: ApiError
         if code in self.http_errors:
             made = self.http_errors[code]()
-        elif isinstance(error, NotFound):
+        elif isinstance(error, http.NotFound):
             made = self.not_found()
-        elif isinstance(error, MethodNotAllowed):
+        elif isinstance(error, http.MethodNotAllowed):
             made = self.method_not_allowed()
         elif code >= 500:
             made = self.internal()

@@ -6,45 +6,31 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from pepharness.mocks.core import (
+    CORE_DEFAULTS,
     AdminBadRequest,
-    Clock,
-    FaultRegistry,
-    Journal,
-    MockCore,
-    install_core,
-    install_error_renderer,
+    backend_extension,
+    backend_in,
+    install_mock,
+    new_app,
     read_json_object,
 )
 from pepharness.mocks.operator.backend import TOKEN_KEYS, OperatorBackend, ProgramError
-from pepharness.mocks.operator.errors import (
-    InternalError,
-    InvalidParameter,
-    MethodNotAllowed,
-    NotFound,
-    OperatorError,
-    render,
-)
+from pepharness.mocks.operator.errors import ERRORS
 
-EXTENSION = "pepharness.operator"
 SERVICE = "operator"
+EXTENSION = backend_extension(SERVICE)
 IDENTITY_PATH = "/api/auth/v1/player"
 FEEDBACK_PATH = "/api/players/v1/migration/feedback"
-MAX_BODY_BYTES = 1024 * 1024
 
 DEFAULTS: dict[str, Any] = {
-    "SEED": 42,
-    "ANCHOR": None,
+    **CORE_DEFAULTS,
     "TOKEN_LIFETIME_SECONDS": 4 * 3600,
-    "ADMIN": True,
-    "JOURNAL_SIZE": 1000,
     "RECEIVED_SIZE": 1000,
-    "CLOCK": None,
-    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
 }
 
 
@@ -61,11 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CLOCK                   a `Clock` to read "now" from (tests inject one); default: real time.
     MAX_CONTENT_LENGTH      1 MiB: a larger body is 400 `invalid_parameter`.
     """
-    app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if config is not None:
-        app.config.from_mapping(config)
-    clock: Clock = app.config["CLOCK"] or Clock()
+    app, clock = new_app(__name__, DEFAULTS, config)
     anchor: datetime | None = app.config["ANCHOR"]
     backend = OperatorBackend(
         clock=clock,
@@ -74,40 +56,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         token_lifetime_seconds=app.config["TOKEN_LIFETIME_SECONDS"],
         received_size=app.config["RECEIVED_SIZE"],
     )
-    core = MockCore(
-        SERVICE,
-        clock=clock,
-        faults=FaultRegistry(app.config["SEED"]),
-        journal=Journal(app.config["JOURNAL_SIZE"]),
-        reset=backend.reset,
-    )
-    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[token_routes])
-    install_error_renderer(
-        app,
-        OperatorError,
-        render,
-        not_found=NotFound,
-        method_not_allowed=MethodNotAllowed,
-        internal=InternalError,
-        http_errors={400: InvalidParameter, 413: _too_large},
-        logger=core.logger,
-    )
-    app.extensions[EXTENSION] = backend
-    app.register_blueprint(api)
+    install_mock(app, SERVICE, backend, ERRORS, clock, [api], [token_routes])
     app.after_request(_keep_received)
     return app
 
 
-def _too_large() -> InvalidParameter:
-    return InvalidParameter("the body is too large")
-
-
 def backend_of(app: Flask | None = None) -> OperatorBackend:
     """The backend of `app` (the current app by default)."""
-    backend = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(backend, OperatorBackend):
-        raise LookupError("not an operator app: build it with create_app()")
-    return backend
+    return backend_in(app, SERVICE, OperatorBackend, "an operator app")
 
 
 api = Blueprint(SERVICE, __name__)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from pepharness.mocks.core import errors
+from pepharness.mocks.core.errors import CodedError, ErrorFamily
+from pepharness.mocks.core.errors import render as render  # every shape's renderer
 
-from pepharness.mocks.core.errors import ApiError
 
-
-class OperatorError(ApiError):
+class OperatorError(CodedError):
     """Base of every error the operator mock answers; `code` is the body's `error`."""
 
-    code: str = "internal_server_error"
+    code = "internal_server_error"
 
 
 class InvalidParameter(OperatorError):
@@ -31,22 +31,16 @@ class PlayerNotFound(OperatorError):
     message = "no player for this identity token"
 
 
-class NotFound(OperatorError):
-    status = 404
+class NotFound(errors.NotFound, OperatorError):
     code = "not_found"
-    message = "no such route"
 
 
-class MethodNotAllowed(OperatorError):
-    status = 405
+class MethodNotAllowed(errors.MethodNotAllowed, OperatorError):
     code = "method_not_allowed"
-    message = "method not allowed"
 
 
-class InternalError(OperatorError):
-    status = 500
-    code = "internal_server_error"
-    message = "internal server error"
+class InternalError(errors.InternalError, OperatorError):
+    pass
 
 
 FORCED: dict[int, type[OperatorError]] = {
@@ -57,10 +51,11 @@ FORCED: dict[int, type[OperatorError]] = {
 }
 """The error a token programmed with `status` answers."""
 
-
-def render(error: ApiError) -> Response:
-    code = error.code if isinstance(error, OperatorError) else "error"
-    response = jsonify(error=code, message=error.message)
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+ERRORS = ErrorFamily(
+    OperatorError,
+    NotFound,
+    MethodNotAllowed,
+    InternalError,
+    bad_request=InvalidParameter,
+    too_large="the body is too large",
+)

@@ -9,31 +9,24 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pepharness.mocks.core import (
+    CORE_DEFAULTS,
     AdminBadRequest,
-    AdminError,
+    AdminConflict,
     AdminNotFound,
     Clock,
-    FaultRegistry,
-    Journal,
-    MockCore,
-    install_core,
-    install_error_renderer,
+    backend_extension,
+    backend_in,
+    install_mock,
+    new_app,
     read_json_object,
 )
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION, EngineConfig, ReactiveEngine
-from pepharness.mocks.pep.errors import (
-    InternalError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PepError,
-    render,
-)
+from pepharness.mocks.pep.errors import ERRORS
 from pepharness.mocks.pep.oauth import PlatformGuard, PlatformTokens, TokenServer
 from pepharness.mocks.pep.operator_client import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -49,20 +42,14 @@ from pepharness.mocks.pep.realtime import frontend_verifier, install_realtime
 from pepharness.mocks.pep.store import ClientExists, ClientSpec, Store, database_url
 from pepharness.mocks.pep.tokens import DEFAULT_ISSUER, AccessTokens, seed_secret
 
-EXTENSION = "pepharness.pep"
 SERVICE = "pep"
+EXTENSION = backend_extension(SERVICE)
 DEMO_CLIENT_ID = "pep-demo-client"
 DEMO_CLIENT_SECRET = "pep-demo-secret"
-MAX_BODY_BYTES = 1024 * 1024
 CLIENT_KEYS = ("clientId", "clientSecret", "gateways")
 
 DEFAULTS: dict[str, Any] = {
-    "SEED": 42,
-    "ANCHOR": None,
-    "ADMIN": True,
-    "JOURNAL_SIZE": 1000,
-    "CLOCK": None,
-    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+    **CORE_DEFAULTS,
     "OPERATOR_URL": DEFAULT_OPERATOR_URL,
     "OPERATOR_CONNECT_TIMEOUT": DEFAULT_CONNECT_TIMEOUT,
     "OPERATOR_READ_TIMEOUT": DEFAULT_READ_TIMEOUT,
@@ -109,11 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                               `ClientSpec`s or `{clientId, clientSecret, gateways?}` mappings;
                               default `pep-demo-client` / `pep-demo-secret`, both gateways.
     """
-    app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if config is not None:
-        app.config.from_mapping(config)
-    clock: Clock = app.config["CLOCK"] or Clock()
+    app, clock = new_app(__name__, DEFAULTS, config)
     seed: int = app.config["SEED"]
     secret = app.config["SECRET"]
     key = seed_secret(seed) if secret is None else secret
@@ -137,26 +120,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         session_lifetime_seconds=app.config["SESSION_LIFETIME_SECONDS"],
         engine_config=EngineConfig.load(app.config["ENGINE_CONFIG"]),
     )
-    core = MockCore(
-        SERVICE,
-        clock=clock,
-        faults=FaultRegistry(seed),
-        journal=Journal(app.config["JOURNAL_SIZE"]),
-        reset=backend.reset,
-    )
-    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[session_routes])
-    install_error_renderer(
-        app,
-        PepError,
-        render,
-        not_found=NotFound,
-        method_not_allowed=MethodNotAllowed,
-        internal=InternalError,
-        http_errors={400: InvalidRequest, 413: _too_large},
-        logger=core.logger,
-    )
-    app.extensions[EXTENSION] = backend
-    app.register_blueprint(api)
+    core = install_mock(app, SERVICE, backend, ERRORS, clock, [api], [session_routes])
     engine = _install_engine(app, backend, clock)
     gateway = _install_platform(app, backend, key, clock, seed, engine)
     # `/__admin/rate-limit` reads and sets the data fetch's limit, the PEP's only one (D115).
@@ -220,10 +184,6 @@ def _install_platform(
     return gateway
 
 
-def _too_large() -> InvalidRequest:
-    return InvalidRequest("the body is too large")
-
-
 def _open_store(app: Flask, database: str | Path | None) -> Store:
     if database is not None:
         store = Store(database_url(database))
@@ -259,10 +219,7 @@ def _client_specs(clients: Iterable[ClientSpec | Mapping[str, Any]]) -> list[Cli
 
 def backend_of(app: Flask | None = None) -> PepBackend:
     """The backend of `app` (the current app by default)."""
-    backend = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(backend, PepBackend):
-        raise LookupError("not a PEP app: build it with create_app()")
-    return backend
+    return backend_in(app, SERVICE, PepBackend, "a PEP app")
 
 
 api = Blueprint(SERVICE, __name__)
@@ -295,11 +252,6 @@ def me() -> ResponseReturnValue:
     session = backend.session(request.headers.get(AUTH_HEADER))
     state = engine_of().player_state(session.player_id)
     return jsonify(backend.players.document(session.player_id, state))
-
-
-class AdminConflict(AdminError):
-    status = 409
-    message = "conflict"
 
 
 def session_routes(admin: Blueprint) -> None:

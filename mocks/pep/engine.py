@@ -1,6 +1,10 @@
 """The reactive engine: the Platform gateway's events applied to per-player aggregates, missions,
 XP, levels, ranks and notifications, configured in YAML (engine_config.py reads it).
 
+This module is the engine's database and thread: its tables and statements, claiming a batch,
+reading its players, writing back what changed. What an event does to a player is the pure
+domain in engine_domain.py (`Rules`), as the Sinatra mock's backend is apart from its routes.
+
 Events are applied in batches, each in one transaction that also sets its events'
 `processed_at`, so a restart resumes exactly where it stopped: nothing lost, nothing counted
 twice. Amounts are exact decimals (stored as text), so events applied in any order give the
@@ -13,10 +17,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 
-from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
+from pepharness.mocks.core.clock import Clock, to_rfc3339
 from pepharness.mocks.pep.engine_config import (
     AMOUNT_CONDITIONS,
     CATEGORY_OBJECTIVES,
@@ -54,6 +56,24 @@ from pepharness.mocks.pep.engine_config import (
     Objective,
     Rank,
     SegmentRule,
+)
+from pepharness.mocks.pep.engine_domain import (
+    APPROVED,
+    Aggregates,
+    Batch,
+    Event,
+    MalformedEvent,
+    MissionProgress,
+    PlayerState,
+    Publication,
+    Publish,
+    Rules,
+    Standing,
+    decimal_text,
+    leader_json,
+    notification_json,
+    read_event,
+    segments_of,
 )
 from pepharness.mocks.pep.events import platform_events
 from pepharness.mocks.pep.store import metadata
@@ -96,10 +116,6 @@ __all__ = [
 
 ENGINE_EXTENSION = "pepharness.pep.engine"
 DEFAULT_POLL_SECONDS = 0.05
-APPROVED = "APPROVED"
-
-Publish = Callable[[str, str, dict[str, Any]], None]
-Publication = tuple[str, str, dict[str, Any]]
 logger = logging.getLogger("pepharness.pep.engine")
 
 
@@ -176,295 +192,6 @@ ENGINE_TABLES = (
     engine_ranks,
     engine_notifications,
 )
-
-
-# -- state ------------------------------------------------------------------------------------
-
-
-def _number(value: Decimal) -> int | float:
-    """A decimal as a JSON number: whole values as integers."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _text(value: Decimal) -> str:
-    return format(value, "f")
-
-
-@dataclass
-class Aggregates:
-    """One player's sums (EUR) and facts, as applied so far."""
-
-    player_id: str
-    currency: str | None = None
-    currency_key: str | None = None
-    deposits: Decimal = ZERO
-    deposit_count: int = 0
-    withdrawals: Decimal = ZERO
-    bets: Decimal = ZERO
-    wins: Decimal = ZERO
-    last_login_at: str | None = None
-    login_days: int = 0
-    registered_at: str | None = None
-    tags: tuple[str, ...] = ()
-    segments: tuple[str, ...] = ()
-
-    @classmethod
-    def from_row(cls, row: Any) -> Aggregates:
-        return cls(
-            player_id=row.player_id,
-            currency=row.currency,
-            currency_key=row.currency_key,
-            deposits=Decimal(row.deposits),
-            deposit_count=row.deposit_count,
-            withdrawals=Decimal(row.withdrawals),
-            bets=Decimal(row.bets),
-            wins=Decimal(row.wins),
-            last_login_at=row.last_login_at,
-            login_days=row.login_days,
-            registered_at=row.registered_at,
-            tags=tuple(json.loads(row.tags)),
-            segments=tuple(json.loads(row.segments)),
-        )
-
-    def row(self, updated_at: str) -> dict[str, Any]:
-        return {
-            "player_id": self.player_id,
-            "currency": self.currency,
-            "currency_key": self.currency_key,
-            "deposits": _text(self.deposits),
-            "deposit_count": self.deposit_count,
-            "withdrawals": _text(self.withdrawals),
-            "bets": _text(self.bets),
-            "wins": _text(self.wins),
-            "last_login_at": self.last_login_at,
-            "login_days": self.login_days,
-            "registered_at": self.registered_at,
-            "tags": json.dumps(list(self.tags)),
-            "segments": json.dumps(list(self.segments)),
-            "updated_at": updated_at,
-        }
-
-    @property
-    def ggr(self) -> Decimal:
-        return self.bets - self.wins
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "playerId": self.player_id,
-            "currency": self.currency,
-            "deposits": _number(self.deposits),
-            "depositCount": self.deposit_count,
-            "withdrawals": _number(self.withdrawals),
-            "bets": _number(self.bets),
-            "wins": _number(self.wins),
-            "ggr": _number(self.ggr),
-            "lastLoginAt": self.last_login_at,
-            "loginDays": self.login_days,
-            "registeredAt": self.registered_at,
-            "tags": list(self.tags),
-        }
-
-
-def segments_of(config: EngineConfig, player: Aggregates, now: datetime) -> tuple[str, ...]:
-    """The segments `player` is in at `now`, in the configuration's order."""
-    return tuple(rule.name for rule in config.segments if _meets(rule, player, now))
-
-
-def _meets(rule: SegmentRule, player: Aggregates, now: datetime) -> bool:
-    value = rule.value
-    if rule.condition == "depositsAtLeast":
-        return player.deposits >= Decimal(value)
-    if rule.condition == "betsAtLeast":
-        return player.bets >= Decimal(value)
-    if rule.condition == "ggrAtLeast":
-        return player.ggr >= Decimal(value)
-    if rule.condition == "depositCountAtLeast":
-        return player.deposit_count >= int(value)
-    if rule.condition == "hasTag":
-        return value in player.tags
-    if rule.condition == "noLoginForDays":
-        since = player.last_login_at or player.registered_at
-        return since is not None and now - parse_rfc3339(since) >= timedelta(days=int(value))
-    registered = player.registered_at  # registeredWithinDays
-    return registered is not None and now - parse_rfc3339(registered) < timedelta(days=int(value))
-
-
-@dataclass(frozen=True)
-class Standing:
-    """A player's XP balance, level and rank."""
-
-    xp: int
-    level: int
-    rank: str
-
-
-@dataclass
-class MissionProgress:
-    """One player's progress in one mission: a value per objective; `stored` when its row
-    exists, `changed` when it has moved since it was read (and is to be written)."""
-
-    mission: Mission
-    values: list[Decimal]
-    completed_at: str | None = None
-    stored: bool = False
-    changed: bool = False
-
-    def copy(self) -> MissionProgress:
-        values = list(self.values)
-        return MissionProgress(self.mission, values, self.completed_at, self.stored, self.changed)
-
-    def advance(self, activities: Sequence[Activity], login_days: int) -> bool:
-        """Count `activities` in; True when a value changed."""
-        changed = False
-        for activity in activities:
-            for index, objective in enumerate(self.mission.objectives):
-                if not objective.matches(activity):
-                    continue
-                value = self.values[index]
-                if objective.measure == "sum":
-                    value += activity.amount
-                elif objective.measure == "count":
-                    value += 1
-                elif objective.measure == "max":
-                    value = max(value, activity.amount)
-                else:  # days
-                    value = Decimal(login_days)
-                changed = changed or value != self.values[index]
-                self.values[index] = value
-        return changed
-
-    def reached(self) -> bool:
-        return all(
-            value >= objective.target
-            for objective, value in zip(self.mission.objectives, self.values, strict=True)
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """The mission as the Frontend reads it (D67)."""
-        done = self.completed_at is not None
-        objectives = []
-        for objective, value in zip(self.mission.objectives, self.values, strict=True):
-            item: dict[str, Any] = {
-                "type": objective.type,
-                "measure": objective.measure,
-                "target": _number(objective.target),
-                "progress": _number(value),
-                "completed": value >= objective.target,
-            }
-            if objective.game_category is not None:
-                item["gameCategoryName"] = objective.game_category
-            objectives.append(item)
-        return {
-            "_id": self.mission.id,
-            "name": self.mission.name,
-            "objectives": objectives,
-            "status": "COMPLETED" if done else "IN_PROGRESS",
-            # XP is awarded on completion: there is nothing left to claim.
-            "rewardClaimStatus": "CLAIMED" if done else "NOT_AVAILABLE",
-            # One bundle of every configured mission, never ending.
-            "missionBundleState": "ACTIVE",
-            "reward": {"xp": self.mission.xp},
-            "completedAt": self.completed_at,
-        }
-
-
-class MalformedEvent(ValueError):
-    """An event body the engine cannot read: marked processed without effect, and logged."""
-
-
-def _amount(body: Mapping[str, Any], *names: str) -> Decimal:
-    """The EUR value of the sum of `names`, times the event's exchangeRate."""
-    total: Decimal = ZERO
-    for name in (*names, "exchangeRate"):
-        value = body.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            raise MalformedEvent(f"{name} is not a number")
-        if not Decimal(value).is_finite():
-            raise MalformedEvent(f"{name} is not finite")
-    for name in names:
-        total += Decimal(body[name])
-    return total * Decimal(body["exchangeRate"])
-
-
-# -- a batch ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Event:
-    """A claimed event, its body and date read, or the `error` that makes it unreadable."""
-
-    row: Any
-    body: Mapping[str, Any]
-    occurred: str
-    error: Exception | None = None
-
-
-def _read(row: Any) -> _Event:
-    try:
-        body = json.loads(row.body, parse_float=Decimal)
-        if not isinstance(body, dict):
-            raise MalformedEvent("the body is not a JSON object")
-        return _Event(row, body, to_rfc3339(parse_rfc3339(row.occurred_at)))
-    except (ValueError, InvalidOperation) as error:
-        return _Event(row, {}, "", error)
-
-
-@dataclass
-class _Player:
-    """One player's state while a batch is applied: read once, changed in memory, its rows
-    written once at the end of the batch. `stored`: its engine_players row existed when the
-    batch began; `stored_standing`: its engine_ranks row then; `settled`: an event reached
-    it, so its rows are written."""
-
-    aggregates: Aggregates
-    standing: Standing
-    progress: list[MissionProgress]
-    stored: bool
-    stored_standing: Standing | None
-    settled: bool = False
-
-    def copy(self) -> _Player:
-        return _Player(
-            replace(self.aggregates),
-            self.standing,
-            [progress.copy() for progress in self.progress],
-            self.stored,
-            self.stored_standing,
-            self.settled,
-        )
-
-
-@dataclass
-class _Effects:
-    """What applying one event changed beyond its player: publications to make once the batch
-    is committed, notifications to store (each with its published form, numbered when
-    stored) and a login day seen for the first time."""
-
-    publications: list[Publication] = field(default_factory=list)
-    notifications: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
-    login_day: str | None = None
-
-    def add(self, player_id: str, event: str, data: dict[str, Any]) -> None:
-        self.publications.append((player_id, event, data))
-
-
-@dataclass
-class _Batch:
-    """The players of a batch's events and what the applied ones added, to write together."""
-
-    players: dict[str, _Player]
-    login_days: set[tuple[str, str]]
-    new_login_days: list[dict[str, str]] = field(default_factory=list)
-    notifications: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
-
-    def keep(self, player: _Player, effects: _Effects) -> None:
-        """An event applied in full: its player's new state and its effects are the batch's."""
-        player_id = player.aggregates.player_id
-        self.players[player_id] = player
-        if effects.login_day is not None:
-            self.login_days.add((player_id, effects.login_day))
-            self.new_login_days.append({"player_id": player_id, "day": effects.login_day})
-        self.notifications += effects.notifications
 
 
 # -- statements -------------------------------------------------------------------------------
@@ -583,8 +310,7 @@ class ReactiveEngine:
         """The player's standing before any event: its seeded XP (`starting_xp`; 0 without
         one), its level and rank through the configuration, the one rank model (D89, D90)."""
         xp = 0 if self._starting_xp is None else max(0, int(self._starting_xp(player_id)))
-        level = self.config.level_for(xp)
-        return Standing(xp, level, self.config.rank_for(level))
+        return Rules(self.config).standing(xp)
 
     # -- running --------------------------------------------------------------------------
 
@@ -674,11 +400,12 @@ class ReactiveEngine:
             stamp = to_rfc3339(now)
             publications: list[Publication] = []
             with self.db.begin() as connection:
-                events = [_read(row) for row in self._claim(connection, rows, stamp)]
+                events = [_event(row) for row in self._claim(connection, rows, stamp)]
                 if events:
                     batch = self._load(connection, events)
+                    rules = Rules(self.config)
                     for event in events:
-                        publications += self._apply_one(batch, event, now, stamp)
+                        publications += rules.apply(batch, event, now, stamp)
                     self._save(connection, batch, stamp)
             for player_id, name, data in publications:
                 try:
@@ -704,9 +431,9 @@ class ReactiveEngine:
                 claimed_rows.append(row)
         return claimed_rows
 
-    def _load(self, connection: Connection, events: Sequence[_Event]) -> _Batch:
+    def _load(self, connection: Connection, events: Sequence[Event]) -> Batch:
         """The stored state of the players of `events`, and the login days they may repeat."""
-        ids = sorted({event.row.player_id for event in events})
+        ids = sorted({event.player_id for event in events})
         # The players' rows first: on PostgreSQL, locked until the commit.
         players = {row.player_id: row for row in connection.execute(_PLAYERS, {"ids": ids})}
         standings = {
@@ -717,20 +444,20 @@ class ReactiveEngine:
         for row in connection.execute(_PROGRESSES, {"ids": ids}):
             progress.setdefault(row.player_id, []).append(row)
         logins = {
-            (event.row.player_id, event.occurred[:10])
+            (event.player_id, event.occurred[:10])
             for event in events
-            if event.error is None and event.row.kind == "login"
+            if event.error is None and event.kind == "login"
         }
         known: set[tuple[str, str]] = set()
         if logins:
             query = {"ids": sorted({p for p, _ in logins}), "days": sorted({d for _, d in logins})}
             known = {(row.player_id, row.day) for row in connection.execute(_LOGIN_DAYS, query)}
-        batch = _Batch({}, known)
+        batch = Batch({}, known)
         for player_id in ids:
             found = players.get(player_id)
             standing = standings.get(player_id)
-            batch.players[player_id] = _Player(
-                aggregates=Aggregates(player_id) if found is None else Aggregates.from_row(found),
+            batch.players[player_id] = PlayerState(
+                aggregates=Aggregates(player_id) if found is None else _aggregates(found),
                 standing=standing or self.starting_standing(player_id),
                 progress=self._progress_of(progress.get(player_id, ())),
                 stored=found is not None,
@@ -738,177 +465,10 @@ class ReactiveEngine:
             )
         return batch
 
-    def _apply_one(
-        self, batch: _Batch, event: _Event, now: datetime, stamp: str
-    ) -> list[Publication]:
-        """Apply `event` to a copy of its player's state, kept only once it applied in full:
-        an unreadable event changes nothing, and is not retried."""
-        try:
-            if event.error is not None:
-                raise event.error
-            player = batch.players[event.row.player_id].copy()
-            effects = self._apply(batch, player, event, now, stamp)
-        except (ValueError, InvalidOperation) as error:
-            # The gateway validates what it accepts; one that slipped through must not block
-            # every later event: it counts nothing and is not retried.
-            logger.warning("event %s (%s) skipped: %s", event.row.seq, event.row.event_key, error)
-            return []
-        batch.keep(player, effects)
-        return effects.publications
-
-    def _apply(
-        self, batch: _Batch, player: _Player, event: _Event, now: datetime, stamp: str
-    ) -> _Effects:
-        effects = _Effects()
-        activities: list[Activity] = []
-        aggregates, body, occurred = player.aggregates, event.body, event.occurred
-        kind = event.row.kind
-        if kind in ("money", "round"):
-            if body.get("transactionStatus") != APPROVED:
-                return effects
-            activities += self._transaction(aggregates, kind, body)
-            currency = body.get("currency")
-            key = f"{occurred}|{event.row.event_key}"
-            if isinstance(currency, str) and (aggregates.currency_key or "") < key:
-                aggregates.currency, aggregates.currency_key = currency, key
-        elif kind == "registration":
-            if aggregates.registered_at is None or occurred < aggregates.registered_at:
-                aggregates.registered_at = occurred
-        elif kind == "login":
-            if aggregates.last_login_at is None or occurred > aggregates.last_login_at:
-                aggregates.last_login_at = occurred
-            day = occurred[:10]
-            if (aggregates.player_id, day) not in batch.login_days:
-                effects.login_day = day
-                aggregates.login_days += 1
-            activities.append(Activity("login"))
-        elif kind == "tags":
-            tags = body.get("tags")
-            if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-                raise MalformedEvent("tags is not a list of strings")
-            aggregates.tags = tuple(sorted(set(aggregates.tags) | set(tags)))
-        else:
-            raise MalformedEvent(f"unknown kind {kind!r}")
-        self._settle(player, activities, now, stamp, effects)
-        return effects
-
-    def _transaction(
-        self, player: Aggregates, kind: str, body: Mapping[str, Any]
-    ) -> list[Activity]:
-        kind_of = body.get("transactionType")
-        if kind == "money":
-            if kind_of == "DEPOSIT":
-                amount = _amount(body, "amount")
-                player.deposits += amount
-                player.deposit_count += 1
-                return [Activity("deposit", amount)]
-            if kind_of == "WITHDRAW":
-                amount = _amount(body, "amount")
-                player.withdrawals += amount
-                return [Activity("withdrawal", amount)]
-            return []  # MANUAL_CREDIT / MANUAL_DEBIT: stored in the log, counted nowhere
-        category = body.get("gameCategoryName")
-        category = category if isinstance(category, str) else None
-        amount = _amount(body, "realMoneyAmount", "bonusMoneyAmount")
-        if kind_of == "BET":
-            player.bets += amount
-            return [Activity("wager", amount, category)]
-        if kind_of == "WIN":
-            player.wins += amount
-            return [Activity("win", amount, category)] if amount > 0 else []
-        raise MalformedEvent(f"unknown transactionType {kind_of!r}")
-
-    def _settle(
-        self,
-        player: _Player,
-        activities: Sequence[Activity],
-        now: datetime,
-        stamp: str,
-        effects: _Effects,
-    ) -> None:
-        """Count `activities` into `player`'s missions, award XP, notify; the player's rows
-        are written at the end of the batch."""
-        aggregates = player.aggregates
-        player_id = aggregates.player_id
-        player.settled = True
-        before = player.standing
-        xp = before.xp
-        moved: list[MissionProgress] = []
-        for progress in player.progress:
-            was_done = progress.completed_at is not None
-            if not progress.advance(activities, aggregates.login_days):
-                continue
-            progress.changed = True
-            # Progress keeps counting after completion, so any order ends on the same values.
-            if not was_done:
-                moved.append(progress)
-                if progress.reached():
-                    progress.completed_at = stamp
-        for progress in moved:
-            effects.add(player_id, "missions:on:progress", progress.to_json())
-            if progress.completed_at is not None:
-                xp += progress.mission.xp
-                self._notify(
-                    effects, player_id, "missionCompleted", stamp, mission=progress.mission
-                )
-        # A standing never goes back (D91): XP only grows, and a level reached under an earlier
-        # configuration (a database kept across a change of levels) is kept.
-        level = max(before.level, self.config.level_for(xp))
-        standing = player.standing = Standing(xp, level, self.config.rank_for(level))
-        if standing.xp != before.xp:
-            effects.add(player_id, "ranks:on:xpUp", {"xpBalance": standing.xp})
-        for reached in range(before.level + 1, standing.level + 1):
-            effects.add(player_id, "ranks:on:levelUp", {"level": {"levelNumber": reached}})
-            self._notify(effects, player_id, "levelUp", stamp, level=reached)
-        if standing.rank != before.rank:
-            self._notify(
-                effects, player_id, "rankUp", stamp, rank=standing.rank, level=standing.level
-            )
-        segments = segments_of(self.config, aggregates, now)
-        for segment in segments:
-            if segment not in aggregates.segments:
-                self._notify(effects, player_id, "segmentEntered", stamp, segment=segment)
-        aggregates.segments = segments
-
-    def _notify(
-        self,
-        effects: _Effects,
-        player_id: str,
-        trigger: str,
-        stamp: str,
-        *,
-        mission: Mission | None = None,
-        segment: str | None = None,
-        level: int | None = None,
-        rank: str | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {"segment": segment, "level": level, "rank": rank}
-        if mission is not None:
-            fields |= {"missionId": mission.id, "missionName": mission.name, "xp": mission.xp}
-        data = {key: value for key, value in fields.items() if value is not None}
-        for rule in self.config.notifications:
-            if rule.trigger != trigger:
-                continue
-            if rule.segment is not None and rule.segment != segment:
-                continue
-            if rule.mission is not None and (mission is None or rule.mission != mission.id):
-                continue
-            values = {
-                "player_id": player_id,
-                "kind": trigger,
-                "title": rule.title.format_map(data),
-                "message": rule.message.format_map(data),
-                "data": json.dumps(data),
-                "created_at": stamp,
-            }
-            notification = _notification(0, values)  # numbered once stored
-            effects.notifications.append((values, notification))
-            effects.add(player_id, "notifications:on:new", notification)
-
-    def _save(self, connection: Connection, batch: _Batch, stamp: str) -> None:
+    def _save(self, connection: Connection, batch: Batch, stamp: str) -> None:
         """Write every row the batch's applied events changed."""
         settled = [player for player in batch.players.values() if player.settled]
-        rows = [(player, player.aggregates.row(stamp)) for player in settled]
+        rows = [(player, _aggregates_row(player.aggregates, stamp)) for player in settled]
         _write(connection, _INSERT_PLAYERS, [row for player, row in rows if not player.stored])
         _write(
             connection,
@@ -973,7 +533,7 @@ class ReactiveEngine:
             standing = self._standing(connection, player_id)
         if row is None:
             return None
-        player = Aggregates.from_row(row)
+        player = _aggregates(row)
         if standing is None:
             standing = self.starting_standing(player_id)
         return {
@@ -1015,18 +575,23 @@ class ReactiveEngine:
                 )
                 position = int(connection.execute(ahead).scalar_one()) + 1
         items = [
-            _leader(index, row.player_id, Standing(row.xp_balance, row.level, row.rank))
+            leader_json(index, row.player_id, Standing(row.xp_balance, row.level, row.rank))
             for index, row in enumerate(rows, start=1)
         ]
         if mine is None:
             mine = self.starting_standing(player_id)
-        return {"items": items, "me": _leader(position, player_id, mine)}
+        return {"items": items, "me": leader_json(position, player_id, mine)}
 
     def notifications(self, player_id: str) -> list[dict[str, Any]]:
         """The player's notifications, newest first (D69)."""
         with self.db.connect() as connection:
             rows = connection.execute(_NOTIFICATIONS, {"player_id": player_id})
-            return [_notification(row.id, row._asdict()) for row in rows]
+            return [notification_json(row.id, row._asdict()) for row in rows]
+
+
+def _event(row: Any) -> Event:
+    """A claimed platform_events row, read."""
+    return read_event(row.seq, row.player_id, row.kind, row.event_key, row.body, row.occurred_at)
 
 
 def _keyed(row: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -1036,7 +601,7 @@ def _keyed(row: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {names[name] if name in keys else name: value for name, value in row.items()}
 
 
-def _standing_row(player: _Player, stamp: str) -> dict[str, Any]:
+def _standing_row(player: PlayerState, stamp: str) -> dict[str, Any]:
     standing = player.standing
     return {
         "player_id": player.aggregates.player_id,
@@ -1051,30 +616,46 @@ def _progress_row(player_id: str, progress: MissionProgress, stamp: str) -> dict
     return {
         "player_id": player_id,
         "mission_id": progress.mission.id,
-        "progress": json.dumps([_text(value) for value in progress.values]),
+        "progress": json.dumps([decimal_text(value) for value in progress.values]),
         "completed_at": progress.completed_at,
         "updated_at": stamp,
     }
 
 
-def _leader(position: int | None, player_id: str, standing: Standing) -> dict[str, Any]:
-    return {
-        "position": position,
-        "playerId": player_id,
-        "xpBalance": standing.xp,
-        "level": {"levelNumber": standing.level},
-        "rank": {"name": standing.rank},
-    }
+def _aggregates(row: Any) -> Aggregates:
+    """A player's engine_players row as its aggregates."""
+    return Aggregates(
+        player_id=row.player_id,
+        currency=row.currency,
+        currency_key=row.currency_key,
+        deposits=Decimal(row.deposits),
+        deposit_count=row.deposit_count,
+        withdrawals=Decimal(row.withdrawals),
+        bets=Decimal(row.bets),
+        wins=Decimal(row.wins),
+        last_login_at=row.last_login_at,
+        login_days=row.login_days,
+        registered_at=row.registered_at,
+        tags=tuple(json.loads(row.tags)),
+        segments=tuple(json.loads(row.segments)),
+    )
 
 
-def _notification(number: int, values: Mapping[str, Any]) -> dict[str, Any]:
-    """A notification as the Frontend reads it (D69): `type` is its trigger's."""
+def _aggregates_row(aggregates: Aggregates, updated_at: str) -> dict[str, Any]:
+    """`aggregates` as its engine_players row."""
     return {
-        "id": str(number),
-        "type": values["kind"],
-        "title": values["title"],
-        "message": values["message"],
-        "data": json.loads(values["data"]),
-        "createdAt": values["created_at"],
-        "read": False,
+        "player_id": aggregates.player_id,
+        "currency": aggregates.currency,
+        "currency_key": aggregates.currency_key,
+        "deposits": decimal_text(aggregates.deposits),
+        "deposit_count": aggregates.deposit_count,
+        "withdrawals": decimal_text(aggregates.withdrawals),
+        "bets": decimal_text(aggregates.bets),
+        "wins": decimal_text(aggregates.wins),
+        "last_login_at": aggregates.last_login_at,
+        "login_days": aggregates.login_days,
+        "registered_at": aggregates.registered_at,
+        "tags": json.dumps(list(aggregates.tags)),
+        "segments": json.dumps(list(aggregates.segments)),
+        "updated_at": updated_at,
     }

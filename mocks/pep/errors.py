@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from flask import Response, has_request_context, jsonify, request
+from flask import has_request_context, request
 
-from pepharness.mocks.core.errors import ApiError
+from pepharness.mocks.core import errors
+from pepharness.mocks.core.errors import CodedError, ErrorFamily
+from pepharness.mocks.core.errors import render as render  # every shape's renderer
 
 REALM = "pep-frontend"
+TOKEN_PATH = "/api/oauth/v1/token"
 
 
-class PepError(ApiError):
+class PepError(CodedError):
     """Base of every error the reference PEP answers; `code` is the body's `error`."""
-
-    code: str = "internal_error"
 
 
 class InvalidRequest(PepError):
     status = 400
     code = "invalid_request"
     message = "the body must be a JSON object with non-empty string identityToken and clientId"
+
+    def document(self) -> dict[str, Any]:
+        if type(self) is InvalidRequest and has_request_context() and request.path == TOKEN_PATH:
+            # A request refused before Authlib sees it (text that cannot be encoded, D81) still
+            # gets the token endpoint's RFC 6749 §5.2 shape.
+            return {"error": self.code, "error_description": self.message}
+        return super().document()
 
 
 class InvalidClient(PepError):
@@ -95,22 +104,16 @@ class InvalidAccessToken(PepError):
     }
 
 
-class NotFound(PepError):
-    status = 404
+class NotFound(errors.NotFound, PepError):
     code = "not_found"
-    message = "no such route"
 
 
-class MethodNotAllowed(PepError):
-    status = 405
+class MethodNotAllowed(errors.MethodNotAllowed, PepError):
     code = "method_not_allowed"
-    message = "method not allowed"
 
 
-class InternalError(PepError):
-    status = 500
-    code = "internal_error"
-    message = "internal server error"
+class InternalError(errors.InternalError, PepError):
+    pass
 
 
 PLATFORM_REALM = "pep-platform"
@@ -126,6 +129,9 @@ class InvalidEvent(PepError):
     def __init__(self, problems: list[dict[str, str]], message: str | None = None) -> None:
         super().__init__(message)
         self.problems = problems
+
+    def document(self) -> dict[str, Any]:
+        return {**super().document(), "errors": self.problems}
 
 
 class PlatformAuthError(PepError):
@@ -161,19 +167,11 @@ class TaskNotFound(PepError):
     message = "no migration task with this id"
 
 
-TOKEN_PATH = "/api/oauth/v1/token"
-
-
-def render(error: ApiError) -> Response:
-    code = error.code if isinstance(error, PepError) else "error"
-    document: dict[str, object] = {"error": code, "message": error.message}
-    if type(error) is InvalidRequest and has_request_context() and request.path == TOKEN_PATH:
-        # A request refused before Authlib sees it (text that cannot be encoded, D81) still
-        # gets the token endpoint's RFC 6749 §5.2 shape.
-        document = {"error": code, "error_description": error.message}
-    if isinstance(error, InvalidEvent):
-        document["errors"] = error.problems
-    response = jsonify(document)
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+ERRORS = ErrorFamily(
+    PepError,
+    NotFound,
+    MethodNotAllowed,
+    InternalError,
+    bad_request=InvalidRequest,
+    too_large="the body is too large",
+)

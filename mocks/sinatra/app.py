@@ -6,52 +6,37 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pepharness.mocks.core import (
+    CORE_DEFAULTS,
     AdminBadRequest,
-    AdminError,
-    Clock,
-    FaultRegistry,
-    Journal,
-    MockCore,
+    AdminConflict,
     RateLimiter,
+    backend_extension,
+    backend_in,
     core_of,
-    install_core,
-    install_error_renderer,
+    install_mock,
+    new_app,
     read_json_object,
 )
 from pepharness.mocks.core.faults import json_integer
 from pepharness.mocks.sinatra.backend import SinatraBackend
 from pepharness.mocks.sinatra.catalog import json_bytes
-from pepharness.mocks.sinatra.errors import (
-    BadRequest,
-    InternalError,
-    MethodNotAllowed,
-    NotFound,
-    SinatraError,
-    SlowDown,
-    render,
-)
+from pepharness.mocks.sinatra.errors import ERRORS, SlowDown
 from pepharness.mocks.sinatra.params import MAX_INTEGER, parse_basic, parse_login
 from pepharness.mocks.sinatra.users import Account, UserExists
 
-EXTENSION = "pepharness.sinatra"
 SERVICE = "sinatra"
-MAX_BODY_BYTES = 1024 * 1024
+EXTENSION = backend_extension(SERVICE)
 USER_KEYS = ("email", "password", "permissions", "available_operators")
 
 DEFAULTS: dict[str, Any] = {
-    "SEED": 42,
+    **CORE_DEFAULTS,
     "ROUNDS": 4000,
-    "ANCHOR": None,
     "RATE_LIMIT": (5, 1.0),
-    "ADMIN": True,
-    "JOURNAL_SIZE": 1000,
     "SECRET": None,
-    "CLOCK": None,
-    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
 }
 
 
@@ -69,12 +54,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CLOCK         a `Clock` to read "now" from (tests inject one); default: real time.
     MAX_CONTENT_LENGTH  1 MiB: a larger body is 400 `Bad Request`.
     """
-    app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if config is not None:
-        app.config.from_mapping(config)
-    clock: Clock = app.config["CLOCK"] or Clock()
-    limit, period = app.config["RATE_LIMIT"]
+    app, clock = new_app(__name__, DEFAULTS, config)
+    limiter = RateLimiter(clock, *app.config["RATE_LIMIT"])
     secret = app.config["SECRET"]
     anchor: datetime | None = app.config["ANCHOR"]
     backend = SinatraBackend(
@@ -84,37 +65,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         anchor=anchor,
         secret=secret.encode() if isinstance(secret, str) else secret,
     )
-    core = MockCore(
-        SERVICE,
-        clock=clock,
-        faults=FaultRegistry(app.config["SEED"]),
-        journal=Journal(app.config["JOURNAL_SIZE"]),
-        rate_limiter=RateLimiter(clock, limit, period),
-        reset=backend.reset,
-    )
-    install_core(app, core, admin=bool(app.config["ADMIN"]), admin_routes=[user_routes])
-    install_error_renderer(
-        app,
-        SinatraError,
-        render,
-        not_found=NotFound,
-        method_not_allowed=MethodNotAllowed,
-        internal=InternalError,
-        # Too large a body is a bad request too: 400 is what the operations document.
-        http_errors={400: BadRequest, 413: BadRequest},
-        logger=core.logger,
-    )
-    app.extensions[EXTENSION] = backend
-    app.register_blueprint(api)
+    install_mock(app, SERVICE, backend, ERRORS, clock, [api], [user_routes], rate_limiter=limiter)
     return app
 
 
 def backend_of(app: Flask | None = None) -> SinatraBackend:
     """The backend of `app` (the current app by default)."""
-    backend = (app or current_app).extensions.get(EXTENSION)
-    if not isinstance(backend, SinatraBackend):
-        raise LookupError("not a Sinatra app: build it with create_app()")
-    return backend
+    return backend_in(app, SERVICE, SinatraBackend, "a Sinatra app")
 
 
 def _json(body: bytes) -> Response:
@@ -184,11 +141,6 @@ def history_metadata(version: str) -> ResponseReturnValue:
 @api.get("/transactions/<version>/games/round/details/<casino_id>/<game_id>/<round_id>")
 def round_details(version: str, casino_id: str, game_id: str, round_id: str) -> ResponseReturnValue:
     return _document(backend_of().round_details(_session(), casino_id, game_id, round_id))
-
-
-class AdminConflict(AdminError):
-    status = 409
-    message = "conflict"
 
 
 def _list_of(body: Mapping[str, Any], key: str, strings: bool, what: str) -> list[Any]:

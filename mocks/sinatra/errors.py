@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from flask import Response, jsonify
-
-from pepharness.mocks.core.errors import ApiError
+from pepharness.mocks.core import errors
+from pepharness.mocks.core.errors import ApiError, ErrorFamily
+from pepharness.mocks.core.errors import render as render  # every shape's renderer
 
 
 class SinatraError(ApiError):
     """Base of every error the Sinatra mock answers."""
 
     seed_text = True  # the seed's texts, exactly: text that cannot be encoded is "Bad Request"
+
+    def document(self) -> dict[str, Any]:
+        return {"errMsg": self.message}
 
 
 class BadCredentials(SinatraError):
@@ -47,14 +51,12 @@ class HistoryForbidden(Forbidden):
     message = "forbidden"
 
 
-class NotFound(SinatraError):
-    status = 404
+class NotFound(errors.NotFound, SinatraError):
     message = "not found"
 
 
-class MethodNotAllowed(SinatraError):
-    status = 405
-    message = "method not allowed"
+class MethodNotAllowed(errors.MethodNotAllowed, SinatraError):
+    pass
 
 
 class InvalidParameters(SinatraError):
@@ -71,13 +73,11 @@ class SlowDown(SinatraError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class InternalError(SinatraError):
-    status = 500
-    message = "internal server error"
+class InternalError(errors.InternalError, SinatraError):
+    pass
 
 
-def render(error: ApiError) -> Response:
-    response = jsonify(errMsg=error.message)
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+# Too large a body is a bad request too, with the seed's text: 400 is what the operations document.
+ERRORS = ErrorFamily(
+    SinatraError, NotFound, MethodNotAllowed, InternalError, bad_request=BadRequest
+)
