@@ -23,7 +23,7 @@ from pepharness.options import CONTEXT, env_option
 from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
-from pepharness.serving import MOCKS, ServeOptions, access_log, record_traffic
+from pepharness.serving import MOCKS, ServeOptions, access_log, served
 
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True, help="Seed of the generated data."
@@ -266,18 +266,17 @@ def serve(
         reason = error.strerror or error
         raise ServeFailure(f"cannot write traffic to {traffic}: {reason}") from None
     try:
-        with access_log(sys.stderr, quiet=quiet), writer or nullcontext():
-            apps = [
-                (
-                    spec.build(options)
-                    if writer is None
-                    else record_traffic(spec.build(options), spec, writer),
-                    host,
-                    spec.default_port if port is None else port,
-                )
-                for spec in chosen
-            ]
-            serve_many(apps, threads=threads, on_ready=ready)
+        with (
+            access_log(sys.stderr, quiet=quiet),
+            writer or nullcontext(),
+            served(chosen, options, host, port, writer) as mocks,
+        ):
+
+            def started(urls: list[str]) -> None:
+                mocks.ready(urls)
+                ready(urls)
+
+            serve_many(mocks.apps, threads=threads, on_ready=started)
     except ServeError as error:
         raise ServeFailure(str(error)) from None
     except ValueError as error:  # a configuration the mock refuses (the engine's YAML)

@@ -127,15 +127,20 @@ def _prepare(report_dir: Path) -> None:
         ) from None
 
 
-def _entries_of(path: Path, mock: str) -> Iterator[dict[str, Any]]:
-    return (e for e in read_traffic(path) if e.get("mock") == mock)
+def _entries_of(path: Path, mock: str, sandbox: str | None = None) -> Iterator[dict[str, Any]]:
+    return (
+        e for e in read_traffic(path) if e.get("mock") == mock and e.get("sandbox") == sandbox
+    )
 
 
-def judge_file(path: Path, apis: Sequence[Api], seed: int) -> list[Verdict]:
-    """Every verdict of `apis` over the traffic file at `path` (one streamed read per judge)."""
+def judge_file(
+    path: Path, apis: Sequence[Api], seed: int, sandbox: str | None = None
+) -> list[Verdict]:
+    """Every verdict of `apis` over the traffic file at `path` (one streamed read per judge):
+    the lines of sandbox `sandbox`, or of the default space (no `sandbox` key) when None."""
     verdicts: list[Verdict] = []
     for api in apis:
-        verdicts.extend(api.judge(_entries_of(path, api.mock), seed))
+        verdicts.extend(api.judge(_entries_of(path, api.mock, sandbox), seed))
     return verdicts
 
 
@@ -465,22 +470,34 @@ def run(
     show_default=True,
     help="Where summary.json, junit.xml and report.html are written.",
 )
+@env_option(
+    "--sandbox",
+    metavar="ID",
+    default=None,
+    help="Judge only the requests of sandbox ID (`POST /__admin/sandboxes` made it).  "
+    "[default: only the requests outside every sandbox]",
+)
 @seed_option
 @list_rules_option
-def verify_client(traffic: Path, report_dir: Path, seed: int) -> None:
+def verify_client(traffic: Path, report_dir: Path, sandbox: str | None, seed: int) -> None:
     """Judge the client requests in a `serve --traffic FILE` traffic file by the client rules.
 
     For a client that `run` cannot launch (a staging deployment pointed at a long-running
     `pepharness serve all --traffic FILE`): every request of the file is judged, by the judges
-    of the mocks that appear in it (all of them when none does). Same table, reports and exit
-    codes as `run`: 0 no MUST rule failed, 1 one did, 2 could not run.
+    of the mocks that appear in it (all of them when none does). With --sandbox ID, only the
+    requests of that sandbox; without it, only those outside every sandbox (D131). Same table,
+    reports and exit codes as `run`: 0 no MUST rule failed, 1 one did, 2 could not run.
     """
     _prepare(report_dir)
     started = time.monotonic()
     try:
-        seen = {entry.get("mock") for entry in read_traffic(traffic)}
+        seen = {
+            entry.get("mock")
+            for entry in read_traffic(traffic)
+            if entry.get("sandbox") == sandbox
+        }
         apis = _apis_of(seen) or list(APIS)
-        verdicts = judge_file(traffic, apis, seed)
+        verdicts = judge_file(traffic, apis, seed, sandbox)
     except (TrafficFileError, OSError, KeyError, TypeError, ValueError) as error:
         raise CannotRun(f"{traffic} is not a traffic file: {error}") from None
     held = report(

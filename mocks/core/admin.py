@@ -62,6 +62,7 @@ from pepharness.mocks.core.text import install_text_guard
 
 EXTENSION = "pepharness.core"
 ADMIN_PREFIX = "/__admin"
+SANDBOX_ENVIRON = "pepharness.sandbox"  # a sandboxed request's sandbox id (D124)
 _STARTED = "pepharness_started"
 _ARRIVED = "pepharness_arrived"
 _FAULTED = "pepharness_faulted"

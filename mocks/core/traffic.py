@@ -29,7 +29,14 @@ from typing import IO, Any
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from pepharness.mocks.core.admin import _ARRIVED, _FAULTED, _STARTED, core_of, exchange_status
+from pepharness.mocks.core.admin import (
+    _ARRIVED,
+    _FAULTED,
+    _STARTED,
+    SANDBOX_ENVIRON,
+    core_of,
+    exchange_status,
+)
 from pepharness.mocks.core.clock import to_rfc3339
 from pepharness.mocks.core.errors import unexpected_error
 from pepharness.mocks.core.journal import auth_kind, describe_error, is_secret_key, redact_query
@@ -353,6 +360,9 @@ def install_traffic(
             "response_headers": _headers(response.headers, RESPONSE_HEADERS),
             "error": describe_error(error) if error is not None else None,
         }
+        sandbox = current.environ.get(SANDBOX_ENVIRON)
+        if sandbox is not None:  # a sandbox's exchange (D130); none in the default space
+            entry["sandbox"] = sandbox
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
         answer: dict[str, Any] = dict(answer_numbers(response, answer_keys))
@@ -395,6 +405,9 @@ def record_connect(app: Flask, *, token: str | None, via: str | None, accepted: 
             "error": None,
             "socketio": {"event": "connect", "accepted": accepted},
         }
+        sandbox = app.extensions.get(SANDBOX_ENVIRON)  # a sandbox's own app (D130)
+        if isinstance(sandbox, str):
+            entry["sandbox"] = sandbox
         return writer.record(entry)
     except Exception:  # recording must never break a connection
         logger.exception("traffic: a Socket.IO connect not recorded")
