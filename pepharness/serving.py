@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,9 @@ class ServeOptions:
     """The PEP's SQLite file or SQLAlchemy URL; None: a new temporary file."""
     engine_config: str | None = None
     """The PEP's reactive-engine YAML (segments, missions, levels…); None: the shipped one."""
+    secret: str | None = None
+    """The key signing Sinatra's and the PEP's tokens; None: derived from the seed (a sandbox
+    has a key of its own, D129)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ def _sinatra_app(options: ServeOptions) -> Flask:
         "ROUNDS": options.rounds,
         "RATE_LIMIT": options.rate_limit,
         "ADMIN": options.admin,
+        "SECRET": options.secret,
     }
     return sinatra.create_app(config)
 
@@ -110,6 +115,7 @@ def _pep_app(options: ServeOptions) -> Flask:
         "OPERATOR_URL": _operator_url(options),
         "DATABASE": _database(options),
         "ENGINE_CONFIG": options.engine_config,
+        "SECRET": options.secret,
     }
     return pep.create_app(config)
 
@@ -170,13 +176,14 @@ def _sandbox_builder(
 
     def build(name: str, sandbox: Sandbox) -> tuple[Flask, Cleanup]:
         spec = MOCKS[name]
-        own, folder = options, None
+        # A key of its own: a token one sandbox issued opens nothing in another (D129).
+        own, folder = replace(options, secret=secrets.token_hex(32)), None
         if name == "pep":
             folder = tempfile.mkdtemp(prefix=f"pepharness-sandbox-{sandbox.id}-")
             operator_url = options.operator_url
             if operator_url is None and "operator" in sandbox.urls:
                 operator_url = sandbox.urls["operator"]
-            own = replace(options, operator_url=operator_url, database=f"{folder}/pep.sqlite3")
+            own = replace(own, operator_url=operator_url, database=f"{folder}/pep.sqlite3")
         try:
             app = spec.build(own)
         except BaseException:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import socketio
 from click.testing import CliRunner
 from conftest import conforms_to
 
@@ -35,6 +36,7 @@ EXAMPLE = ROOT / "examples" / "sinatra_client.py"
 LOGS_IN_PER_REQUEST = ROOT / "tests" / "planted" / "sinatra_login_per_request_client.py"
 HISTORY = "/transactions/1.0/games/history/api"
 CATALOG = "/vendors/1.0/view/available"
+GAMES = "/games/1.0/view/detailed"
 TIMEOUT = 10
 CLIENT_TIMEOUT = 120
 
@@ -126,6 +128,20 @@ def test_a_sandbox_is_created_listed_read_and_ended(serve_all: Serve, admin: Adm
 def test_two_sandboxes_share_no_state(serve_all: Serve, admin: Admin) -> None:
     a, b = admin.create()["urls"], admin.create()["urls"]
     default = serve_all.urls
+    # A programmed Sinatra user.
+    user = {"email": "job-a@example.com", "password": "job-a-secret"}
+    assert call("POST", f"{a['sinatra']}/__admin/users", json=user).status_code == 201
+    assert call("POST", f"{a['sinatra']}/1.0/login/", json=user).status_code == 200
+    unknown = call("POST", f"{default['sinatra']}/1.0/login/", json=user).status_code
+    assert unknown != 200
+    assert call("POST", f"{b['sinatra']}/1.0/login/", json=user).status_code == unknown
+    # A token of the seeded user A issued opens A only (each sandbox signs with a key of its own).
+    seeded_user = {"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD}
+    issued = call("POST", f"{a['sinatra']}/1.0/login/", json=seeded_user)
+    jwt = {"jwt-auth": issued.headers["jwt-auth"]}
+    assert call("GET", f"{a['sinatra']}{GAMES}", headers=jwt).status_code == 200
+    assert call("GET", f"{b['sinatra']}{GAMES}", headers=jwt).status_code == 401
+    assert call("GET", f"{default['sinatra']}{GAMES}", headers=jwt).status_code == 401
     # The clock.
     moved = call("POST", f"{a['sinatra']}/__admin/clock", json={"set": "2031-05-01T00:00:00Z"})
     assert moved.json() == {"now": "2031-05-01T00:00:00.000Z"}
@@ -137,13 +153,6 @@ def test_two_sandboxes_share_no_state(serve_all: Serve, admin: Admin) -> None:
     assert call("GET", f"{a['sinatra']}{CATALOG}").status_code == 503
     assert call("GET", f"{b['sinatra']}{CATALOG}").status_code == 401  # no token: the mock's own
     assert call("GET", f"{b['sinatra']}/__admin/faults").json() == {"faults": []}
-    # A programmed Sinatra user.
-    user = {"email": "job-a@example.com", "password": "job-a-secret"}
-    assert call("POST", f"{a['sinatra']}/__admin/users", json=user).status_code == 201
-    assert call("POST", f"{a['sinatra']}/1.0/login/", json=user).status_code == 200
-    unknown = call("POST", f"{default['sinatra']}/1.0/login/", json=user).status_code
-    assert unknown != 200
-    assert call("POST", f"{b['sinatra']}/1.0/login/", json=user).status_code == unknown
     # A programmed operator token: the sandbox's PEP asks the sandbox's operator.
     seeded = call("GET", f"{a['operator']}/__admin/tokens").json()["tokens"][0]["playerId"]
     token = {"identityToken": "job-a-identity", "playerId": seeded}
@@ -228,6 +237,26 @@ def test_a_bad_body_is_400(admin: Admin, body: str, reason: str) -> None:
     answer = admin.request("POST", data=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
     assert reason in answer.json()["error"]
+
+
+def test_socketio_connects_under_the_sandbox_prefix(serve_all: Serve, admin: Admin) -> None:
+    sandbox = admin.create()
+    pep = sandbox["urls"]["pep"]
+    identity = call("GET", f"{sandbox['urls']['operator']}/__admin/tokens").json()["tokens"][0]
+    login = {"identityToken": identity["identityToken"], "clientId": DEMO_CLIENT_ID}
+    jwt = call("POST", f"{pep}/api/auth/v1/player", json=login).json()["accessToken"]
+    browser = socketio.Client(reconnection=False)
+    browser.connect(
+        serve_all.urls["pep"], auth={"token": jwt}, wait_timeout=TIMEOUT,
+        socketio_path=f"/__sandbox/{sandbox['id']}/socket.io",
+    )
+    try:
+        assert browser.connected
+    finally:
+        browser.disconnect()
+    connects = [line for line in lines(serve_all) if line.get("socketio")]
+    assert connects[-1]["sandbox"] == sandbox["id"]
+    assert connects[-1]["socketio"] == {"event": "connect", "accepted": True}
 
 
 def lines(serve: Serve) -> list[dict[str, Any]]:
