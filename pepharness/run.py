@@ -204,9 +204,10 @@ def report(
     command: dict[str, Any] | None = None,
     scenario: list[dict[str, Any]] | None = None,
     mocks: Sequence[str] = (),
+    sandbox: str | None = None,
 ) -> bool:
     """Print the per-rule table, write summary.json, junit.xml and report.html; True when no
-    MUST failed."""
+    MUST failed. `sandbox`: the sandbox whose lines alone were judged (D131)."""
     from pepharness.run_report import write_html
     from pepharness.suites.report import JUNIT, SUMMARY, write_junit
 
@@ -214,7 +215,7 @@ def report(
     results = sorted(
         (_result(v) for v in verdicts), key=lambda r: (levels.index(r["level"]), r["rule"])
     )
-    click.echo(f"client rules over {traffic}:")
+    click.echo(f"client rules over {traffic}" + (f" (sandbox {sandbox})" if sandbox else "") + ":")
     _table(results)
     must_failed = [r["rule"] for r in results if r["outcome"] == "failed" and r["level"] == "MUST"]
     totals: dict[str, int] = {}
@@ -242,6 +243,8 @@ def report(
             if r["outcome"] == "not_verified"
         ],
     }
+    if sandbox is not None:
+        summary["sandbox"] = sandbox
     if command is not None:
         summary["command"] = command
     if scenario is not None:
@@ -508,6 +511,7 @@ def verify_client(traffic: Path, report_dir: Path, sandbox: str | None, seed: in
         seed=seed,
         wall_time=time.monotonic() - started,
         mocks=sorted(m for m in seen if isinstance(m, str)),
+        sandbox=sandbox,
     )
     if not held:
         raise SystemExit(1)

@@ -303,10 +303,12 @@ def test_two_clients_at_once_in_two_sandboxes_get_their_own_verdicts(
     )
     assert all(line["mock"] == "sinatra" for line in mine + theirs)
 
-    def verify(sandbox: str, report: str) -> Any:
+    def verify(sandbox: str | None, report: str) -> Any:
         env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PEPHARNESS_")}
-        args = ["verify-client", "--traffic", str(serve_all.traffic), "--sandbox", sandbox,
+        args = ["verify-client", "--traffic", str(serve_all.traffic),
                 "--report-dir", str(tmp_path / report)]
+        if sandbox is not None:
+            args += ["--sandbox", sandbox]
         return CliRunner(env=env).invoke(cli, args, catch_exceptions=False)
 
     passed = verify(a["id"], "a")
@@ -316,7 +318,16 @@ def test_two_clients_at_once_in_two_sandboxes_get_their_own_verdicts(
     assert "a MUST client rule failed: check_client_reuses_its_token" in failed.output
     summary = json.loads((tmp_path / "b" / "summary.json").read_text(encoding="utf-8"))
     assert [f["rule"] for f in summary["failures"]] == ["check_client_reuses_its_token"]
+    assert summary["sandbox"] == b["id"] and summary["apis"] == ["sinatra"]
     seqs_b = {line["seq"] for line in theirs}
     rules = {r["rule"]: r for r in summary["rules"]}
     for breach in rules["check_client_reuses_its_token"]["breaches"]:
         assert set(breach["seqs"]) <= seqs_b
+    # Without --sandbox: only the lines outside every sandbox.
+    verify(None, "default")
+    summary = json.loads((tmp_path / "default" / "summary.json").read_text(encoding="utf-8"))
+    assert "sandbox" not in summary
+    outside = {line["seq"] for line in by_sandbox.get(None, [])}
+    for rule in summary["rules"]:
+        for breach in rule["breaches"]:
+            assert set(breach["seqs"]) <= outside, (rule["rule"], breach)
