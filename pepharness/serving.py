@@ -170,7 +170,7 @@ def _end_pep(app: Flask, folder: str) -> Cleanup:
 def _sandbox_builder(
     options: ServeOptions, writer: TrafficWriter | None
 ) -> Callable[[str, Sandbox], tuple[Flask, Cleanup]]:
-    """How a sandbox's app of a mock is built: as the default one (D126), but the PEP on a new
+    """How a sandbox's app of a mock is built: as the default one (D124), but the PEP on a new
     temporary SQLite file, calling the sandbox's operator when this process serves it and no
     --operator-url was given (D129)."""
 
