@@ -29,6 +29,7 @@ from pepharness.mocks.core.admin import SANDBOX_ENVIRON
 from pepharness.mocks.core.sandbox import Cleanup, Sandbox, SandboxRegistry, install_sandboxes
 from pepharness.mocks.core.traffic import TrafficWriter, install_traffic
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION
+from pepharness.mocks.pep.realtime import realtime_of
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,9 @@ def _nothing() -> None:
 
 def _end_pep(app: Flask, folder: str) -> Cleanup:
     def end() -> None:
+        realtime = realtime_of(app)
+        if realtime is not None:
+            realtime.server.shutdown()  # its Engine.IO service thread
         engine = app.extensions.get(ENGINE_EXTENSION)
         if engine is not None:
             engine.stop()

@@ -116,7 +116,11 @@ def test_a_sandbox_is_created_listed_read_and_ended(serve_all: Serve, admin: Adm
     assert admin.request("GET", f"/{sandbox_id}").json()["id"] == sandbox_id
     health = call("GET", f"{sandbox['urls']['operator']}/__admin/health")
     assert health.json() == {"status": "ok", "service": "operator"}
+    database = call("GET", f"{sandbox['urls']['pep']}/__admin/sessions").json()["database"]
+    folder = Path(database.removeprefix("sqlite:///")).parent
+    assert folder.is_dir() and folder.name.startswith(f"pepharness-sandbox-{sandbox_id}-")
     assert admin.request("DELETE", f"/{sandbox_id}").json()["id"] == sandbox_id
+    assert not folder.exists()  # its PEP's database is gone with it
     assert is_admin_404(call("GET", f"{sandbox['urls']['operator']}/__admin/health"), sandbox_id)
     assert is_admin_404(admin.request("GET", f"/{sandbox_id}"), sandbox_id)
     assert is_admin_404(admin.request("DELETE", f"/{sandbox_id}"), sandbox_id)
