@@ -246,6 +246,8 @@ def serve(
     reset, rate limit, users) is served on the same port unless --no-admin.
     With --traffic FILE, every exchange of every mock served is also written to FILE, one JSON
     line each (secrets never), for a judge that must see the whole run.
+    Jobs sharing one serve each take a sandbox (POST /__admin/sandboxes on any mock): their own
+    copy of every mock served, at the URLs it answers (D124).
     """
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
@@ -258,6 +260,8 @@ def serve(
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
             for line in spec.banner(options):
                 click.echo(f"  {line}")
+        if not no_admin:
+            click.echo(f"Sandboxes for parallel jobs: POST {urls[0]}/__admin/sandboxes")
         click.echo("Press Ctrl-C to stop.")
 
     try:
