@@ -206,6 +206,19 @@ def test_the_header_routes_to_a_sandbox_and_an_unknown_id_is_404(
     assert is_admin_404(call("GET", f"{url}/__sandbox/"), "")
 
 
+def test_without_the_admin_api_there_are_no_sandboxes() -> None:
+    options = ServeOptions(rounds=10, admin=False)
+    with (
+        served([MOCKS["operator"]], options, "127.0.0.1", 0) as mocks,
+        ThreadedServers(mocks.apps) as servers,
+    ):
+        mocks.ready(servers.urls)
+        assert mocks.sandboxes is None
+        url = servers.urls[0]
+        assert call("POST", f"{url}/__admin/sandboxes").status_code == 404
+        assert call("GET", f"{url}/__sandbox/x/__admin/health").status_code == 404
+
+
 def test_an_unused_sandbox_ends_after_its_idle_seconds(admin: Admin) -> None:
     sandbox = admin.create(idle_seconds=0.05)
     assert sandbox["idle_seconds"] == 0.05
