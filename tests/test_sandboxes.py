@@ -336,6 +336,8 @@ def test_two_clients_at_once_in_two_sandboxes_get_their_own_verdicts(
     summary = json.loads((tmp_path / "b" / "summary.json").read_text(encoding="utf-8"))
     assert [f["rule"] for f in summary["failures"]] == ["check_client_reuses_its_token"]
     assert summary["sandbox"] == b["id"] and summary["apis"] == ["sinatra"]
+    page = (tmp_path / "b" / "report.html").read_text(encoding="utf-8")
+    assert "/1.0/login/" in page and HISTORY not in page  # B's timeline holds B's lines only
     seqs_b = {line["seq"] for line in theirs}
     rules = {r["rule"]: r for r in summary["rules"]}
     for breach in rules["check_client_reuses_its_token"]["breaches"]:
