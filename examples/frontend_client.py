@@ -11,6 +11,9 @@ Configured only by environment variables (defaults: `pepharness serve all`):
     PEPHARNESS_FRONTEND_DEPOSIT   1: send that deposit            (unset: none)
     PEPHARNESS_EVENT_WAIT         seconds to wait for a push      5
 
+A URL may have a path (a sandbox's, `…/__sandbox/<id>`): Socket.IO is then at that path's
+`/socket.io`.
+
 What it does:
 - takes an identity token: the operator issues one when its player logs in to the casino; here
   `PEPHARNESS_IDENTITY_TOKEN`, or the operator mock's `GET /__admin/tokens`, as the README's
@@ -34,6 +37,7 @@ import sys
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import socketio
@@ -138,7 +142,15 @@ def listen(client: Frontend, then: Any, wait: float) -> list[str]:
     browser = socketio.Client(reconnection=False)
     for name in EVENTS:
         browser.on(name, lambda _data, name=name: (pushed.append(name), arrived.set()))
-    browser.connect(client.url, auth={"token": client.jwt}, wait_timeout=TIMEOUT)
+    # python-socketio drops a URL's path: a base URL with one (a sandbox's, `…/__sandbox/<id>`)
+    # names it in `socketio_path` instead.
+    parts = urlsplit(client.url)
+    browser.connect(
+        urlunsplit((parts.scheme, parts.netloc, "", "", "")),
+        auth={"token": client.jwt},
+        socketio_path=parts.path.rstrip("/") + "/socket.io",
+        wait_timeout=TIMEOUT,
+    )
     try:
         then()
         if arrived.wait(wait):

@@ -23,7 +23,7 @@ from pepharness.options import CONTEXT, env_option
 from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
-from pepharness.serving import MOCKS, ServeOptions, access_log, record_traffic
+from pepharness.serving import MOCKS, ServeOptions, access_log, served
 
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True, help="Seed of the generated data."
@@ -251,6 +251,8 @@ def serve(
     reset, rate limit, users) is served on the same port unless --no-admin.
     With --traffic FILE, every exchange of every mock served is also written to FILE, one JSON
     line each (secrets never), for a judge that must see the whole run.
+    Jobs sharing one serve each take a sandbox (POST /__admin/sandboxes on any mock): their own
+    copy of every mock served, at the URLs it answers (D124).
     """
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
@@ -263,6 +265,8 @@ def serve(
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
             for line in spec.banner(options):
                 click.echo(f"  {line}")
+        if not no_admin:
+            click.echo(f"Sandboxes for parallel jobs: POST {urls[0]}/__admin/sandboxes")
         click.echo("Press Ctrl-C to stop.")
 
     try:
@@ -271,18 +275,17 @@ def serve(
         reason = error.strerror or error
         raise ServeFailure(f"cannot write traffic to {traffic}: {reason}") from None
     try:
-        with access_log(sys.stderr, quiet=quiet), writer or nullcontext():
-            apps = [
-                (
-                    spec.build(options)
-                    if writer is None
-                    else record_traffic(spec.build(options), spec, writer),
-                    host,
-                    spec.default_port if port is None else port,
-                )
-                for spec in chosen
-            ]
-            serve_many(apps, threads=threads, on_ready=ready)
+        with (
+            access_log(sys.stderr, quiet=quiet),
+            writer or nullcontext(),
+            served(chosen, options, host, port, writer) as mocks,
+        ):
+
+            def started(urls: list[str]) -> None:
+                mocks.ready(urls)
+                ready(urls)
+
+            serve_many(mocks.apps, threads=threads, on_ready=started)
     except ServeError as error:
         raise ServeFailure(str(error)) from None
     except ValueError as error:  # a configuration the mock refuses (the engine's YAML)

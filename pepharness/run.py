@@ -139,15 +139,20 @@ def _prepare(report_dir: Path) -> None:
         ) from None
 
 
-def _entries_of(path: Path, mock: str) -> Iterator[dict[str, Any]]:
-    return (e for e in read_traffic(path) if e.get("mock") == mock)
+def _entries_of(path: Path, mock: str, sandbox: str | None = None) -> Iterator[dict[str, Any]]:
+    return (
+        e for e in read_traffic(path) if e.get("mock") == mock and e.get("sandbox") == sandbox
+    )
 
 
-def judge_file(path: Path, apis: Sequence[Api], seed: int) -> list[Verdict]:
-    """Every verdict of `apis` over the traffic file at `path` (one streamed read per judge)."""
+def judge_file(
+    path: Path, apis: Sequence[Api], seed: int, sandbox: str | None = None
+) -> list[Verdict]:
+    """Every verdict of `apis` over the traffic file at `path` (one streamed read per judge):
+    the lines of sandbox `sandbox`, or of the default space (no `sandbox` key) when None."""
     verdicts: list[Verdict] = []
     for api in apis:
-        verdicts.extend(api.judge(_entries_of(path, api.mock), seed))
+        verdicts.extend(api.judge(_entries_of(path, api.mock, sandbox), seed))
     return verdicts
 
 
@@ -211,9 +216,10 @@ def report(
     command: dict[str, Any] | None = None,
     scenario: list[dict[str, Any]] | None = None,
     mocks: Sequence[str] = (),
+    sandbox: str | None = None,
 ) -> bool:
     """Print the per-rule table, write summary.json, junit.xml and report.html; True when no
-    MUST failed."""
+    MUST failed. `sandbox`: the sandbox whose lines alone were judged (D131)."""
     from pepharness.run_report import write_html
     from pepharness.suites.report import JUNIT, SUMMARY, write_junit
 
@@ -221,7 +227,7 @@ def report(
     results = sorted(
         (_result(v) for v in verdicts), key=lambda r: (levels.index(r["level"]), r["rule"])
     )
-    click.echo(f"client rules over {traffic}:")
+    click.echo(f"client rules over {traffic}" + (f" (sandbox {sandbox})" if sandbox else "") + ":")
     _table(results)
     must_failed = [r["rule"] for r in results if r["outcome"] == "failed" and r["level"] == "MUST"]
     totals: dict[str, int] = {}
@@ -249,6 +255,8 @@ def report(
             if r["outcome"] == "not_verified"
         ],
     }
+    if sandbox is not None:
+        summary["sandbox"] = sandbox
     if command is not None:
         summary["command"] = command
     if scenario is not None:
@@ -512,6 +520,20 @@ since_option = click.option(
 )
 
 
+_SANDBOX_IN_URL = re.compile(r"/__sandbox/([^/]+)")
+
+
+def sandboxed_admin(admin: str, sandbox: str | None) -> tuple[str, str | None]:
+    """--admin URL and --sandbox ID as one: the feed of sandbox ID is served under its prefix,
+    and a URL already inside `/__sandbox/ID` names the sandbox judged (D131, D136)."""
+    named = _SANDBOX_IN_URL.search(admin)
+    if named is None:
+        return (admin if sandbox is None else f"{_admin_base(admin)}/__sandbox/{sandbox}"), sandbox
+    if sandbox is not None and sandbox != named.group(1):
+        raise click.UsageError(f"--sandbox {sandbox} but --admin {admin} is sandbox {named[1]}")
+    return admin, named.group(1)
+
+
 def one_traffic_source(traffic: Path | None, admin: str | None) -> None:
     if (traffic is None) == (admin is None):
         raise click.UsageError("give exactly one of --traffic FILE or --admin URL")
@@ -691,11 +713,18 @@ def traffic_to_judge(
     help="Where summary.json, junit.xml and report.html (and the traffic read by --admin or "
     "cut by --since, traffic.jsonl) are written.",
 )
+@env_option(
+    "--sandbox",
+    metavar="ID",
+    default=None,
+    help="Judge only the requests of sandbox ID (`POST /__admin/sandboxes` made it).  "
+    "[default: only the requests outside every sandbox]",
+)
 @seed_option
 @list_rules_option
 def verify_client(
     traffic: Path | None, admin: str | None, since: int | datetime | None, report_dir: Path,
-    seed: int,
+    sandbox: str | None, seed: int,
 ) -> None:
     """Judge the client requests a `serve --traffic FILE` recorded by the client rules.
 
@@ -703,17 +732,24 @@ def verify_client(
     `pepharness serve all --traffic FILE`): every request of the traffic is judged, read from
     the file (--traffic FILE) or from any of the serve's mocks (--admin URL, its
     `GET /__admin/traffic`), by the judges of the mocks that appear in it (all of them when
-    none does). Same table, reports and exit codes as `run`: 0 no MUST rule failed, 1 one did,
-    2 could not run.
+    none does). With --sandbox ID (or an --admin URL inside `/__sandbox/ID`), only the
+    requests of that sandbox; without it, only those outside every sandbox (D131). Same table,
+    reports and exit codes as `run`: 0 no MUST rule failed, 1 one did, 2 could not run.
     """
     one_traffic_source(traffic, admin)
+    if admin is not None:
+        admin, sandbox = sandboxed_admin(admin, sandbox)
     _prepare(report_dir)
     started = time.monotonic()
     traffic = traffic_to_judge(traffic, admin, since, report_dir)
     try:
-        seen = {entry.get("mock") for entry in read_traffic(traffic)}
+        seen = {
+            entry.get("mock")
+            for entry in read_traffic(traffic)
+            if entry.get("sandbox") == sandbox
+        }
         apis = _apis_of(seen) or list(APIS)
-        verdicts = judge_file(traffic, apis, seed)
+        verdicts = judge_file(traffic, apis, seed, sandbox)
     except (TrafficFileError, OSError, KeyError, TypeError, ValueError) as error:
         raise CannotRun(f"{traffic} is not a traffic file: {error}") from None
     held = report(
@@ -724,6 +760,7 @@ def verify_client(
         seed=seed,
         wall_time=time.monotonic() - started,
         mocks=sorted(m for m in seen if isinstance(m, str)),
+        sandbox=sandbox,
     )
     if not held:
         raise SystemExit(1)

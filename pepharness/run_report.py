@@ -61,9 +61,12 @@ def _wanted(shown: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> set
     return wanted
 
 
-def _gather(traffic: Path, wanted: set[int]) -> tuple[dict[int, dict[str, Any]], int, int]:
+def _gather(
+    traffic: Path, wanted: set[int], sandbox: str | None = None
+) -> tuple[dict[int, dict[str, Any]], int, int]:
     """The lines of `wanted`, the file's first seq and its last one (or the first past every
-    window: the file is in seq order, D103, so the read stops there)."""
+    window: the file is in seq order, D103, so the read stops there); only the lines of
+    `sandbox` (None: those outside every sandbox) count."""
     kept: dict[int, dict[str, Any]] = {}
     first = last = 0
     if not wanted:
@@ -72,8 +75,8 @@ def _gather(traffic: Path, wanted: set[int]) -> tuple[dict[int, dict[str, Any]],
     try:
         for entry in read_traffic(traffic):
             seq = entry.get("seq")
-            if not isinstance(seq, int):
-                continue
+            if not isinstance(seq, int) or entry.get("sandbox") != sandbox:
+                continue  # another sandbox's line is never drawn (D131)
             first = first or seq
             last = seq
             if seq > end:
@@ -193,7 +196,7 @@ def render_html(summary: dict[str, Any], traffic: Path, mocks: Sequence[str]) ->
     command = summary.get("command")
     title = "pepharness run" if command is not None else "pepharness verify-client"
     shown = _shown(summary)
-    kept, first, last = _gather(traffic, _wanted(shown))
+    kept, first, last = _gather(traffic, _wanted(shown), summary.get("sandbox"))
     steps = _steps(summary)
     scenarios = list(dict.fromkeys(str(s.get("scenario")) for s in summary.get("scenario") or []))
     facts = []

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Callable, Iterator
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from typing import Any, TextIO
@@ -22,7 +25,11 @@ from pepharness.fixtures import (
     generate,
 )
 from pepharness.mocks import operator, pep, sinatra
+from pepharness.mocks.core.admin import SANDBOX_ENVIRON
+from pepharness.mocks.core.sandbox import Cleanup, Sandbox, SandboxRegistry, install_sandboxes
 from pepharness.mocks.core.traffic import TrafficWriter, install_traffic
+from pepharness.mocks.pep.engine import ENGINE_EXTENSION
+from pepharness.mocks.pep.realtime import realtime_of
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class ServeOptions:
     """The PEP's SQLite file or SQLAlchemy URL; None: a new temporary file."""
     engine_config: str | None = None
     """The PEP's reactive-engine YAML (segments, missions, levels…); None: the shipped one."""
+    secret: str | None = None
+    """The key signing Sinatra's and the PEP's tokens; None: derived from the seed (a sandbox
+    has a key of its own, D129)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ def _sinatra_app(options: ServeOptions) -> Flask:
         "ROUNDS": options.rounds,
         "RATE_LIMIT": options.rate_limit,
         "ADMIN": options.admin,
+        "SECRET": options.secret,
     }
     return sinatra.create_app(config)
 
@@ -110,6 +121,7 @@ def _pep_app(options: ServeOptions) -> Flask:
         "OPERATOR_URL": _operator_url(options),
         "DATABASE": _database(options),
         "ENGINE_CONFIG": options.engine_config,
+        "SECRET": options.secret,
     }
     return pep.create_app(config)
 
@@ -147,6 +159,97 @@ def record_traffic(app: Flask, mock: Mock, writer: TrafficWriter) -> Flask:
         counts=mock.traffic_counts,
     )
     return app
+
+
+def _nothing() -> None:
+    """The end of a sandbox's app that holds nothing outside the process."""
+
+
+def _end_pep(app: Flask, folder: str) -> Cleanup:
+    def end() -> None:
+        realtime = realtime_of(app)
+        if realtime is not None:
+            realtime.server.shutdown()  # its Engine.IO service thread
+        engine = app.extensions.get(ENGINE_EXTENSION)
+        if engine is not None:
+            engine.stop()
+        pep.backend_of(app).store.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return end
+
+
+def _sandbox_builder(
+    options: ServeOptions, writer: TrafficWriter | None
+) -> Callable[[str, Sandbox], tuple[Flask, Cleanup]]:
+    """How a sandbox's app of a mock is built: as the default one (D124), but the PEP on a new
+    temporary SQLite file, calling the sandbox's operator when this process serves it and no
+    --operator-url was given (D129)."""
+
+    def build(name: str, sandbox: Sandbox) -> tuple[Flask, Cleanup]:
+        spec = MOCKS[name]
+        # A key of its own: a token one sandbox issued opens nothing in another (D129).
+        own, folder = replace(options, secret=secrets.token_hex(32)), None
+        if name == "pep":
+            folder = tempfile.mkdtemp(prefix=f"pepharness-sandbox-{sandbox.id}-")
+            operator_url = options.operator_url
+            if operator_url is None and "operator" in sandbox.urls:
+                operator_url = sandbox.urls["operator"]
+            own = replace(own, operator_url=operator_url, database=f"{folder}/pep.sqlite3")
+        try:
+            app = spec.build(own)
+        except BaseException:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # Read by the Socket.IO connect record, which no request environ reaches (D130).
+        app.extensions[SANDBOX_ENVIRON] = sandbox.id
+        if writer is not None:
+            record_traffic(app, spec, writer)
+        return app, (_nothing if folder is None else _end_pep(app, folder))
+
+    return build
+
+
+@dataclass
+class Served:
+    """What `serve` serves: each mock's (app, host, port), and the process's sandboxes
+    (None with --no-admin). Give `ready` the base URLs once the ports are bound."""
+
+    names: list[str]
+    apps: list[tuple[Flask, str, int]]
+    sandboxes: SandboxRegistry | None = field(default=None)
+
+    def ready(self, urls: Sequence[str]) -> None:
+        if self.sandboxes is not None:
+            self.sandboxes.bind(dict(zip(self.names, urls, strict=True)))
+
+
+@contextmanager
+def served(
+    chosen: Sequence[Mock],
+    options: ServeOptions,
+    host: str,
+    port: int | None,
+    writer: TrafficWriter | None = None,
+) -> Iterator[Served]:
+    """The apps `serve` serves: each mock built from `options` (its traffic to `writer`), on
+    `host` and `port` (None: each mock's default port), with the admin API the sandboxes'
+    routes and dispatch (D124); every sandbox ends on exit."""
+    registry = SandboxRegistry(_sandbox_builder(options, writer)) if options.admin else None
+    apps = []
+    for spec in chosen:
+        app = spec.build(options)
+        if writer is not None:
+            record_traffic(app, spec, writer)
+        if registry is not None:
+            install_sandboxes(app, registry, spec.name)
+        apps.append((app, host, spec.default_port if port is None else port))
+    try:
+        yield Served([spec.name for spec in chosen], apps, registry)
+    finally:
+        if registry is not None:
+            registry.close()
 
 
 @contextmanager

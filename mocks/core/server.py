@@ -417,11 +417,21 @@ class ThreadedServer:
             raise RuntimeError("the server is not started")
         return self._group.urls[0]
 
+    def _served(self) -> Sequence[tuple[Flask, str, int]]:
+        return [(self.app, self.host, self.port)]
+
+    @property
+    def urls(self) -> list[str]:
+        """Every app's base URL, in order."""
+        if self._group is None:
+            raise RuntimeError("the server is not started")
+        return list(self._group.urls)
+
     def start(self) -> ThreadedServer:
         """Bind (raising `ServeError` when the port is taken) and start serving."""
         if self._group is not None:
             raise RuntimeError("the server is already started")
-        group = _ServerGroup([(self.app, self.host, self.port)], self.threads)
+        group = _ServerGroup(self._served(), self.threads)
         self._group = group
         self._thread = threading.Thread(
             target=group.run, name=f"pepharness-{_name(self.app)}", daemon=True
@@ -448,3 +458,18 @@ class ThreadedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ThreadedServers(ThreadedServer):
+    """Several (app, host, port) served by one loop in a background thread, as `serve all`
+    serves them, for tests: `urls` in the order given."""
+
+    def __init__(self, apps: Sequence[tuple[Flask, str, int]], *, threads: int = 4) -> None:
+        if not apps:
+            raise ValueError("nothing to serve")
+        app, host, port = apps[0]
+        super().__init__(app, host, port, threads=threads)
+        self.apps = list(apps)
+
+    def _served(self) -> Sequence[tuple[Flask, str, int]]:
+        return self.apps

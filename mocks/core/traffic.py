@@ -37,6 +37,7 @@ from pepharness.mocks.core.admin import (
     _FAULT_KIND,
     _FAULTED,
     _STARTED,
+    SANDBOX_ENVIRON,
     AdminNotFound,
     core_of,
     exchange_status,
@@ -469,6 +470,9 @@ def install_traffic(
         }
         if entry["fault"]:  # latency, status or a transport fault's name (D153)
             entry["fault_kind"] = g.get(_FAULT_KIND)
+        sandbox = current.environ.get(SANDBOX_ENVIRON)
+        if sandbox is not None:  # a sandbox's exchange (D130); none in the default space
+            entry["sandbox"] = sandbox
         if fields and current.mimetype == "application/json":
             entry.update(_request_keys(current, fields))
         if users and current.mimetype == "application/json":
@@ -515,6 +519,9 @@ def record_connect(app: Flask, *, token: str | None, via: str | None, accepted: 
             "error": None,
             "socketio": {"event": "connect", "accepted": accepted},
         }
+        sandbox = app.extensions.get(SANDBOX_ENVIRON)  # a sandbox's own app (D130)
+        if isinstance(sandbox, str):
+            entry["sandbox"] = sandbox
         return writer.record(entry)
     except Exception:  # recording must never break a connection
         logger.exception("traffic: a Socket.IO connect not recorded")
