@@ -143,6 +143,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 LONGEST_FIRST = (
     "tests/test_demo.py::",
     "passes_every_rule",
+    "pass_every_rule_under_every_builtin",
     "test_operator_mock_already_there",
     "survives_a_restart",
 )
