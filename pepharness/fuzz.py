@@ -148,6 +148,12 @@ def _run(api: str, suite: SuiteOptions, **given: Any) -> None:
     from pepharness.suites.fuzz.model import Settings
     from pepharness.suites.fuzz.plan import parse_profile
 
+    if given["locust_workers"] or given["locust_role"]:
+        from pepharness.suites.fuzz.swarm import LOCUST_HINT, locust_installed
+
+        if not locust_installed():
+            option = "--locust-workers" if given["locust_workers"] else "--locust-role"
+            raise CheckAborted(f"fuzz {option} {LOCUST_HINT}")
     base_url: str = given["base_url"]
     duration = given["duration"]
     if duration is None and given["request_count"] is None:
