@@ -43,7 +43,7 @@ class FlowContext:
     """What a flow builds its requests from: the schema's operations by id, the item's index
     (for ids that repeat with the seed) and the run's options."""
 
-    operations: Mapping[str, APIOperation]
+    operations: Mapping[str, APIOperation[Any, Any, Any, Any]]
     index: int
     options: SuiteOptions
     seed: int
@@ -428,7 +428,7 @@ def pep_frontend(options: SuiteOptions) -> Api:
         identity = harness.program()
         answer = yield context.case("authenticatePlayer", body={
             "identityToken": identity, "clientId": options.client_id})
-        token = access_token(answer) if answer is not None else None  # type: ignore[arg-type]
+        token = access_token(answer) if answer is not None else None
         if token is None:
             return
         reads = ["getSession", "getPlayer", "getMissions", "getXpLeaderboard", "getNotifications"]

@@ -19,7 +19,9 @@ from pyrate_limiter import Limiter, Rate
 from schemathesis import Case
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
+from schemathesis.schemas import APIOperation
 
 from pepharness import __version__
 from pepharness.suites import boundaries, generated
@@ -76,10 +78,13 @@ class Runner:
         self.settings = replace(settings, profile=profile)
         self.api = api
         self.schema = api.schema(settings.suite)
-        self.operations = {
-            str(op.definition.raw.get("operationId")): op
-            for op in (result.ok() for result in self.schema.get_all_operations())
-        }
+        self.operations: dict[str, APIOperation[Any, Any, Any, Any]] = {}
+        for result in self.schema.get_all_operations():
+            if isinstance(result, Err):
+                raise FuzzSetupError(f"the contract has an operation schemathesis cannot read: "
+                                     f"{result.err()}")
+            operation = result.ok()
+            self.operations[str(operation.definition.raw.get("operationId"))] = operation
         self.planner = Planner(
             self.operations, profile, seed=settings.seed, mode=settings.mode,
             variety=settings.variety, exclude=api.exclude,
