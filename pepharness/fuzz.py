@@ -103,7 +103,8 @@ def _common(api: str) -> Callable[[Decorated], Decorated]:
                     help="No live progress line; the final summary only."),
         env_option("--locust-workers", type=click.IntRange(min=1), metavar="N",
                     help="Run as a Locust cluster on this machine: one master and N worker "
-                    "processes on loopback, each with its own sub-seed."),
+                    "processes on loopback, each with its own sub-seed. Needs Locust: "
+                    "pip install 'pep-harness[locust]'."),
         env_option("--locust-role", type=click.Choice(["master", "worker"]),
                     help="One part of a Locust cluster across machines: the master (with "
                     "--expect-workers) or a worker (with --master-host)."),
