@@ -106,6 +106,21 @@ def folder_of(package: str) -> Path:
     return ROOT / mapping[parent] / Path(*package[len(parent):].split(".")[1:])
 
 
+def test_every_folder_of_modules_is_a_listed_package() -> None:
+    """A folder of .py files missing from pyproject's `packages` would be left out of the
+    wheel (an editable install still finds it, so only `pip install .` would break)."""
+    setuptools = PROJECT["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    found = set()
+    for package, folder in setuptools["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                parts = init.parent.relative_to(ROOT / folder).parts
+                found.add(".".join((package, *parts)))
+    assert found - listed == set(), "add these to pyproject's packages"
+    assert all((folder_of(package) / "__init__.py").is_file() for package in listed)
+
+
 def test_the_wheel_installs_and_runs_from_its_own_files(tmp_path: Path) -> None:
     """`pip install .` builds a wheel from the package-dir mapping: every source module and
     data file is in it, every module imports from the installed copy (not the checkout), and
