@@ -78,9 +78,10 @@ def spec_errors(name: str) -> list[str]:
 
 
 @functools.cache
-def _registry(name: str) -> Registry:  # type: ignore[type-arg]
-    resource = Resource.from_contents(load(name), default_specification=DRAFT202012)
-    return Registry().with_resource(_uri(name), resource)
+def _registry(name: str) -> Registry[Any]:
+    resource: Resource[Any] = Resource.from_contents(load(name), default_specification=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource(_uri(name), resource)
+    return registry
 
 
 def _uri(name: str) -> str:

@@ -15,11 +15,13 @@ from pathlib import Path
 import click
 
 from pepharness import fixtures as fixture_data
+from pepharness.check import CheckAborted
 from pepharness.check import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
 from pepharness.mocks.core.traffic import TrafficWriter
 from pepharness.options import CONTEXT, env_option
+from pepharness.outputs import folder_problem
 from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
@@ -137,13 +139,16 @@ def fixtures() -> None:
 )
 def fixtures_dump(seed: int, out: Path, anchor: datetime | None, rounds: int) -> None:
     """Write the data generated from SEED as JSON files: the same seed and anchor give the same
-    bytes."""
+    bytes. Exit 2 when --out cannot be written (checked before generating anything)."""
+    problem = folder_problem(out)
+    if problem is not None:
+        raise CheckAborted(problem)
     day = anchor.date() if anchor is not None else date.today()
     data = fixture_data.generate(seed, anchor=datetime.combine(day, time(), UTC), rounds=rounds)
     try:
         written = fixture_data.dump(data, out)
     except OSError as error:
-        raise click.ClickException(f"cannot write to {out}: {error.strerror or error}") from None
+        raise CheckAborted(f"cannot write to {out}: {error.strerror or error}") from None
     for path in written:
         click.echo(f"wrote {path}")
 

@@ -103,7 +103,8 @@ def _common(api: str) -> Callable[[Decorated], Decorated]:
                     help="No live progress line; the final summary only."),
         env_option("--locust-workers", type=click.IntRange(min=1), metavar="N",
                     help="Run as a Locust cluster on this machine: one master and N worker "
-                    "processes on loopback, each with its own sub-seed."),
+                    "processes on loopback, each with its own sub-seed. Needs Locust: "
+                    "pip install 'pep-harness[locust]'."),
         env_option("--locust-role", type=click.Choice(["master", "worker"]),
                     help="One part of a Locust cluster across machines: the master (with "
                     "--expect-workers) or a worker (with --master-host)."),
@@ -148,6 +149,12 @@ def _run(api: str, suite: SuiteOptions, **given: Any) -> None:
     from pepharness.suites.fuzz.model import Settings
     from pepharness.suites.fuzz.plan import parse_profile
 
+    if given["locust_workers"] or given["locust_role"]:
+        from pepharness.suites.fuzz.swarm import LOCUST_HINT, locust_installed
+
+        if not locust_installed():
+            option = "--locust-workers" if given["locust_workers"] else "--locust-role"
+            raise CheckAborted(f"fuzz {option} {LOCUST_HINT}")
     base_url: str = given["base_url"]
     duration = given["duration"]
     if duration is None and given["request_count"] is None:

@@ -56,11 +56,13 @@ class Admin:
 
     def clock_advance(self, seconds: float) -> str:
         """Move the mock's clock forward; returns its new time (RFC 3339)."""
-        return self._call("POST", "/clock", {"advance_seconds": seconds})["now"]
+        now: str = self._call("POST", "/clock", {"advance_seconds": seconds})["now"]
+        return now
 
     def faults(self, rules: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add fault rules (the `POST /__admin/faults` format)."""
-        return self._call("POST", "/faults", rules)["faults"]
+        added: list[dict[str, Any]] = self._call("POST", "/faults", rules)["faults"]
+        return added
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
@@ -74,7 +76,8 @@ class Admin:
 
     def requests(self) -> list[dict[str, Any]]:
         """The request journal, newest last as the mock keeps it."""
-        return self._call("GET", "/requests")["requests"]
+        journal: list[dict[str, Any]] = self._call("GET", "/requests")["requests"]
+        return journal
 
 
 @dataclass(frozen=True)

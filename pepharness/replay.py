@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pepharness.options import CONTEXT, env_option
+from pepharness.outputs import file_problem
 from pepharness.suites.fuzz.diff import COMPARE_MODES, DEFAULT_IGNORED, CompareMode
 from pepharness.suites.fuzz.recording import (
     ReplayError,
@@ -141,6 +142,10 @@ def replay(
     A traffic.har answers "are the answers the same?": exit 0 when every answer matches the
     recording, 1 when any differs, 2 when the replay cannot run (as above).
     """
+    problem = file_problem(out) if out is not None else None
+    if problem is not None:
+        # Before the replay, not after it: the report is what --out asked for.
+        raise ReplayAborted(problem)
     try:
         target = check_base_url(base_url)
         recording = load(file)

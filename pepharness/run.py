@@ -83,10 +83,13 @@ class Api:
     """pepharness.suites.clients.<module>: its CATALOG and judge."""
 
     def catalog(self) -> Iterable[Rule]:
-        return import_module(f"pepharness.suites.clients.{self.module}").CATALOG
+        catalog: Iterable[Rule] = import_module(f"pepharness.suites.clients.{self.module}").CATALOG
+        return catalog
 
     def judge(self, entries: Iterable[dict[str, Any]], seed: int) -> list[Verdict]:
-        judge = import_module(f"pepharness.suites.clients.{self.module}").judge
+        judge: Callable[..., list[Verdict]] = import_module(
+            f"pepharness.suites.clients.{self.module}"
+        ).judge
         if self.mock != "pep":
             return judge(entries)
         return judge(
@@ -271,7 +274,8 @@ def report(
     return not must_failed
 
 
-def _apis_of(mocks: Iterable[str]) -> list[Api]:
+def _apis_of(mocks: Iterable[object]) -> list[Api]:
+    """The judges of the mocks named in `mocks` (a traffic file's `mock` values, any JSON)."""
     chosen = set(mocks)
     return [api for api in APIS if api.mock in chosen]
 

@@ -11,6 +11,7 @@ from schemathesis import Case
 from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.transport import Response
 
 from pepharness.suites.http import Target, summarize
 from pepharness.suites.options import SuiteOptions
@@ -144,9 +145,10 @@ def call_and_check(
     mapping: Mapping[str, Rule],
     *,
     session: requests.Session | None = None,
-) -> requests.Response:
-    """Send `case` and run `checks` on the answer; a failure is raised as RuleFailures naming
-    the broken rules, each with the received answer and a curl line."""
+) -> Response:
+    """Send `case` and run `checks` on the answer (schemathesis' own Response: lower-case
+    header names, a list of values each); a failure is raised as RuleFailures naming the
+    broken rules, each with the received answer and a curl line."""
     base_url = target.base_url
     session = session or target.paced
     response = case.call(base_url=base_url, session=session)
@@ -171,7 +173,7 @@ def call_and_check(
             if isinstance(failure, Failure)
         ]
         raise RuleFailures(failures, str(group)) from None
-    return response  # type: ignore[no-any-return]
+    return response
 
 
 def _documented(case: Case[Any], failure: Failure) -> str:

@@ -1,4 +1,5 @@
-"""The operator identity mock over real HTTP: contracts/operator-identity.yaml and D33-D35, D42."""
+"""The operator identity mock over real HTTP: contracts/operator-identity.yaml and D33-D35, D42,
+D159."""
 
 from __future__ import annotations
 
@@ -134,13 +135,43 @@ def test_a_past_expiry_is_401_and_no_expiry_answers_none(
     }
 
 
-def test_a_known_token_without_a_player_is_404(operator: MockClient) -> None:
-    program(operator, identityToken="orphan", playerId="no-such-player")
+def test_a_programmed_player_answers_200_seeded_or_not(
+    operator: MockClient, players: tuple[Player, ...]
+) -> None:
+    """D159 (supersedes D42's 404 for a player the mock did not seed): programming a player
+    is the intent, so its token answers 200 `{playerId, expiresAt}`, sliding like a seed's."""
+    now = operator.now()
+    programmed = program(operator, identityToken="abc", playerId="my-player")
+    assert programmed["player"] == "programmed" and programmed["seeded"] is False
+    response = validate(operator, {"identityToken": "abc"})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"playerId", "expiresAt"} and body["playerId"] == "my-player"
+    assert now + LIFETIME <= parse_rfc3339(body["expiresAt"]) < now + LIFETIME + timedelta(
+        seconds=30)
+    assert contracts.response_problems(
+        "operator-identity", "POST", IDENTITY, 200, response.headers, response.content
+    ) == []
+    # Re-programmed without playerId, the token keeps its player (and its 200).
+    program(operator, identityToken="abc", delay_ms=0)
+    assert validate(operator, {"identityToken": "abc"}).json()["playerId"] == "my-player"
+    seeded = program(operator, identityToken="def", playerId=players[1].player_id)
+    assert seeded["player"] == "seeded"
+    listed = {t["identityToken"]: t for t in operator.get("/__admin/tokens").json()["tokens"]}
+    assert listed["abc"]["player"] == "programmed"
+    assert listed[players[0].identity_token]["player"] == "seeded"
+
+
+def test_a_known_token_without_a_player_is_404(
+    operator: MockClient, players: tuple[Player, ...]
+) -> None:
     program(operator, identityToken="nobody")
-    for token in ("orphan", "nobody"):
+    program(operator, identityToken=players[5].identity_token, playerId=None)
+    for token in ("nobody", players[5].identity_token):
         response = validate(operator, {"identityToken": token})
         assert response.status_code == 404
         assert response.json()["error"] == "not_found"
+    assert "player" not in program(operator, identityToken="nobody")
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 500])

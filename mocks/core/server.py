@@ -33,7 +33,7 @@ from typing import Any
 from flask import Flask
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
-from waitress.server import create_server
+from waitress.server import BaseWSGIServer, create_server
 from waitress.task import WSGITask
 
 from pepharness.mocks.core.admin import EXTENSION as CORE_EXTENSION
@@ -296,10 +296,14 @@ class _ServerGroup:
                 for unused in sockets[len(self.servers) :]:
                     unused.close()
                 raise
-            # One server per socket: a BaseWSGIServer, whose channels are `channel`.
-            server.channel_class = channel  # type: ignore[union-attr]
+            # One server per socket: a BaseWSGIServer (a MultiSocketServer only for several
+            # sockets), whose channels are `channel`.
+            assert isinstance(server, BaseWSGIServer), type(server)
+            server.channel_class = channel
             self.servers.append(server)
-            host, port = server.effective_host, int(server.effective_port)
+            # The numeric address it listens on, as waitress' own `effective_host/_port`.
+            host, numeric_port = server.getsockname()
+            port = int(numeric_port)
             self.urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
             logger.info("%s listening on %s", _name(app), self.urls[-1])
 

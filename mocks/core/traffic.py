@@ -498,7 +498,8 @@ def record_connect(app: Flask, *, token: str | None, via: str | None, accepted: 
     tap = app.extensions.get(TRAFFIC_EXTENSION)
     if tap is None:
         return 0
-    writer, mock, core = tap
+    writer: TrafficWriter = tap[0]
+    mock, core = tap[1], tap[2]
     try:
         has_token = isinstance(token, str) and bool(token.strip())
         entry: dict[str, Any] = {

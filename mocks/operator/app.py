@@ -114,7 +114,9 @@ def token_routes(admin: Blueprint) -> None:
     def list_tokens() -> ResponseReturnValue:
         backend = backend_of()
         now = backend.clock.now()
-        return jsonify(tokens=[rule.to_json(now, backend.lifetime) for rule in backend.rules()])
+        return jsonify(tokens=[
+            rule.to_json(now, backend.lifetime, backend.player_ids) for rule in backend.rules()
+        ])
 
     @admin.post("/tokens")
     def program_token() -> ResponseReturnValue:
@@ -124,7 +126,8 @@ def token_routes(admin: Blueprint) -> None:
             rule = backend.program(body)
         except ProgramError as error:
             raise AdminBadRequest(str(error)) from None
-        return jsonify(rule.to_json(backend.clock.now(), backend.lifetime)), 201
+        document = rule.to_json(backend.clock.now(), backend.lifetime, backend.player_ids)
+        return jsonify(document), 201
 
     @admin.get("/received")
     def received() -> ResponseReturnValue:

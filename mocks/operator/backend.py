@@ -39,7 +39,8 @@ class TokenRule:
 
     `expiry`: "sliding" answers `expiresAt` = now + the token lifetime (every seeded token),
     "fixed" answers `expires_at` (and 401 from then on), "none" answers no `expiresAt`.
-    `status` forces an answer; `delay_ms` delays every answer for this token.
+    `status` forces an answer; `delay_ms` delays every answer for this token. A token with a
+    `player_id` answers 200 for it, seeded or not (D159): programming a player is the intent.
     """
 
     identity_token: str
@@ -50,10 +51,15 @@ class TokenRule:
     delay_ms: int = 0
     seeded: bool = False
 
-    def to_json(self, now: datetime, lifetime: timedelta) -> dict[str, Any]:
+    def to_json(
+        self, now: datetime, lifetime: timedelta, seeded_players: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """The rule as `/__admin/tokens` shows it; `player` says whether the player is one of
+        `seeded_players` ("seeded": the PEP has its data) or only programmed ("programmed")."""
         document: dict[str, Any] = {"identityToken": self.identity_token}
         if self.player_id is not None:
             document["playerId"] = self.player_id
+            document["player"] = "seeded" if self.player_id in seeded_players else "programmed"
         expires = self.expires_at if self.expiry == "fixed" else now + lifetime
         if self.expiry != "none" and expires is not None:
             document["expiresAt"] = to_rfc3339(expires)
@@ -206,10 +212,10 @@ class OperatorBackend:
         """The answer to `POST /api/auth/v1/player` with body `raw` (D35, D42).
 
         400: not a JSON object with a non-empty string `identityToken`; 401: an unknown token,
-        or one whose fixed `expiresAt` has passed; 404: a known token without a (known)
-        player; a programmed `status` wins over all but the 400 (a forced 200 answers the
-        programmed player and expiry as they are). A programmed delay is slept before any
-        answer for that token.
+        or one whose fixed `expiresAt` has passed; 404: a known token without a player (a
+        programmed player answers 200, seeded or not: D159); a programmed `status` wins over
+        all but the 400 (a forced 200 answers the programmed player and expiry as they are).
+        A programmed delay is slept before any answer for that token.
         """
         token = parse_identity_request(raw)
         rule = self.rule(token)
@@ -219,14 +225,14 @@ class OperatorBackend:
             self._sleep(rule.delay_ms / 1000)
         now = self.clock.now()
         if rule.status == 200 and rule.player_id is not None:
-            # Forced: answered as programmed, even an expiresAt in the past or an unknown
-            # player, so that a PEP's handling of such answers can be tested.
+            # Forced: answered as programmed, even an expiresAt in the past, so that a PEP's
+            # handling of such answers can be tested.
             return self._identity(rule, now, rule.player_id)
         if rule.status is not None:
             raise FORCED[rule.status]()
         if rule.expiry == "fixed" and rule.expires_at is not None and rule.expires_at <= now:
             raise InvalidToken("the identity token has expired")
-        if rule.player_id is None or rule.player_id not in self.player_ids:
+        if rule.player_id is None:
             raise PlayerNotFound()
         return self._identity(rule, now, rule.player_id)
 

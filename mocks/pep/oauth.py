@@ -266,19 +266,22 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             return self._json_token_response(request, basic)
         if not request.form.get("grant_type"):
             # RFC 6749 §5.2: a missing parameter is invalid_request, not an unsupported grant.
-            return self.handle_error_response(
+            response = self.handle_error_response(
                 None, InvalidRequestError(description="grant_type is required")
             )
+            return response
         if "scope" in request.form and not request.form["scope"].strip():
-            return self.handle_error_response(
+            response = self.handle_error_response(
                 None, InvalidScopeError(description="scope, when sent, names a scope")
             )
+            return response
         if basic and ("client_secret" in request.form or "client_id" in request.form):
             # RFC 6749 §2.3: a client uses one authentication method per request.
             error = InvalidRequestError(
                 description="authenticate with HTTP Basic or with the form, not both"
             )
-            return self.handle_error_response(None, error)
+            response = self.handle_error_response(None, error)
+            return response
         response = self.create_token_response()
         return response
 

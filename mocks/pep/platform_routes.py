@@ -93,7 +93,7 @@ platform = Blueprint("platform", __name__)
 
 @platform.post(TOKEN_PATH)
 def token() -> ResponseReturnValue:
-    return _platform().server.token_response(request)  # type: ignore[arg-type]
+    return _platform().server.token_response(request)
 
 
 def _event_view(kind: str) -> Callable[[], ResponseReturnValue]:

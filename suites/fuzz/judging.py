@@ -58,6 +58,7 @@ class Judge:
     _entries: list[dict[str, Any]]
     _notes: list[str]
     _started: float
+    _session: Callable[[], requests.Session]  # Sender's: this thread's session
 
     def _judge(
         self, case: Case[Any], response: Any, item: Item, step: int, mode: str | None,

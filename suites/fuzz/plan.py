@@ -66,7 +66,9 @@ class Stream:
     """The generated cases of one operation in one mode: chunk k of it comes from Hypothesis
     seeded with (seed, operation, mode, k), so case n is the same in every run."""
 
-    def __init__(self, operation: APIOperation, mode: str, seed: int, variety: int) -> None:
+    def __init__(
+        self, operation: APIOperation[Any, Any, Any, Any], mode: str, seed: int, variety: int
+    ) -> None:
         self.operation = operation
         self.mode = mode
         self.seed = seed
@@ -136,7 +138,7 @@ _SEGMENT = "^[^/]+$"
 """The pattern schemathesis gives every path parameter: a path segment, no constraint."""
 
 
-def breakable(operation: APIOperation) -> bool:
+def breakable(operation: APIOperation[Any, Any, Any, Any]) -> bool:
     """Whether a negative case of `operation` can exist: a query, header or cookie parameter,
     a body, or a path parameter with a type or constraint to break. A path of plain strings
     has none (any text is a string, and a segment cannot be empty): Hypothesis would take
@@ -163,7 +165,7 @@ def _call(work: Callable[[], None]) -> None:
 def clone(case: Case[Any]) -> Case[Any]:
     """A copy of a generated case to send and mutate: the pooled one is sent again later, and
     maybe by another thread at the same time."""
-    return case.operation.Case(
+    copied: Case[Any] = case.operation.Case(
         method=case.method,
         path_parameters=copy.deepcopy(case.path_parameters),
         headers=copy.deepcopy(dict(case.headers)) if case.headers is not None else None,
@@ -173,6 +175,7 @@ def clone(case: Case[Any]) -> Case[Any]:
         media_type=case.media_type,
         _meta=copy.deepcopy(case._meta),
     )
+    return copied
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class Planner:
 
     def __init__(
         self,
-        operations: Mapping[str, APIOperation],
+        operations: Mapping[str, APIOperation[Any, Any, Any, Any]],
         profile: Mapping[str, float],
         *,
         seed: int,

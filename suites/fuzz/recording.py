@@ -115,7 +115,7 @@ def parse(document: Any, name: str = "the file") -> Recording:
         budget = document.get("latency_budget_ms")
         usable = isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0
         return Recording("findings", exchanges, _base_url_of(document),
-                         float(budget) if usable else None)
+                         float(budget) if usable and budget is not None else None)
     raise ReplayError(
         f"{name} is neither a HAR file (log.entries) nor a findings.json (findings)"
     )

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from schemathesis.core.result import Err
+from schemathesis.schemas import APIOperation
+
 from pepharness.suites.fuzz import har
 from pepharness.suites.fuzz.apis import (
     FLOW_GENERATED,
@@ -42,10 +45,13 @@ class Runner(Sender):
         self.settings = replace(settings, profile=profile)
         self.api = api
         self.schema = api.schema(settings.suite)
-        self.operations = {
-            str(op.definition.raw.get("operationId")): op
-            for op in (result.ok() for result in self.schema.get_all_operations())
-        }
+        self.operations: dict[str, APIOperation[Any, Any, Any, Any]] = {}
+        for result in self.schema.get_all_operations():
+            if isinstance(result, Err):
+                raise FuzzSetupError(f"the contract has an operation schemathesis cannot read: "
+                                     f"{result.err()}")
+            operation = result.ok()
+            self.operations[str(operation.definition.raw.get("operationId"))] = operation
         self.planner = Planner(
             self.operations, profile, seed=settings.seed, mode=settings.mode,
             variety=settings.variety, exclude=api.exclude,

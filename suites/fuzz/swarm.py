@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -37,6 +38,14 @@ CONNECT_TIMEOUT = 60.0
 """Seconds the master waits for its workers, and a worker for the master's plan."""
 PROGRESS_EVERY = 5.0
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_SETUP = 0, 1, 2
+LOCUST_HINT = "needs Locust: pip install 'pep-harness[locust]'"
+"""Locust is the `locust` extra (D156): what a run without it says, after what needs it."""
+
+
+def locust_installed() -> bool:
+    """Whether Locust can be imported, without importing it (its import patches the process
+    with gevent)."""
+    return importlib.util.find_spec("locust") is not None
 
 
 # -- settings over the wire ------------------------------------------------------------------
@@ -305,7 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--progress-every", type=float, default=PROGRESS_EVERY)
     args = parser.parse_args(argv)
     # Before anything imports ssl or requests: Locust patches the process with gevent.
-    import locust  # noqa: F401
+    try:
+        import locust  # noqa: F401
+    except ImportError:
+        print(f"error: the Locust {args.role} {LOCUST_HINT}", flush=True)
+        return EXIT_SETUP
 
     from pepharness.suites.fuzz.swarm_locust import Worker
     from pepharness.suites.fuzz.swarm_master import Master

@@ -239,6 +239,15 @@ def _wrong_method(operator: Operator) -> requests.Response:
     return operator.target.request("GET", "/api/auth/v1/player")
 
 
+def _posting(body: bytes) -> Probe:
+    """A probe that POSTs `body` as it is."""
+
+    def probe(operator: Operator) -> requests.Response:
+        return operator.post(body)
+
+    return probe
+
+
 def _valid_answer(operator: Operator) -> requests.Response:
     if not operator.options.valid_tokens:
         return operator.validate(unknown_token())
@@ -247,7 +256,7 @@ def _valid_answer(operator: Operator) -> requests.Response:
 
 LEAK_PROBES: dict[str, Probe] = {
     "a valid token": _valid_answer,
-    **{case: (lambda op, body=body: op.post(body)) for case, body in MALFORMED.items()},
+    **{case: _posting(body) for case, body in MALFORMED.items()},
     **HOSTILE,
     "an unknown token": lambda op: op.validate(unknown_token()),
     "GET instead of POST": _wrong_method,

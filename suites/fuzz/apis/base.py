@@ -40,7 +40,7 @@ class FlowContext:
     """What a flow builds its requests from: the schema's operations by id, the item's index
     (for ids that repeat with the seed) and the run's options."""
 
-    operations: Mapping[str, APIOperation]
+    operations: Mapping[str, APIOperation[Any, Any, Any, Any]]
     index: int
     options: SuiteOptions
     seed: int

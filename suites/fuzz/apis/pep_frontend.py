@@ -66,7 +66,7 @@ def pep_frontend(options: SuiteOptions) -> Api:
         identity = harness.program()
         answer = yield context.case("authenticatePlayer", body={
             "identityToken": identity, "clientId": options.client_id})
-        token = access_token(answer) if answer is not None else None  # type: ignore[arg-type]
+        token = access_token(answer) if answer is not None else None
         if token is None:
             return
         reads = ["getSession", "getPlayer", "getMissions", "getXpLeaderboard", "getNotifications"]
