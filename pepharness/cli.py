@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from pepharness import fixtures as fixture_data
-from pepharness.check import check as check_command
+from pepharness.checks.group import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
 from pepharness.mocks.core.traffic import TrafficWriter

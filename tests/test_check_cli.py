@@ -114,7 +114,7 @@ def test_unknown_api_is_a_usage_error() -> None:
 def test_without_xdist_the_checks_run_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from pepharness import check
+    from pepharness.checks import common as check
 
     found = importlib.util.find_spec
     monkeypatch.setattr(
