@@ -23,6 +23,7 @@ from pepharness.options import CONTEXT, env_option
 from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
+from pepharness.runner import OneLineErrors
 from pepharness.serving import MOCKS, ServeOptions, access_log, record_traffic
 
 seed_option = env_option(
@@ -287,7 +288,7 @@ def serve(
     click.echo("stopped")
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=OneLineErrors, context_settings=CONTEXT)
 @seed_option
 @env_option(
     "--report-dir",
@@ -310,15 +311,17 @@ def demo(seed: int, report_dir: Path, max_examples: int) -> None:
     paginated history, 429 and recovery), check every answer against contracts/sinatra.yaml,
     run `check sinatra` against it; then serve the operator mock and the reference PEP and run
     `check operator`, `check pep-frontend` and `check pep-platform` against them. Writes
-    demo-summary.json and each check's reports to --report-dir. Exit 0 when everything
-    conforms, 1 otherwise.
+    demo-summary.json to --report-dir and each check's reports to --report-dir/API. Exit 0
+    when everything conforms, 1 otherwise, 2 when --report-dir cannot be written.
     """
     from pepharness import demo as tour
+    from pepharness.runner import CannotRun, writable
 
+    writable(report_dir)  # before any work: an unwritable place is one line and exit 2
     try:
         passed = tour.run(seed, report_dir, click.echo, max_examples=max_examples)
     except OSError as error:
-        raise click.ClickException(f"cannot write to {report_dir}: {error}") from None
+        raise CannotRun(f"cannot write to {report_dir}: {error.strerror or error}") from None
     sys.exit(0 if passed else 1)
 
 

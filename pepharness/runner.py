@@ -51,7 +51,8 @@ class OneLineErrors(click.Command):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
             path = error.ctx.command_path if error.ctx is not None else info_name
-            raise CannotRun(f"{error.format_message()} (see `{path} --help`)") from None
+            message = error.format_message().rstrip(".")
+            raise CannotRun(f"{message} (see `{path} --help`)") from None
 
 
 def writable(report_dir: Path) -> Path:
