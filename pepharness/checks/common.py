@@ -3,6 +3,7 @@ phases over the shared runner (pepharness/runner.py)."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import requests
@@ -144,9 +146,15 @@ def rate_limit_option(help: str) -> Callable[[Decorated], Decorated]:
     return env_option("--expect-rate-limit", default=None, metavar="N/SECONDS", help=help)
 
 
+COMMON = ("base_url", "report_dir", "max_examples", "seed", "strict", "rules", "operations")
+"""The options every suite takes, made into the `Run` a check's function is called with."""
+
+
 def check_command(api: str) -> Callable[[Callable[..., None]], click.Command]:
-    """The `check API` command with the options every suite takes (target, reports,
-    budgets, selection, --list-rules), click's parse errors as one line (D141)."""
+    """The `check API` command of `function(run, **its own options)`: the options every suite
+    takes (target, reports, budgets, selection, --list-rules) become `run`, a `Run` whose report
+    dir is proven writable before the function does any work; click's parse errors are one
+    line (D141)."""
 
     def apply(function: Callable[..., None]) -> click.Command:
         options = [
@@ -184,7 +192,12 @@ def check_command(api: str) -> Callable[[Callable[..., None]], click.Command]:
                 "tab-separated, and exit 0; no target needed.",
             ),
         ]
-        command = function
+
+        @functools.wraps(function)
+        def command(**values: Any) -> None:
+            common = {name: values.pop(name) for name in COMMON}
+            function(Run(api, **common), **values)
+
         for option in reversed(options):
             command = option(command)
         return click.command(api, cls=OneLineErrors, context_settings=CONTEXT)(command)
@@ -249,7 +262,9 @@ class Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PEPHARNESS_")}
         env.update(self.secrets, HYPOTHESIS_STORAGE_DIRECTORY=str(parts / "hypothesis"))
 
-        self.runner.say(f"{self.target}, seed {self.seed}, {banner}")
+        self.runner.say(
+            f"{self.target}, seed {self.seed}, {banner}, max examples {self.max_examples}"
+        )
         exits = {}
         for phase, title in (
             ("shared", "checks"),

@@ -4,7 +4,6 @@ contracts/operator-identity.yaml."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import click
 import requests
@@ -68,13 +67,7 @@ def _tokens(values: tuple[str, ...], option: str) -> list[str]:
     help="Concurrent validations in the burst check.",
 )
 def check_operator(
-    base_url: str,
-    report_dir: Path,
-    max_examples: int,
-    seed: int | None,
-    strict: bool,
-    rules: str,
-    operations: str,
+    run: Run,
     valid_tokens: tuple[str, ...],
     expired_tokens: tuple[str, ...],
     burst: int,
@@ -93,10 +86,6 @@ def check_operator(
     Exit 2: the target is unreachable, no --valid-token was given (and the target is not a
             pep-harness operator mock), or an option is wrong.
     """
-    run = Run(
-        "operator", base_url=base_url, report_dir=report_dir, max_examples=max_examples,
-        seed=seed, strict=strict, rules=rules, operations=operations,
-    )
     valid = _tokens(valid_tokens, "--valid-token")
     expired = _tokens(expired_tokens, "--expired-token")
     probe_reachable(run.target, "/api/auth/v1/player")
@@ -118,6 +107,5 @@ def check_operator(
     )
     run.execute(
         workers="1",
-        banner=f"{len(valid)} valid and {len(expired)} expired token(s), burst {burst}, "
-        f"max examples {max_examples}",
+        banner=f"{len(valid)} valid and {len(expired)} expired token(s), burst {burst}",
     )

@@ -3,8 +3,6 @@ with the harness playing the operator it calls."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import requests
 
@@ -66,13 +64,7 @@ def probe_pep_wiring(base_url: str, client_id: str, operator_port: int) -> str:
     help="Seconds the PEP may take to answer when the operator hangs or is down.",
 )
 def check_pep_frontend(
-    base_url: str,
-    report_dir: Path,
-    max_examples: int,
-    seed: int | None,
-    strict: bool,
-    rules: str,
-    operations: str,
+    run: Run,
     client_id: str,
     client_secret: str | None,
     operator_port: int,
@@ -91,10 +83,6 @@ def check_pep_frontend(
     Exit 2: the PEP is unreachable, does not call the operator on --operator-port, that port is
             taken by something else, or an option is wrong.
     """
-    run = Run(
-        "pep-frontend", base_url=base_url, report_dir=report_dir, max_examples=max_examples,
-        seed=seed, strict=strict, rules=rules, operations=operations,
-    )
     probe_reachable(run.target, "/api/auth/v1/player")
     played = probe_pep_wiring(run.target, client_id, operator_port)
     run.arguments += [
@@ -105,6 +93,5 @@ def check_pep_frontend(
         run.secrets["PEPHARNESS_CLIENT_SECRET"] = client_secret
     run.execute(
         workers="1",
-        banner=f"client {client_id}, operator on 127.0.0.1:{operator_port} ({played}), "
-        f"max examples {max_examples}",
+        banner=f"client {client_id}, operator on 127.0.0.1:{operator_port} ({played})",
     )

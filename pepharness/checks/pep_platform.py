@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -101,13 +100,7 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
     "the restart check is NOT VERIFIED. Reaches the suite through its environment only.",
 )
 def check_pep_platform(
-    base_url: str,
-    report_dir: Path,
-    max_examples: int,
-    seed: int | None,
-    strict: bool,
-    rules: str,
-    operations: str,
+    run: Run,
     client_id: str,
     client_secret: str,
     clock_control: str,
@@ -129,10 +122,6 @@ def check_pep_platform(
     Exit 2: the target is unreachable, the credentials are refused, the clock control does not
             answer, or an option is wrong.
     """
-    run = Run(
-        API, base_url=base_url, report_dir=report_dir, max_examples=max_examples,
-        seed=seed, strict=strict, rules=rules, operations=operations,
-    )
     clock, limit = clock_and_limit(clock_control, expect_rate_limit)
     probe_reachable(run.target, TOKEN_PATH)
     probe_token(run.target, client_id, client_secret)
@@ -149,7 +138,7 @@ def check_pep_platform(
     run.execute(
         workers="1",
         banner=f"client {client_id}, clock control {clock or 'none'}, rate limit {expected}, "
-        f"restart {'by command' if restart else 'not checked'}, max examples {max_examples}",
+        f"restart {'by command' if restart else 'not checked'}",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
 
@@ -89,13 +88,7 @@ def _user(
     help="Also run the checks that really wait (the 20-minute token lifetime).",
 )
 def check_sinatra(
-    base_url: str,
-    report_dir: Path,
-    max_examples: int,
-    seed: int | None,
-    strict: bool,
-    rules: str,
-    operations: str,
+    run: Run,
     email: str,
     password: str,
     restricted_email: str,
@@ -113,10 +106,6 @@ def check_sinatra(
     Exit 1: a MUST rule failed (or a SHOULD one, with --strict).
     Exit 2: the target is unreachable, the credentials are refused, or an option is wrong.
     """
-    run = Run(
-        "sinatra", base_url=base_url, report_dir=report_dir, max_examples=max_examples,
-        seed=seed, strict=strict, rules=rules, operations=operations,
-    )
     clock, limit = clock_and_limit(clock_control, expect_rate_limit)
     jobs = _workers(workers)
     probe_login(run.target, email, password)
@@ -133,5 +122,5 @@ def check_sinatra(
     run.secrets.update(
         PEPHARNESS_PASSWORD=password, PEPHARNESS_RESTRICTED_PASSWORD=restricted_password
     )
-    run.execute(workers=jobs, banner=f"workers {jobs}, max examples {max_examples}")
+    run.execute(workers=jobs, banner=f"workers {jobs}")
 
