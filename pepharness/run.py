@@ -118,37 +118,6 @@ def judge_file(path: Path, apis: Sequence[Api], seed: int) -> list[Verdict]:
     return verdicts
 
 
-def _result(verdict: Verdict) -> dict[str, Any]:
-    from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS
-
-    rule = verdict.rule
-    outcome = {PASS: "passed", FAIL: "failed", NOT_VERIFIED: "not_verified"}[verdict.outcome]
-    result: dict[str, Any] = {
-        "rule": rule.name,
-        "level": str(rule.level),
-        "source": rule.source,
-        "summary": rule.summary,
-        "api": rule.api,
-        "outcome": outcome,
-        "checked": verdict.checked,
-        "breaches": [
-            {"title": b.title, "seqs": list(b.seqs), "detail": b.detail} for b in verdict.breaches
-        ],
-        "reason": "" if verdict.checked else "the client sent nothing this rule looks at",
-    }
-    if verdict.breaches:
-        first = verdict.breaches[0]
-        more = len(verdict.breaches) - 1
-        result["failure"] = {
-            "title": first.title + (f" (and {more} more)" if more else ""),
-            "received": "\n".join(
-                f"#{','.join(map(str, b.seqs))} {b.title}: {b.detail}" for b in verdict.breaches
-            ),
-            "documented": rule.summary,
-        }
-    return result
-
-
 def _table(
     results: Sequence[dict[str, Any]],
     echo: Callable[[str], Any] = click.echo,
@@ -183,7 +152,7 @@ def report(
     from pepharness.run_report import render_html
     from pepharness.suites.report import summarize_results
 
-    results = [_result(v) for v in verdicts]
+    results = [v.result() for v in verdicts]
     summary = summarize_results(
         results, apis=apis, seed=seed, strict=False, wall_time=runner.elapsed,
         rule_fields=("api", "outcome", "checked", "breaches", "reason"),

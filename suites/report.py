@@ -322,9 +322,8 @@ def summary_lines(summary: dict[str, Any], *, details: bool = True) -> list[str]
     verdict and the wall time."""
     lines = []
     for failure in summary["failures"]:
-        lines.append(
-            f"FAIL {failure['level']:<6} {failure['rule']}  [{failure['operation'] or '-'}]"
-        )
+        operation = f"  [{failure['operation']}]" if failure["operation"] else ""
+        lines.append(f"FAIL {failure['level']:<6} {failure['rule']}{operation}")
         lines.append(f"       {failure['title']}")
         if not details:
             continue
