@@ -15,13 +15,24 @@ PLANNED: tuple[str, ...] = ()
 
 
 class CheckGroup(click.Group):
-    """`check API`: an API without a suite yet is one line and exit 2, not click's usage error."""
+    """`check API`: an unknown API, or one without a suite yet, is one line and exit 2, not
+    click's usage error."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in PLANNED:
             available = ", ".join(SUITES)
             raise CheckAborted(f"no conformance suite for {cmd_name} yet (available: {available})")
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """An unknown API is one `error:` line too (D141)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as error:
+            message = error.format_message().rstrip(".")
+            raise CheckAborted(f"{message} (see `{ctx.command_path} --help`)") from None
 
 
 @click.group("check", cls=CheckGroup, context_settings=CONTEXT)
