@@ -15,8 +15,7 @@ from pathlib import Path
 import click
 
 from pepharness import fixtures as fixture_data
-from pepharness.check import CheckAborted
-from pepharness.check import check as check_command
+from pepharness.checks.group import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
 from pepharness.mocks.core.traffic import TrafficWriter
@@ -25,6 +24,7 @@ from pepharness.outputs import folder_problem
 from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
+from pepharness.runner import CannotRun, OneLineErrors, writable
 from pepharness.serving import MOCKS, ServeOptions, access_log, served
 
 seed_option = env_option(
@@ -142,13 +142,13 @@ def fixtures_dump(seed: int, out: Path, anchor: datetime | None, rounds: int) ->
     bytes. Exit 2 when --out cannot be written (checked before generating anything)."""
     problem = folder_problem(out)
     if problem is not None:
-        raise CheckAborted(problem)
+        raise CannotRun(problem)
     day = anchor.date() if anchor is not None else date.today()
     data = fixture_data.generate(seed, anchor=datetime.combine(day, time(), UTC), rounds=rounds)
     try:
         written = fixture_data.dump(data, out)
     except OSError as error:
-        raise CheckAborted(f"cannot write to {out}: {error.strerror or error}") from None
+        raise CannotRun(f"cannot write to {out}: {error.strerror or error}") from None
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -300,7 +300,7 @@ def serve(
     click.echo("stopped")
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=OneLineErrors, context_settings=CONTEXT)
 @seed_option
 @env_option(
     "--report-dir",
@@ -323,15 +323,16 @@ def demo(seed: int, report_dir: Path, max_examples: int) -> None:
     paginated history, 429 and recovery), check every answer against contracts/sinatra.yaml,
     run `check sinatra` against it; then serve the operator mock and the reference PEP and run
     `check operator`, `check pep-frontend` and `check pep-platform` against them. Writes
-    demo-summary.json and each check's reports to --report-dir. Exit 0 when everything
-    conforms, 1 otherwise.
+    demo-summary.json to --report-dir and each check's reports to --report-dir/API. Exit 0
+    when everything conforms, 1 otherwise, 2 when --report-dir cannot be written.
     """
     from pepharness import demo as tour
 
+    writable(report_dir)  # before any work: an unwritable place is one line and exit 2
     try:
         passed = tour.run(seed, report_dir, click.echo, max_examples=max_examples)
     except OSError as error:
-        raise click.ClickException(f"cannot write to {report_dir}: {error}") from None
+        raise CannotRun(f"cannot write to {report_dir}: {error.strerror or error}") from None
     sys.exit(0 if passed else 1)
 
 

@@ -200,7 +200,7 @@ def run(seed: int, report_dir: Path, echo: Echo, *, max_examples: int = 25) -> b
         tour = Tour(url, "sinatra", echo)
         sinatra_tour(tour)
         echo("3. `pepharness check sinatra` against it: every rule, the reports in "
-             f"{report_dir}")
+             f"{report_dir / 'sinatra'}")
         checked = _check(url, seed, report_dir, max_examples)
     echo("4. the operator mock and the reference PEP: `pepharness check operator`, "
          "`check pep-frontend` and `check pep-platform`, the reports in "
@@ -241,7 +241,7 @@ def _check(url: str, seed: int, report_dir: Path, max_examples: int) -> int:
     command = [
         sys.executable, "-m", "pepharness", "check", "sinatra", "--base-url", url,
         "--clock-control", f"{url}/__admin", "--expect-rate-limit", "5/1",
-        "--report-dir", str(report_dir), "--seed", str(seed),
+        "--report-dir", str(report_dir / "sinatra"), "--seed", str(seed),
         "--max-examples", str(max_examples),
     ]
     return subprocess.run(command, check=False).returncode

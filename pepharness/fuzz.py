@@ -12,7 +12,7 @@ from typing import Any
 import click
 import requests
 
-from pepharness.check import DEFAULT_BASE_URLS, PROBE_TIMEOUT_SECONDS, CheckAborted, reach
+from pepharness.checks.common import DEFAULT_BASE_URLS, PROBE_TIMEOUT_SECONDS, CheckAborted, reach
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 from pepharness.options import CONTEXT, Decorated, env_option
 from pepharness.suites.options import (

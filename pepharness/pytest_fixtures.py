@@ -207,13 +207,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or _dir_key not in config.stash:
         return
-    from pepharness.run import APIS, _result, judge_file
+    from pepharness.run import APIS, judge_file
 
     results: list[dict[str, Any]] = []
     for path in sorted(config.stash[_dir_key][0].glob("*.jsonl")):
         mock = path.stem.rsplit("-", 1)[1]
         apis = [api for api in APIS if api.mock == mock]
-        results.extend(_result(v) for v in judge_file(path, apis, SEED))
+        results.extend(v.result() for v in judge_file(path, apis, SEED))
     merged = _merged(results)
     config.stash[_results_key] = merged
     failed = [r for r in merged if r["outcome"] == "failed" and r["level"] == "MUST"]

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from pepharness.mocks.core.traffic import (
     read_traffic,
 )
 from pepharness.options import CONTEXT, env_option
+from pepharness.runner import CannotRun, OneLineErrors, Runner, report_dir_option
 from pepharness.serving import MOCKS, ServeOptions, record_traffic
 
 if TYPE_CHECKING:
@@ -111,15 +111,6 @@ APIS = (
 """Every client judge; a mock without one (the operator's identity API) is served, not judged."""
 
 
-class CannotRun(click.ClickException):
-    """What the user must fix (a command not found, an unwritable report dir): one line, exit 2."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"pepharness: {self.format_message()}", err=True)
-
-
 def _mocks_value(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     unknown = [n for n in names if n not in MOCKS]
@@ -128,18 +119,6 @@ def _mocks_value(ctx: click.Context, param: click.Parameter, value: str) -> tupl
             f"{value!r}: name one or more of {', '.join(MOCKS)}, separated by commas"
         )
     return names
-
-
-def _prepare(report_dir: Path) -> None:
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        probe = report_dir / ".pepharness-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise CannotRun(
-            f"cannot write the report dir {report_dir}: {error.strerror or error}"
-        ) from None
 
 
 def _entries_of(path: Path, mock: str, sandbox: str | None = None) -> Iterator[dict[str, Any]]:
@@ -157,37 +136,6 @@ def judge_file(
     for api in apis:
         verdicts.extend(api.judge(_entries_of(path, api.mock, sandbox), seed))
     return verdicts
-
-
-def _result(verdict: Verdict) -> dict[str, Any]:
-    from pepharness.suites.clients import FAIL, NOT_VERIFIED, PASS
-
-    rule = verdict.rule
-    outcome = {PASS: "passed", FAIL: "failed", NOT_VERIFIED: "not_verified"}[verdict.outcome]
-    result: dict[str, Any] = {
-        "rule": rule.name,
-        "level": str(rule.level),
-        "source": rule.source,
-        "summary": rule.summary,
-        "api": rule.api,
-        "outcome": outcome,
-        "checked": verdict.checked,
-        "breaches": [
-            {"title": b.title, "seqs": list(b.seqs), "detail": b.detail} for b in verdict.breaches
-        ],
-        "reason": "" if verdict.checked else "the client sent nothing this rule looks at",
-    }
-    if verdict.breaches:
-        first = verdict.breaches[0]
-        more = len(verdict.breaches) - 1
-        result["failure"] = {
-            "title": first.title + (f" (and {more} more)" if more else ""),
-            "received": "\n".join(
-                f"#{','.join(map(str, b.seqs))} {b.title}: {b.detail}" for b in verdict.breaches
-            ),
-            "documented": rule.summary,
-        }
-    return result
 
 
 def _table(
@@ -210,68 +158,45 @@ def _table(
 
 def report(
     verdicts: Sequence[Verdict],
-    report_dir: Path,
+    runner: Runner,
     *,
     apis: Sequence[str],
     traffic: Path,
     seed: int,
-    wall_time: float,
     command: dict[str, Any] | None = None,
     scenario: list[dict[str, Any]] | None = None,
     mocks: Sequence[str] = (),
     sandbox: str | None = None,
-) -> bool:
-    """Print the per-rule table, write summary.json, junit.xml and report.html; True when no
-    MUST failed. `sandbox`: the sandbox whose lines alone were judged (D131)."""
-    from pepharness.run_report import write_html
-    from pepharness.suites.report import JUNIT, SUMMARY, write_junit
+) -> int:
+    """Print the per-rule table, then hand the verdicts to the shared runner: summary.json,
+    junit.xml and report.html written, the console summary printed; the exit code.
+    `sandbox`: the sandbox whose lines alone were judged (D131)."""
+    from pepharness.run_report import render_html
+    from pepharness.suites.report import summarize_results
 
-    levels = ["MUST", "SHOULD", "INFO"]
-    results = sorted(
-        (_result(v) for v in verdicts), key=lambda r: (levels.index(r["level"]), r["rule"])
+    results = [v.result() for v in verdicts]
+    summary = summarize_results(
+        results, apis=apis, seed=seed, strict=False, wall_time=runner.elapsed,
+        rule_fields=("api", "outcome", "checked", "breaches", "reason"),
     )
-    click.echo(f"client rules over {traffic}" + (f" (sandbox {sandbox})" if sandbox else "") + ":")
-    _table(results)
-    must_failed = [r["rule"] for r in results if r["outcome"] == "failed" and r["level"] == "MUST"]
-    totals: dict[str, int] = {}
-    for result in results:
-        totals[result["outcome"]] = totals.get(result["outcome"], 0) + 1
-    summary: dict[str, Any] = {
-        "apis": list(apis),
-        "seed": seed,
-        "traffic": str(traffic),
-        "verdict": "fail" if must_failed or (command and command["exit_code"] != 0) else "pass",
-        "wall_time_seconds": round(wall_time, 2),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "totals": totals,
-        "rules": results,
-        "failures": [
-            {"rule": r["rule"], "level": r["level"], "source": r["source"],
-             "title": r["failure"]["title"], "received": r["failure"]["received"],
-             "documented": r["summary"]}
-            for r in results
-            if r["outcome"] == "failed"
-        ],
-        "not_verified": [
-            {"rule": r["rule"], "level": r["level"], "reason": r["reason"]}
-            for r in results
-            if r["outcome"] == "not_verified"
-        ],
-    }
+    summary["traffic"] = str(traffic)
     if sandbox is not None:
         summary["sandbox"] = sandbox
     if command is not None:
         summary["command"] = command
+        if command["exit_code"] != 0:
+            summary["verdict"] = "fail"
     if scenario is not None:
         summary["scenario"] = scenario
-    (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    write_junit(report_dir / JUNIT, results, summary)
-    write_html(report_dir, summary, traffic, mocks)
-    counted = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(totals.items()))
-    click.echo(f"  {counted or 'no client rule judges the mocks served'}; reports in {report_dir}")
-    if must_failed:
-        click.echo(f"a MUST client rule failed: {', '.join(must_failed)}")
-    return not must_failed
+    click.echo(f"client rules over {traffic}" + (f" (sandbox {sandbox})" if sandbox else "") + ":")
+    _table(summary["rules"])
+    if not results:
+        click.echo("  no client rule judges the mocks served")
+    must_failed = [r["rule"] for r in results if r["outcome"] == "failed" and r["level"] == "MUST"]
+    after = [f"a MUST client rule failed: {', '.join(must_failed)}"] if must_failed else []
+    return runner.finish(
+        summary, results, render_html(summary, traffic, mocks), details=False, after=after
+    )
 
 
 def _apis_of(mocks: Iterable[object]) -> list[Api]:
@@ -281,9 +206,11 @@ def _apis_of(mocks: Iterable[object]) -> list[Api]:
 
 
 def list_rules() -> None:
+    from pepharness.suites.rules import listing
+
     for api in APIS:
-        for rule in api.catalog():
-            click.echo(f"{rule.name}\t{rule.level}\t{api.name}\t{rule.source}\t{rule.summary}")
+        for line in listing(api.catalog()):
+            click.echo(line)
 
 
 def _list_rules_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -295,13 +222,6 @@ def _list_rules_flag(ctx: click.Context, param: click.Parameter, value: bool) ->
 list_rules_option = click.option(
     "--list-rules", is_flag=True, expose_value=False, is_eager=True, callback=_list_rules_flag,
     help="Print every client rule (name, level, API, source, summary), tab-separated; exit 0.",
-)
-report_dir_option = env_option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports/run"),
-    show_default=True,
-    help="Where traffic.jsonl (run only), summary.json, junit.xml and report.html are written.",
 )
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True,
@@ -372,6 +292,7 @@ def _describe(returncode: int) -> str:
 
 
 @click.command(
+    cls=OneLineErrors,
     context_settings={**CONTEXT, "allow_interspersed_args": False},
     epilog="\b\nCMD's environment (set for the mocks served):\n" + _variables_help(),
 )
@@ -383,7 +304,10 @@ def _describe(returncode: int) -> str:
     help="The mocks to serve, comma-separated (the PEP is judged as Platform and Frontend; "
     "the operator mock is served for the PEP and the front end, not judged).",
 )
-@report_dir_option
+@report_dir_option(
+    Path("reports/run"),
+    "Where traffic.jsonl (run only), summary.json, junit.xml and report.html are written.",
+)
 @seed_option
 @list_rules_option
 @click.option(
@@ -411,16 +335,17 @@ def run(
     MUST rule failed; 1: a rule failed or CMD failed (the last line says which); 2: could not run.
     """
     if not command:
-        raise click.UsageError("name the command to run after --, e.g. -- python client.py")
+        raise CannotRun("name the command to run after --, e.g. -- python client.py")
     try:
         chosen = [scenarios.load(ref) for ref in scenario_refs]
     except scenarios.ScenarioError as error:
         raise CannotRun(str(error)) from None
     if shutil.which(command[0]) is None:
         raise CannotRun(f"command not found: {command[0]}")
-    _prepare(report_dir)
+    runner = Runner("run", report_dir)
+    report_dir = runner.report_dir
+    runner.clear()
     traffic = report_dir / TRAFFIC
-    started = time.monotonic()
     try:
         writer = TrafficWriter.open(traffic)
     except OSError as error:
@@ -431,9 +356,9 @@ def run(
         except ServeError as error:
             raise CannotRun(str(error)) from None
         for name, url in urls.items():
-            click.echo(f"pepharness run: {name} on {url}")
+            runner.say(f"{name} on {url}")
         env = {**os.environ, **_environment(urls, seed)}
-        click.echo(f"pepharness run: $ {' '.join(command)}")
+        runner.say(f"$ {' '.join(command)}")
         try:
             child = subprocess.Popen(command, env=env)
         except OSError as error:
@@ -455,24 +380,22 @@ def run(
         "exit_code": returncode,
         "started_at": begun.isoformat(timespec="milliseconds"),
     }
-    click.echo(f"pepharness run: the command ended ({_describe(returncode)})")
+    runner.say(f"the command ended ({_describe(returncode)})")
     if chosen:
         _write_timeline(report_dir, timeline)
-    held = report(
+    code = report(
         judge_file(traffic, _apis_of(mocks), seed),
-        report_dir,
+        runner,
         apis=[api.name for api in _apis_of(mocks)],
         traffic=traffic,
         seed=seed,
-        wall_time=time.monotonic() - started,
         command=outcome,
         scenario=timeline if chosen else None,
         mocks=mocks,
     )
     if returncode != 0:
-        click.echo(f"pepharness run: the command failed ({_describe(returncode)})")
-    if returncode != 0 or not held:
-        raise SystemExit(1)
+        runner.say(f"the command failed ({_describe(returncode)})")
+    runner.exit(code)
 
 
 # `verify-client --admin URL [--since SEQ|RFC3339]` (D137-D139): the traffic read from a
@@ -534,13 +457,15 @@ def sandboxed_admin(admin: str, sandbox: str | None) -> tuple[str, str | None]:
     if named is None:
         return (admin if sandbox is None else f"{_admin_base(admin)}/__sandbox/{sandbox}"), sandbox
     if sandbox is not None and sandbox != named.group(1):
-        raise click.UsageError(f"--sandbox {sandbox} but --admin {admin} is sandbox {named[1]}")
+        raise CannotRun(f"--sandbox {sandbox} but --admin {admin} is sandbox {named[1]}")
     return admin, named.group(1)
 
 
 def one_traffic_source(traffic: Path | None, admin: str | None) -> None:
     if (traffic is None) == (admin is None):
-        raise click.UsageError("give exactly one of --traffic FILE or --admin URL")
+        raise CannotRun(
+            "give exactly one of --traffic FILE or --admin URL (see `verify-client --help`)"
+        )
 
 
 def _entry_time(entry: dict[str, Any]) -> datetime | None:
@@ -700,7 +625,7 @@ def traffic_to_judge(
     return dest
 
 
-@click.command("verify-client", context_settings=CONTEXT)
+@click.command("verify-client", cls=OneLineErrors, context_settings=CONTEXT)
 @click.option(
     "--traffic",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -709,13 +634,10 @@ def traffic_to_judge(
 )
 @admin_option
 @since_option
-@env_option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports/verify-client"),
-    show_default=True,
-    help="Where summary.json, junit.xml and report.html (and the traffic read by --admin or "
-    "cut by --since, traffic.jsonl) are written.",
+@report_dir_option(
+    Path("reports/verify-client"),
+    "Where summary.json, junit.xml and report.html (and the traffic read by --admin or cut by "
+    "--since, traffic.jsonl) are written.",
 )
 @env_option(
     "--sandbox",
@@ -743,9 +665,9 @@ def verify_client(
     one_traffic_source(traffic, admin)
     if admin is not None:
         admin, sandbox = sandboxed_admin(admin, sandbox)
-    _prepare(report_dir)
-    started = time.monotonic()
-    traffic = traffic_to_judge(traffic, admin, since, report_dir)
+    runner = Runner("verify-client", report_dir)
+    runner.clear()
+    traffic = traffic_to_judge(traffic, admin, since, runner.report_dir)
     try:
         seen = {
             entry.get("mock")
@@ -756,15 +678,13 @@ def verify_client(
         verdicts = judge_file(traffic, apis, seed, sandbox)
     except (TrafficFileError, OSError, KeyError, TypeError, ValueError) as error:
         raise CannotRun(f"{traffic} is not a traffic file: {error}") from None
-    held = report(
+    code = report(
         verdicts,
-        report_dir,
+        runner,
         apis=[api.name for api in apis],
         traffic=traffic,
         seed=seed,
-        wall_time=time.monotonic() - started,
         mocks=sorted(m for m in seen if isinstance(m, str)),
         sandbox=sandbox,
     )
-    if not held:
-        raise SystemExit(1)
+    runner.exit(code)

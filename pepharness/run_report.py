@@ -1,10 +1,11 @@
 """report.html of `pepharness run` and `verify-client` (issue 14 item 1, D122, D123).
 
-One self-contained page, check's CSS and escaping (suites/report.py): a header (command and its
-exit code, mocks, verdict, wall time, scenarios), the per-rule table, and for each breach the
-exchanges it names (`seq`) and a timeline of the WINDOW traffic lines before and after each,
-with the scenario steps applied in that span. The traffic file is read a second time, streamed,
-keeping only the lines of those windows: memory bounded by the breaches shown, not the run.
+One self-contained page on check's skeleton (suites/report.py: the banner, the per-rule table,
+the failure cards, what was NOT VERIFIED), the banner naming the command and its exit code, the
+mocks and the scenarios; then run's own sections: for each breach the exchanges it names
+(`seq`) and a timeline of the WINDOW traffic lines before and after each, with the scenario
+steps applied in that span. The traffic file is read a second time, streamed, keeping only the
+lines of those windows: memory bounded by the breaches shown, not the run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from typing import Any
 
 from pepharness.mocks.core.clock import to_rfc3339
 from pepharness.mocks.core.traffic import read_traffic
-from pepharness.suites.report import CSS, HTML, escape
+from pepharness.suites.report import (
+    escape,
+    failure_cards,
+    not_verified_table,
+    page,
+    rules_table,
+)
 
 WINDOW = 5
 """Traffic lines shown before and after each line a breach names."""
@@ -212,27 +219,16 @@ def render_html(summary: dict[str, Any], traffic: Path, mocks: Sequence[str]) ->
     if scenarios:
         facts.append(f"scenarios {escape(', '.join(scenarios))}")
     totals = summary["totals"]
-    out = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{title}: {verdict.upper()}</title>",
-        f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
-        f"<header class='{verdict}'><h1>{title} — {verdict.upper()}</h1>",
-        f"<p>{' · '.join(facts)}</p>",
-        f"<p>traffic {escape(summary['traffic'])} · "
-        + " · ".join(f"{n} {escape(o.replace('_', ' '))}" for o, n in sorted(totals.items()))
-        + "</p></header><main>",
-        "<h2>Client rules</h2><table><tr><th>rule</th><th>level</th><th>outcome</th>"
-        "<th>breaches</th><th>source</th></tr>",
+    facts_html = [
+        " · ".join(facts),
+        f"traffic {escape(summary['traffic'])} · "
+        + " · ".join(f"{n} {escape(o.replace('_', ' '))}" for o, n in sorted(totals.items())),
     ]
-    for rule in summary["rules"]:
-        out.append(
-            f"<tr><td><b>{escape(rule['rule'])}</b><br><span class='muted'>"
-            f"{escape(rule['summary'])}</span></td><td><span class='badge {escape(rule['level'])}'>"
-            f"{escape(rule['level'])}</span></td><td class='{escape(rule['outcome'])}'>"
-            f"{escape(rule['outcome'].replace('_', ' '))}</td><td>{len(rule['breaches'])}</td>"
-            f"<td>{escape(rule['source'])}</td></tr>"
-        )
-    out.append("</table>")
+    out = [
+        rules_table(summary["rules"], "Client rules", ("breaches", "breaches")),
+        failure_cards(summary.get("failures", [])),
+        not_verified_table(summary.get("not_verified", [])),
+    ]
     breaches = sum(len(rule["breaches"]) for rule, _ in shown)
     out.append(f"<h2>Breaches ({breaches})</h2>")
     if not shown:
@@ -273,14 +269,5 @@ def render_html(summary: dict[str, Any], traffic: Path, mocks: Sequence[str]) ->
                             "status", "outcome", "note")
             ) + "</tr>")
         out.append("</table>")
-    out.append("</main></body></html>\n")
-    return "".join(out)
+    return page(title, verdict, title, facts_html, out, EXTRA_CSS)
 
-
-def write_html(
-    report_dir: Path, summary: dict[str, Any], traffic: Path, mocks: Sequence[str]
-) -> Path:
-    """report.html in `report_dir`; its path."""
-    path = report_dir / HTML
-    path.write_text(render_html(summary, traffic, mocks), encoding="utf-8")
-    return path

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pepharness import contracts
+from pepharness.suites.rules import NOT_VERIFIED
 
 PARTS_FOLDER = ".parts"
 SUMMARY = "summary.json"
@@ -97,17 +98,21 @@ def merge_results(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def summarize(
-    parts: Sequence[dict[str, Any]], *, strict: bool, wall_time: float
+def summarize_results(
+    results: Sequence[dict[str, Any]],
+    *,
+    apis: Sequence[str],
+    seed: Any,
+    strict: bool,
+    wall_time: float,
+    rule_fields: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The machine-readable summary of one run made of `parts` (its pytest sessions)."""
-    results = merge_results(entry for part in parts for entry in part["results"])
-    results.sort(key=lambda r: (LEVELS.index(r["level"]), r["rule"], r.get("operation") or ""))
-    apis = sorted({api for part in parts for api in part.get("apis", [])})
-    observed: Counter[tuple[str, str, int]] = Counter()
-    for part in parts:
-        for method, path, status, count in part.get("observed", []):
-            observed[(method, path, int(status))] += int(count)
+    """The top-level shape every summary.json shares (`check`, `run`, `verify-client`): the
+    verdict, the counts per level and outcome, one entry per rule (with `rule_fields` copied
+    from its first result), the failures, what was NOT VERIFIED and why, and every result."""
+    results = sorted(
+        results, key=lambda r: (LEVELS.index(r["level"]), r["rule"], r.get("operation") or "")
+    )
     counts = {level: dict.fromkeys(OUTCOMES, 0) for level in LEVELS}
     for result in results:
         counts[result["level"]][result["outcome"]] += 1
@@ -121,6 +126,7 @@ def summarize(
                 "source": result["source"],
                 "summary": result["summary"],
                 "outcomes": dict.fromkeys(OUTCOMES, 0),
+                **{key: result.get(key) for key in rule_fields},
             },
         )
         rule["outcomes"][result["outcome"]] += 1
@@ -140,22 +146,16 @@ def summarize(
         for r in results
         if r["outcome"] in FAILING
     ]
-    options = parts[0].get("options", {}) if parts else {}
     return {
-        "apis": apis,
-        "base_url": options.get("base_url"),
-        "seed": options.get("seed"),
+        "apis": list(apis),
+        "seed": seed,
         "verdict": verdict_of(results, strict),
         "strict": strict,
         "wall_time_seconds": round(wall_time, 2),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "phases": [
-            {"phase": p["phase"], "pytest_exit": p.get("pytest_exit"), "results": len(p["results"])}
-            for p in parts
-        ],
         "counts": counts,
         "totals": dict(Counter(r["outcome"] for r in results)),
-        "rules": sorted(rules.values(), key=lambda r: (LEVELS.index(r["level"]), r["rule"])),
+        "rules": list(rules.values()),
         "failures": failures,
         "not_verified": [
             {"rule": r["rule"], "level": r["level"], "operation": r.get("operation"),
@@ -168,25 +168,65 @@ def summarize(
                                           "duration", "nodeid")}
             for r in results
         ],
-        "coverage": _coverage(apis, observed),
     }
+
+
+def summarize(
+    parts: Sequence[dict[str, Any]], *, strict: bool, wall_time: float
+) -> dict[str, Any]:
+    """The machine-readable summary of one run made of `parts` (its pytest sessions)."""
+    results = merge_results(entry for part in parts for entry in part["results"])
+    apis = sorted({api for part in parts for api in part.get("apis", [])})
+    observed: Counter[tuple[str, str, int]] = Counter()
+    for part in parts:
+        for method, path, status, count in part.get("observed", []):
+            observed[(method, path, int(status))] += int(count)
+    options = parts[0].get("options", {}) if parts else {}
+    summary = summarize_results(
+        results, apis=apis, seed=options.get("seed"), strict=strict, wall_time=wall_time
+    )
+    summary["base_url"] = options.get("base_url")
+    summary["phases"] = [
+        {"phase": p["phase"], "pytest_exit": p.get("pytest_exit"), "results": len(p["results"])}
+        for p in parts
+    ]
+    summary["coverage"] = _coverage(apis, observed)
+    return summary
 
 
 def render(
     report_dir: Path, part_paths: Sequence[Path], *, strict: bool, wall_time: float
 ) -> dict[str, Any]:
     """Write summary.json, junit.xml and report.html from the raw parts; return the summary."""
+    summary, results = from_parts(report_dir, part_paths, strict=strict, wall_time=wall_time)
+    write_reports(report_dir, summary, results, render_html(summary))
+    return summary
+
+
+def from_parts(
+    report_dir: Path, part_paths: Sequence[Path], *, strict: bool, wall_time: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The summary of a check's raw parts (and the fields never seen its parts folder holds),
+    and its merged results."""
     parts = load_parts(part_paths)
     summary = summarize(parts, strict=strict, wall_time=wall_time)
     summary["fields_never_seen"] = [
         row for row in fields_never_seen(report_dir) if row["api"] in summary["apis"]
     ]
-    results = merge_results(entry for part in parts for entry in part["results"])
+    return summary, merge_results(entry for part in parts for entry in part["results"])
+
+
+def write_reports(
+    report_dir: Path, summary: dict[str, Any], results: Sequence[dict[str, Any]], page: str
+) -> tuple[Path, Path, Path]:
+    """The one writer of every command's reports: summary.json, junit.xml (one testcase per
+    result) and report.html (`page`) in `report_dir`; their paths."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    write_junit(report_dir / JUNIT, results, summary)
-    (report_dir / HTML).write_text(render_html(summary), encoding="utf-8")
-    return summary
+    paths = (report_dir / JUNIT, report_dir / SUMMARY, report_dir / HTML)
+    paths[1].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_junit(paths[0], results, summary)
+    paths[2].write_text(page, encoding="utf-8")
+    return paths
 
 
 NEVER_SEEN_GLOB = "fields-never-seen-*.json"
@@ -276,14 +316,17 @@ def _clean(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """The terminal's closing lines: verdict, counts per level, every failure, wall time."""
+def summary_lines(summary: dict[str, Any], *, details: bool = True) -> list[str]:
+    """The terminal's closing lines: every failure (with what was received and documented, or
+    one line each without `details`), counts per level, every NOT VERIFIED rule and why, the
+    verdict and the wall time."""
     lines = []
     for failure in summary["failures"]:
-        lines.append(
-            f"FAIL {failure['level']:<6} {failure['rule']}  [{failure['operation'] or '-'}]"
-        )
+        operation = f"  [{failure['operation']}]" if failure["operation"] else ""
+        lines.append(f"FAIL {failure['level']:<6} {failure['rule']}{operation}")
         lines.append(f"       {failure['title']}")
+        if not details:
+            continue
         lines.append(f"       received:   {failure['received']}")
         lines.append(f"       documented: {failure['documented']}")
         if failure["curl"]:
@@ -293,6 +336,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         if any(counts.values()):
             shown = ", ".join(f"{counts[o]} {o.replace('_', ' ')}" for o in OUTCOMES if counts[o])
             lines.append(f"{level:<6} {shown}")
+    lines += not_verified_lines(summary)
     never_seen = summary.get("fields_never_seen") or []
     if never_seen:
         count = sum(len(row["fields"]) for row in never_seen)
@@ -305,6 +349,21 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"verdict: {summary['verdict'].upper()}{strict} — wall time "
         f"{summary['wall_time_seconds']:.1f} s"
     )
+    return lines
+
+
+def not_verified_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per NOT VERIFIED rule: its level, name and why (the first reason; how many
+    operations it stands for when the rule is checked per operation)."""
+    reasons: dict[str, list[dict[str, Any]]] = {}
+    for item in summary["not_verified"]:
+        reasons.setdefault(item["rule"], []).append(item)
+    lines = []
+    for rule, items in reasons.items():
+        reason = str(items[0]["reason"] or "no reason given")
+        reason = reason.removeprefix(f"{NOT_VERIFIED}: ")
+        more = f" (and {len(items) - 1} more operation(s))" if len(items) > 1 else ""
+        lines.append(f"NOT VERIFIED {items[0]['level']:<6} {rule}: {reason}{more}")
     return lines
 
 
@@ -348,25 +407,108 @@ def escape(value: Any) -> str:
 _e = escape
 
 
+def page(
+    title: str, verdict: str, heading: str, facts: Sequence[str], body: Sequence[str],
+    css: str = "",
+) -> str:
+    """The one page skeleton of every report.html: a banner coloured by the verdict (its
+    heading and lines of facts, already HTML), then the sections of `body`."""
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{_e(title)}: {verdict.upper()}</title>",
+        f"<style>{CSS}{css}</style></head><body>",
+        f"<header class='{verdict}'><h1>{_e(heading)} — {verdict.upper()}</h1>",
+        *(f"<p>{fact}</p>" for fact in facts),
+        "</header><main>",
+        *body,
+        "</main></body></html>\n",
+    ]
+    return "".join(out)
+
+
+def rules_table(
+    rules: Sequence[dict[str, Any]], title: str = "Rules by level",
+    extra: tuple[str, str] | None = None,
+) -> str:
+    """The per-rule table: each rule with its summary, level, source, and how many of its
+    checks ended in each outcome; `extra` adds a column (header, key of the rule entry)."""
+    out = [f"<h2>{_e(title)}</h2><table><tr><th>rule</th><th>level</th><th>source</th>"]
+    out += [f"<th>{o.replace('_', ' ')}</th>" for o in OUTCOMES]
+    out.append(f"<th>{_e(extra[0])}</th></tr>" if extra else "</tr>")
+    for rule in rules:
+        outcomes = rule.get("outcomes") or {rule.get("outcome"): 1}
+        level = _e(rule["level"])
+        out.append(
+            f"<tr><td><b>{_e(rule['rule'])}</b><br><span class='muted'>{_e(rule['summary'])}"
+            f"</span></td><td><span class='badge {level}'>{level}</span></td>"
+            f"<td>{_e(rule['source'])}</td>"
+        )
+        out += [
+            f"<td class='{o if outcomes.get(o) else 'muted'}'>{outcomes.get(o, 0)}</td>"
+            for o in OUTCOMES
+        ]
+        if extra:
+            value = rule.get(extra[1])
+            out.append(f"<td>{_e(len(value) if isinstance(value, list) else value)}</td>")
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def failure_cards(failures: Sequence[dict[str, Any]], intro: str = "") -> str:
+    """One card per failure: the rule, what was received and what is documented, its source,
+    and the curl line that reproduces it when there is one."""
+    out = [f"<h2>Failures ({len(failures)})</h2>"]
+    if not failures:
+        out.append("<p class='muted'>None.</p>")
+    elif intro:
+        out.append(f"<p class='muted'>{intro}</p>")
+    for failure in failures:
+        level = _e(failure["level"])
+        out.append(
+            f"<div class='card {level}'><h3><span class='badge {level}'>"
+            f"{level}</span> {_e(failure['rule'])} "
+            f"<span class='muted'>{_e(failure.get('operation') or '')}</span></h3>"
+            f"<p>{_e(failure['title'])}</p>"
+            f"<div class='grid'><div><b>Received</b>\n{_e(failure['received'])}</div>"
+            f"<div><b>Documented</b>\n{_e(failure['documented'])}</div></div>"
+            f"<p class='muted'>Source: {_e(failure['source'])}</p>"
+        )
+        if failure.get("curl"):
+            out.append(f"<pre>{_e(failure['curl'])}</pre>")
+        out.append("</div>")
+    return "".join(out)
+
+
+def not_verified_table(items: Sequence[dict[str, Any]]) -> str:
+    """What was NOT VERIFIED, and why (nothing when everything was)."""
+    if not items:
+        return ""
+    out = [f"<h2>Not verified ({len(items)})</h2><table>",
+           "<tr><th>rule</th><th>level</th><th>operation</th><th>why</th></tr>"]
+    for item in items:
+        level = _e(item["level"])
+        out.append(
+            f"<tr><td>{_e(item['rule'])}</td><td><span class='badge {level}'>"
+            f"{level}</span></td><td>{_e(item.get('operation') or '')}</td>"
+            f"<td>{_e(item['reason'])}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
 def render_html(summary: dict[str, Any]) -> str:
     """One page, no external asset: verdict, failures, rules by level, contract coverage."""
     verdict = summary["verdict"]
     totals = summary["totals"]
-    out = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>pepharness check {_e('+'.join(summary['apis']))}: {verdict.upper()}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<header class='{verdict}'><h1>{_e(' + '.join(summary['apis']) or 'suite')} — "
-        f"{verdict.upper()}</h1>",
-        f"<p>target {_e(summary['base_url'])} · seed {_e(summary['seed'])} · wall time "
+    facts = [
+        f"target {_e(summary['base_url'])} · seed {_e(summary['seed'])} · wall time "
         f"{summary['wall_time_seconds']:.1f} s · finished {_e(summary['finished_at'])}"
-        + (" · strict (SHOULD counts)" if summary["strict"] else "")
-        + "</p>",
-        "<p>"
-        + " · ".join(f"{totals.get(o, 0)} {o.replace('_', ' ')}" for o in OUTCOMES)
-        + " (rule &times; operation)</p></header><main>",
+        + (" · strict (SHOULD counts)" if summary["strict"] else ""),
+        " · ".join(f"{totals.get(o, 0)} {o.replace('_', ' ')}" for o in OUTCOMES)
+        + " (rule &times; operation)",
     ]
-    out.append("<h2>Counts by level</h2><table><tr><th>level</th>")
+    out = ["<h2>Counts by level</h2><table><tr><th>level</th>"]
     out += [f"<th>{o.replace('_', ' ')}</th>" for o in OUTCOMES]
     out.append("</tr>")
     for level in LEVELS:
@@ -375,57 +517,15 @@ def render_html(summary: dict[str, Any]) -> str:
         out += [f"<td class='{o if counts[o] else 'muted'}'>{counts[o]}</td>" for o in OUTCOMES]
         out.append("</tr>")
     out.append("</table>")
-
-    out.append(f"<h2>Failures ({len(summary['failures'])})</h2>")
-    if not summary["failures"]:
-        out.append("<p class='muted'>None.</p>")
-    else:
-        out.append(
-            "<p class='muted'>The curl lines read the credentials from the environment, as "
-            "<code>pepharness check</code> does: <code>$PEPHARNESS_EMAIL</code>, "
-            "<code>$PEPHARNESS_PASSWORD</code>, and <code>$JWT_AUTH</code> for a token "
-            "(the <code>jwt-auth</code> header of a fresh login).</p>"
-        )
-    for failure in summary["failures"]:
-        out.append(
-            f"<div class='card {failure['level']}'><h3><span class='badge {failure['level']}'>"
-            f"{failure['level']}</span> {_e(failure['rule'])} "
-            f"<span class='muted'>{_e(failure['operation'] or '')}</span></h3>"
-            f"<p>{_e(failure['title'])}</p>"
-            f"<div class='grid'><div><b>Received</b>\n{_e(failure['received'])}</div>"
-            f"<div><b>Documented</b>\n{_e(failure['documented'])}</div></div>"
-            f"<p class='muted'>Source: {_e(failure['source'])}</p>"
-        )
-        if failure["curl"]:
-            out.append(f"<pre>{_e(failure['curl'])}</pre>")
-        out.append("</div>")
-
-    if summary["not_verified"]:
-        out.append(f"<h2>Not verified ({len(summary['not_verified'])})</h2><table>")
-        out.append("<tr><th>rule</th><th>level</th><th>operation</th><th>why</th></tr>")
-        for item in summary["not_verified"]:
-            out.append(
-                f"<tr><td>{_e(item['rule'])}</td><td><span class='badge {item['level']}'>"
-                f"{item['level']}</span></td><td>{_e(item['operation'] or '')}</td>"
-                f"<td>{_e(item['reason'])}</td></tr>"
-            )
-        out.append("</table>")
-
-    out.append("<h2>Rules by level</h2><table><tr><th>rule</th><th>level</th><th>source</th>")
-    out += [f"<th>{o.replace('_', ' ')}</th>" for o in OUTCOMES]
-    out.append("</tr>")
-    for rule in summary["rules"]:
-        out.append(
-            f"<tr><td><b>{_e(rule['rule'])}</b><br><span class='muted'>{_e(rule['summary'])}"
-            f"</span></td><td><span class='badge {rule['level']}'>{rule['level']}</span></td>"
-            f"<td>{_e(rule['source'])}</td>"
-        )
-        out += [
-            f"<td class='{o if rule['outcomes'][o] else 'muted'}'>{rule['outcomes'][o]}</td>"
-            for o in OUTCOMES
-        ]
-        out.append("</tr>")
-    out.append("</table>")
+    out.append(failure_cards(
+        summary["failures"],
+        "The curl lines read the credentials from the environment, as "
+        "<code>pepharness check</code> does: <code>$PEPHARNESS_EMAIL</code>, "
+        "<code>$PEPHARNESS_PASSWORD</code>, and <code>$JWT_AUTH</code> for a token "
+        "(the <code>jwt-auth</code> header of a fresh login).",
+    ))
+    out.append(not_verified_table(summary["not_verified"]))
+    out.append(rules_table(summary["rules"]))
 
     never_seen = summary.get("fields_never_seen") or []
     if never_seen:
@@ -463,5 +563,8 @@ def render_html(summary: dict[str, Any]) -> str:
             f"</span></td><td>{observed or '<span class=muted>none</span>'}</td>"
             f"<td>{missing or '<span class=muted>none</span>'}</td><td>{extra}</td></tr>"
         )
-    out.append("</table></main></body></html>\n")
-    return "".join(out)
+    out.append("</table>")
+    return page(
+        f"pepharness check {'+'.join(summary['apis'])}", verdict,
+        " + ".join(summary["apis"]) or "suite", facts, out,
+    )

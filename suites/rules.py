@@ -68,6 +68,13 @@ class RuleCatalog:
         return len(self._rules)
 
 
+def listing(rules: Iterable[Rule]) -> Iterator[str]:
+    """`--list-rules` of every command (check's suites and run's client judges alike): one
+    line per rule, tab-separated: name, level, API, source, summary."""
+    for rule in rules:
+        yield f"{rule.name}\t{rule.level}\t{rule.api}\t{rule.source}\t{rule.summary}"
+
+
 class RuleFailure(AssertionError):
     """A broken rule: what was received, what the contract documents, and how to reproduce it."""
 

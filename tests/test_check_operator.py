@@ -15,7 +15,7 @@ from flask import Flask
 from planted.operator_variants import OPERATOR_VARIANTS, operator_app
 from planted.variants import Variant
 
-from pepharness.check import check
+from pepharness.checks.group import check
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.operator import backend_of
 

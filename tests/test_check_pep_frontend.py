@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from planted.pep_variants import PEP_VARIANTS, PepVariant, pep_app
 
-from pepharness.check import check
+from pepharness.checks.group import check
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.operator import create_app as operator_app
 

@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from planted.platform_variants import PLATFORM_VARIANTS, PlatformVariant
 
-from pepharness.check_platform import check_pep_platform
+from pepharness.checks.pep_platform import check_pep_platform
 from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.pep import create_app
 

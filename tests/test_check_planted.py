@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 from planted.variants import VARIANTS, Variant, base_app
 
-from pepharness.check import check
+from pepharness.checks.group import check
 from pepharness.mocks.core import ThreadedServer
 
 

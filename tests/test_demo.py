@@ -24,7 +24,7 @@ def test_demo_serves_checks_and_reports(tmp_path: Path) -> None:
     assert summary["check_exit_codes"] == {
         "sinatra": 0, "operator": 0, "pep-frontend": 0, "pep-platform": 0
     }
-    for api in ("operator", "pep-frontend", "pep-platform"):
+    for api in ("sinatra", "operator", "pep-frontend", "pep-platform"):
         checked = json.loads((tmp_path / api / "summary.json").read_text())
         assert checked["verdict"] == "pass", api
         assert (tmp_path / api / "report.html").is_file()

@@ -182,7 +182,7 @@ def test_a_command_not_found_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == ""
-    assert done.stderr.splitlines() == ["pepharness: command not found: no-such-command-pepharness"]
+    assert done.stderr.splitlines() == ["error: command not found: no-such-command-pepharness"]
 
 
 def test_an_unwritable_report_dir_or_a_bad_option_is_exit_2(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_an_unwritable_report_dir_or_a_bad_option_is_exit_2(tmp_path: Path) -> N
     blocker.write_text("")
     result = invoke("run", "--report-dir", str(blocker / "reports"), "--", "true")
     assert result.exit_code == 2
-    assert "cannot write the report dir" in result.output
+    assert f"error: cannot write to {blocker / 'reports'}: Not a directory" in result.output
     assert invoke("run", "--mocks", "nope", "--", "true").exit_code == 2
     assert invoke("run").exit_code == 2
 

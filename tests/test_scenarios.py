@@ -86,7 +86,7 @@ def test_run_refuses_a_bad_scenario_file_before_serving(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"pepharness: {bad}: step 1: at must be a number of seconds from 0 to 86400, not \"soon\""
+        f"error: {bad}: step 1: at must be a number of seconds from 0 to 86400, not \"soon\""
     ]
     assert not report_dir.exists()  # nothing served, nothing written
     unknown = invoke("run", "--scenario", "no-such", "--", sys.executable, "-c", "pass")

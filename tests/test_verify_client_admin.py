@@ -218,7 +218,7 @@ def test_a_serve_without_traffic_is_exit_2_with_the_message(tmp_path: Path) -> N
         conforms(answer)
         result = invoke("verify-client", "--admin", url, "--report-dir", str(tmp_path))
     assert result.exit_code == 2
-    assert result.output.strip() == f"pepharness: {url}: {NO_TRAFFIC}"
+    assert result.output.strip() == f"error: {url}: {NO_TRAFFIC}"
 
 
 def test_no_pepharness_or_nothing_there_is_exit_2(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ Entry = Mapping[str, Any]
 """One line of the traffic file (D104)."""
 
 PASS, FAIL, NOT_VERIFIED = "pass", "fail", "not verified"
+REPORTED = {PASS: "passed", FAIL: "failed", NOT_VERIFIED: "not_verified"}
+"""A verdict's outcome as the report writer names it (suites/report.py OUTCOMES)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,37 @@ class Verdict:
         if self.breaches:
             return FAIL
         return PASS if self.checked else NOT_VERIFIED
+
+    def result(self) -> dict[str, Any]:
+        """This verdict as one result of the shared report writer (suites/report.py): the
+        rule's name, level, source, summary and API, the outcome in the report's words, and
+        the breaches, the first (with how many more) as its failure."""
+        rule = self.rule
+        result: dict[str, Any] = {
+            "rule": rule.name,
+            "level": str(rule.level),
+            "source": rule.source,
+            "summary": rule.summary,
+            "api": rule.api,
+            "outcome": REPORTED[self.outcome],
+            "checked": self.checked,
+            "breaches": [
+                {"title": b.title, "seqs": list(b.seqs), "detail": b.detail}
+                for b in self.breaches
+            ],
+            "reason": "" if self.checked else "the client sent nothing this rule looks at",
+        }
+        if self.breaches:
+            first = self.breaches[0]
+            more = len(self.breaches) - 1
+            result["failure"] = {
+                "title": first.title + (f" (and {more} more)" if more else ""),
+                "received": "\n".join(
+                    f"#{','.join(map(str, b.seqs))} {b.title}: {b.detail}" for b in self.breaches
+                ),
+                "documented": rule.summary,
+            }
+        return result
 
 
 class Judge(Protocol):

@@ -26,7 +26,7 @@ def operator(options: SuiteOptions) -> Api:
 
     valid = list(options.valid_tokens)
     if not valid and options.base_url is not None:
-        from pepharness.check import mock_operator_tokens
+        from pepharness.checks.operator import mock_operator_tokens
 
         found = mock_operator_tokens(options.base_url)
         valid = found[0] if found else []

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
-from pathlib import Path
 from typing import Any
 
-import click
 import requests
 
-from pepharness.check import (
+from pepharness.checks.common import (
     NOT_THERE,
     PROBE_TIMEOUT_SECONDS,
     CheckAborted,
     Run,
-    _common_options,
+    check_command,
+    clock_and_limit,
+    clock_control_option,
     probe_clock,
     probe_reachable,
+    rate_limit_option,
+    reach,
 )
-from pepharness.options import CONTEXT, env_option
-from pepharness.suites.options import OptionError, parse_clock_control, parse_rate_limit
+from pepharness.options import env_option
 
 API = "pep-platform"
 TOKEN_PATH = "/api/oauth/v1/token"
@@ -43,12 +45,9 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
     Platform gateway, end the check with one line. Returns how the token was obtained."""
     answers = []
     for how, kwargs in _token_requests(client_id, secret):
-        try:
-            response = requests.post(
-                f"{base_url}{TOKEN_PATH}", timeout=PROBE_TIMEOUT_SECONDS, **kwargs
-            )
-        except requests.RequestException as error:
-            raise CheckAborted(f"cannot reach {base_url}: {type(error).__name__}") from None
+        response = reach(base_url, functools.partial(
+            requests.post, f"{base_url}{TOKEN_PATH}", timeout=PROBE_TIMEOUT_SECONDS, **kwargs
+        ))
         try:
             body = response.json()
         except ValueError:
@@ -75,8 +74,7 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
     return "none of the three ways (the suite names the rule the answers break)"
 
 
-@click.command(API, context_settings=CONTEXT)
-@_common_options(API)
+@check_command(API)
 @env_option(
     "--client-id", default=DEMO_CLIENT_ID, show_default=True,
     help="An API client of the PEP allowed on the Platform gateway.",
@@ -86,15 +84,12 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
     help="That client's secret (reaches the suite through its environment only; curl lines "
     "show $PEPHARNESS_CLIENT_SECRET).",
 )
-@env_option(
-    "--clock-control", default="none", show_default=True, metavar="URL|none",
-    help="The target's clock control, e.g. http://127.0.0.1:8103/__admin: the token's expiry "
-    "and the rate limit's recovery are then checked by moving its clock.",
+@clock_control_option(
+    "http://127.0.0.1:8103/__admin", "the token's expiry and the rate limit's recovery are"
 )
-@env_option(
-    "--expect-rate-limit", default=None, metavar="N/SECONDS",
-    help="The data fetch's rate limit (the vendor documents 100/60); without it the 429 checks "
-    "are NOT VERIFIED.",
+@rate_limit_option(
+    "The data fetch's rate limit (the vendor documents 100/60); without it the 429 checks "
+    "are NOT VERIFIED."
 )
 @env_option(
     "--restart-command", default=None, metavar="CMD",
@@ -103,13 +98,7 @@ def probe_token(base_url: str, client_id: str, secret: str) -> str:
     "the restart check is NOT VERIFIED. Reaches the suite through its environment only.",
 )
 def check_pep_platform(
-    base_url: str,
-    report_dir: Path,
-    max_examples: int,
-    seed: int | None,
-    strict: bool,
-    rules: str,
-    operations: str,
+    run: Run,
     client_id: str,
     client_secret: str,
     clock_control: str,
@@ -131,15 +120,7 @@ def check_pep_platform(
     Exit 2: the target is unreachable, the credentials are refused, the clock control does not
             answer, or an option is wrong.
     """
-    run = Run(
-        API, base_url=base_url, report_dir=report_dir, max_examples=max_examples,
-        seed=seed, strict=strict, rules=rules, operations=operations,
-    )
-    try:
-        clock = parse_clock_control(clock_control)
-        limit = parse_rate_limit(expect_rate_limit) if expect_rate_limit else None
-    except OptionError as error:
-        raise CheckAborted(str(error)) from None
+    clock, limit = clock_and_limit(clock_control, expect_rate_limit)
     probe_reachable(run.target, TOKEN_PATH)
     probe_token(run.target, client_id, client_secret)
     if clock is not None:
@@ -155,7 +136,7 @@ def check_pep_platform(
     run.execute(
         workers="1",
         banner=f"client {client_id}, clock control {clock or 'none'}, rate limit {expected}, "
-        f"restart {'by command' if restart else 'not checked'}, max examples {max_examples}",
+        f"restart {'by command' if restart else 'not checked'}",
     )
 
 
