@@ -304,19 +304,28 @@ def body_keys(body: Any, fields: Collection[str]) -> tuple[list[dict[str, Any]],
     return found, False
 
 
-def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
-    if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
-        return {"keys": [], "keys_truncated": True}
+def _small_json_body(current: Request) -> tuple[bytes, Any] | None:
+    """The request's raw body and its JSON, when it is at most MAX_KEYS_BODY_BYTES of JSON;
+    None otherwise (too large, unreadable, not JSON)."""
     try:
         raw = current.get_data(cache=True)
     except (HTTPException, OSError):  # a chunked body past MAX_CONTENT_LENGTH, a dead client
-        return {}
+        return None
     if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
-        return {}
+        return None
     try:
-        body = json.loads(raw)
+        return raw, json.loads(raw)
     except (ValueError, RecursionError):
+        return None
+
+
+def _request_keys(current: Request, fields: Collection[str]) -> dict[str, Any]:
+    if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
+        return {"keys": [], "keys_truncated": True}
+    read = _small_json_body(current)
+    if read is None:
         return {}
+    raw, body = read
     keys, truncated = body_keys(body, fields)
     if not keys:
         return {}
@@ -359,16 +368,8 @@ def _request_user(current: Request, fields: Collection[str]) -> dict[str, str]:
     login and its user's Basic calls read alike (D150); never the password."""
     if (current.content_length or 0) > MAX_KEYS_BODY_BYTES:
         return {}
-    try:
-        raw = current.get_data(cache=True)
-    except (HTTPException, OSError):
-        return {}
-    if not raw or len(raw) > MAX_KEYS_BODY_BYTES:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return {}
+    read = _small_json_body(current)
+    body = read[1] if read is not None else None
     if not isinstance(body, dict):
         return {}
     for name in fields:
