@@ -169,7 +169,7 @@ def _reject_constant(name: str) -> NoReturn:
 def read_json() -> Any:
     """The request body as JSON, or `AdminBadRequest` saying why it is not."""
     raw = request.get_data(cache=True)
-    if not raw.strip():
+    if not raw.strip(b" \t\r\n"):  # JSON's whitespace: a form feed is a body, and not JSON
         raise AdminBadRequest("a JSON body is required")
     try:
         return json.loads(raw, parse_constant=_reject_constant)

@@ -44,6 +44,8 @@ SANDBOX_PREFIX = "/__sandbox"
 SANDBOXES_PATH = ADMIN_PREFIX + "/sandboxes"
 DEFAULT_IDLE_SECONDS = 3600
 MAX_IDLE_SECONDS = 7 * 24 * 3600
+MIN_IDLE_SECONDS = 1
+"""Shorter, a sandbox could end between its creation and its first use (D127)."""
 MAX_SANDBOXES = 32
 _HEADER_KEY = "HTTP_" + SANDBOX_HEADER.upper().replace("-", "_")
 _SHOWN_ID_CHARS = 40
@@ -227,10 +229,10 @@ def _idle_seconds(body: Mapping[str, Any]) -> float:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or not 0 < value <= MAX_IDLE_SECONDS
+        or not MIN_IDLE_SECONDS <= value <= MAX_IDLE_SECONDS
     ):
         raise AdminBadRequest(
-            f"idle_seconds must be a number above 0 and at most {MAX_IDLE_SECONDS}, "
+            f"idle_seconds must be a number from {MIN_IDLE_SECONDS} to {MAX_IDLE_SECONDS}, "
             f"not {value!r}"[:200]
         )
     return int(value) if float(value).is_integer() else float(value)
@@ -243,7 +245,8 @@ def sandbox_blueprint(registry: SandboxRegistry) -> Blueprint:
     @admin.post("")
     def create() -> ResponseReturnValue:
         raw = request.get_data(cache=True)
-        body = read_json_object(allowed=("idle_seconds",)) if raw.strip() else {}
+        # No body, or JSON's whitespace only: the defaults; anything else must be the object.
+        body = read_json_object(allowed=("idle_seconds",)) if raw.strip(b" \t\r\n") else {}
         sandbox = registry.create(_idle_seconds(body))
         response = jsonify(sandbox.to_json())
         response.status_code = 201
