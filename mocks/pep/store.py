@@ -61,9 +61,16 @@ class ClientExists(Exception):
 
 
 def database_url(database: str | Path) -> str:
-    """An SQLAlchemy URL for `database`: a URL as it is, anything else a SQLite file path."""
+    """An SQLAlchemy URL for `database`: a URL as it is, anything else a SQLite file path.
+    A PostgreSQL URL without a driver (`postgresql://`, `postgres://`) is given psycopg 3's,
+    the one the `postgres` extra installs (D193)."""
     text = str(database)
-    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    scheme, rest = text.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return text
 
 
 def hash_secret(client_id: str, secret: str) -> str:
