@@ -201,3 +201,14 @@ def test_two_pep_instances_on_one_database_apply_every_event_once(
         assert Decimal(str(state["deposits"])) == totals["deposits"], player
         assert state["depositCount"] == totals["count"], player
         assert Decimal(str(state["bets"])) == totals["bets"], player
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_without_its_password() -> None:
+    pytest.importorskip("psycopg")
+    from pepharness.mocks import pep
+
+    with pytest.raises(ValueError) as refused:
+        pep.create_app({"DATABASE": "postgresql://pep:s3cret@127.0.0.1:1/pep", "ENGINE": False})
+    message = str(refused.value)
+    assert message.startswith("cannot open the database postgresql+psycopg://pep:***@127.0.0.1:1/")
+    assert "s3cret" not in message and "\n" not in message
