@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -154,7 +155,9 @@ def test_two_pep_instances_on_one_database_apply_every_event_once(
     from pepharness.mocks.pep.reads import engine_of
 
     config = {"SEED": 42, "DATABASE": postgresql, "OPERATOR_URL": "http://127.0.0.1:9"}
-    apps = [pep.create_app(config), pep.create_app(config)]
+    # Started together: one creates the tables and seeds the clients, then the other (D195).
+    with ThreadPoolExecutor(2) as starting:
+        apps = list(starting.map(pep.create_app, [config, config]))
     made = _events()
     try:
         with ThreadedServer(apps[0], threads=4) as one, ThreadedServer(apps[1], threads=4) as two:

@@ -78,7 +78,7 @@ from pepharness.mocks.pep.engine_domain import (
     segments_of,
 )
 from pepharness.mocks.pep.events import platform_events
-from pepharness.mocks.pep.store import metadata
+from pepharness.mocks.pep.store import create_tables, metadata
 
 __all__ = [
     "AMOUNT_CONDITIONS",
@@ -317,7 +317,7 @@ class ReactiveEngine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._starting_xp = starting_xp
-        metadata.create_all(db, tables=[platform_events, *ENGINE_TABLES])
+        create_tables(db, [platform_events, *ENGINE_TABLES])
 
     def starting_standing(self, player_id: str) -> Standing:
         """The player's standing before any event: its seeded XP (`starting_xp`; 0 without
