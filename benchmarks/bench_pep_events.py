@@ -426,7 +426,9 @@ def main() -> None:
     if args.instances > 1 and (args.database is None or args.database.startswith("sqlite")):
         parser.error("--instances above 1 needs a shared --database (PostgreSQL)")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    if shutil.which("wrk") and args.instances == 1:
+    if args.instances > 1:
+        print("wrk: skipped with --instances (one wrk target)")
+    elif shutil.which("wrk"):
         run_wrk(args)
     else:
         print("wrk: not on PATH, skipped (the Python senders' figures are a floor)")
