@@ -401,7 +401,10 @@ class ReactiveEngine:
 
         The batch's events are claimed first (one another engine claimed already is left to
         it), their players read once, the events applied in memory one after the other, and
-        every row they changed written once before the commit."""
+        every row they changed written once before the commit. On PostgreSQL, where other PEP
+        instances' engines may share the database, the batch is selected `FOR UPDATE SKIP
+        LOCKED` in that transaction and its players locked one by one in a fixed order (D191,
+        D192); on SQLite its single writer orders the engines."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         with self._lock:
