@@ -10,7 +10,6 @@ scoped, empty by default): a contract validator plugs in there, in one place, e.
 
 from __future__ import annotations
 
-import functools
 import glob
 import os
 import pwd
@@ -20,6 +19,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -342,12 +342,22 @@ def postgresql_server() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    log = os.path.join(folder, "log")
+
+    def run(command: list[str]) -> None:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            said = (done.stderr or done.stdout).strip()
+            if os.path.exists(log):
+                said += "\n" + Path(log).read_text(encoding="utf-8", errors="replace")[-2000:]
+            shutil.rmtree(folder, ignore_errors=True)
+            pytest.fail(f"{command[len(as_user)]} failed: {said}")
+
     run([*as_user, initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
          "--no-sync", "--no-instructions"])
     options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    run([*as_user, pg_ctl, "-D", data, "-l", os.path.join(folder, "log"), "-o", options,
+    run([*as_user, pg_ctl, "-D", data, "-l", log, "-o", options,
          "-w", "-t", "60", "start"])
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
