@@ -207,11 +207,15 @@ def test_two_pep_instances_on_one_database_apply_every_event_once(
 
 
 def test_a_database_that_cannot_be_opened_is_one_line_without_its_password() -> None:
+    """`serve pep` on a PostgreSQL server that is not there: one line, exit 2 (D194)."""
     pytest.importorskip("psycopg")
-    from pepharness.mocks import pep
+    from click.testing import CliRunner
 
-    with pytest.raises(ValueError) as refused:
-        pep.create_app({"DATABASE": "postgresql://pep:s3cret@127.0.0.1:1/pep", "ENGINE": False})
-    message = str(refused.value)
-    assert message.startswith("cannot open the database postgresql+psycopg://pep:***@127.0.0.1:1/")
-    assert "s3cret" not in message and "\n" not in message
+    from pepharness.cli import cli
+
+    url = "postgresql://pep:s3cret@127.0.0.1:1/pep"
+    result = CliRunner().invoke(cli, ["serve", "pep", "--port", "0", "--database", url])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "s3cret" not in result.output
+    assert "cannot open the database postgresql+psycopg://pep:***@127.0.0.1:1/pep: " in lines[0]
