@@ -3,6 +3,8 @@ counted twice — also when the server is killed and restarted mid-run.
 
     python benchmarks/bench_pep_events.py                 # 10,000 events, 8 senders, both runs
     python benchmarks/bench_pep_events.py --events 2000   # a quick look
+    python benchmarks/bench_pep_events.py --database postgresql+psycopg://u@127.0.0.1/bench
+    python benchmarks/bench_pep_events.py --database postgresql://… --instances 2
 
 Serves `pepharness serve pep --quiet` on a loopback port (a real subprocess, a real SQLite
 file; `--access-log` keeps its line per request, which costs ~15 % here), takes
@@ -20,6 +22,11 @@ The second run kills the server (SIGKILL) when 40 % of the events are acknowledg
 again on the same database: an event committed just before the kill is answered `duplicate`
 when its sender retries, and counted once. Nothing is asserted: these are figures; a mismatch is
 printed as one. Only loopback is contacted.
+
+`--database URL` runs the same on that database (PostgreSQL: psycopg, the `postgres` extra;
+its PEP tables are dropped before each run: give it a database of its own), and
+`--instances N` serves N PEPs on it (a shared database: PostgreSQL), the senders split among
+them, each applying events with its own engine; the killed run kills the first one only.
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ import random
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,6 +48,8 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 HOST = "127.0.0.1"
 CLIENT, SECRET = "pep-demo-client", "pep-demo-secret"
@@ -87,7 +95,7 @@ def expected_deposits(made: list[dict[str, object]]) -> dict[str, Decimal]:
 class Server:
     """`pepharness serve pep` on `port` with the database `database`."""
 
-    def __init__(self, port: int, database: Path, threads: int, quiet: bool = True) -> None:
+    def __init__(self, port: int, database: str, threads: int, quiet: bool = True) -> None:
         self.quiet = quiet
         self.port = port
         self.database = database
@@ -98,7 +106,7 @@ class Server:
         started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pepharness", "serve", "pep", "--port", str(self.port),
-             "--database", str(self.database), "--threads", str(self.threads),
+             "--database", self.database, "--threads", str(self.threads),
              *(["--quiet"] if self.quiet else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -158,11 +166,13 @@ class Tally:
 
 
 def send_all(
-    port: int, token: str, made: list[dict[str, object]], senders: int, tally: Tally
+    ports: list[int], token: str, made: list[dict[str, object]], senders: int, tally: Tally
 ) -> None:
+    """`senders` threads, sender n posting to `ports[n % len(ports)]`."""
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
     def sender(offset: int) -> None:
+        port = ports[offset % len(ports)]
         connection: http.client.HTTPConnection | None = None
         for event in made[offset::senders]:
             body = json.dumps(event).encode()
@@ -213,12 +223,35 @@ def converge(port: int, timeout: float = 120.0) -> float:
     raise RuntimeError("the engine did not apply every event in time")
 
 
-def verify(port: int, database: Path, made: list[dict[str, object]]) -> tuple[int, int, int]:
+def database_url(args: argparse.Namespace, folder: Path) -> str:
+    """`--database` without the PEP's tables, or a new SQLite file in `folder`."""
+    if args.database is None:
+        return f"sqlite:///{folder / 'pep.sqlite3'}"
+    from pepharness.mocks.pep import engine as _tables  # noqa: F401 (its tables)
+    from pepharness.mocks.pep.store import database_url as full_url
+    from pepharness.mocks.pep.store import metadata
+
+    url = full_url(args.database)
+    engine = create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+    return url
+
+
+def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def verify(port: int, database: str, made: list[dict[str, object]]) -> tuple[int, int, int]:
     """(rows stored, distinct keys, players whose deposits differ from the expected sums)."""
-    with sqlite3.connect(database) as connection:
-        rows, keys = connection.execute(
-            "SELECT count(*), count(DISTINCT event_key) FROM platform_events"
-        ).fetchone()
+    rows, keys = query(
+        database, "SELECT count(*), count(DISTINCT event_key) FROM platform_events"
+    )[0]
     wrong = sum(
         1 for player, total in expected_deposits(made).items()
         if _deposits(port, player) != total
@@ -228,10 +261,14 @@ def verify(port: int, database: Path, made: list[dict[str, object]]) -> tuple[in
 
 def run(name: str, args: argparse.Namespace, *, kill_at: float | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="pepharness-bench-"))
-    database = folder / "pep.sqlite3"
-    port = free_port()
-    server = Server(port, database, args.threads, quiet=not args.access_log)
-    startup = server.start()
+    database = database_url(args, folder)
+    servers = [
+        Server(free_port(), database, args.threads, quiet=not args.access_log)
+        for _ in range(args.instances)
+    ]
+    # One after the other: each creates the tables it does not find.
+    startup = max(server.start() for server in servers)
+    server, port = servers[0], servers[0].port
     made = events(args.events, args.seed)
     tally = Tally()
     restart = 0.0
@@ -249,18 +286,22 @@ def run(name: str, args: argparse.Namespace, *, kill_at: float | None) -> None:
             killer = threading.Thread(target=kill_then_restart)
             killer.start()
         started = time.perf_counter()
-        send_all(port, token, made, args.senders, tally)
+        send_all([each.port for each in servers], token, made, args.senders, tally)
         elapsed = time.perf_counter() - started
         if killer is not None:
             killer.join()
         applied = converge(port)
         rows, keys, wrong = verify(port, database, made)
     finally:
-        server.stop()
+        for each in servers:
+            each.stop()
     latencies = sorted(tally.latencies)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
-    print(f"{name}: {len(made):,} events, {args.senders} senders, "
+    where = ""
+    if args.database is not None:
+        where = f", {args.instances} instance(s) on {engine_name(database)}"
+    print(f"{name}: {len(made):,} events, {args.senders} senders{where}, "
           f"{len(made) / elapsed:,.0f} events/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"(startup {startup:.1f} s)")
     if kill_at is not None:
@@ -313,7 +354,7 @@ def run_wrk(args: argparse.Namespace) -> None:
     """wrk's `--senders` connections posting events for `--wrk-seconds`; every acknowledged
     event checked against what was stored and what the engine counted."""
     folder = Path(tempfile.mkdtemp(prefix="pepharness-bench-"))
-    database = folder / "pep.sqlite3"
+    database = database_url(args, folder)
     script = folder / "events.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     port = free_port()
@@ -330,10 +371,9 @@ def run_wrk(args: argparse.Namespace) -> None:
         # wrk stops with requests in flight: the server still answers them after it exits.
         time.sleep(1.0)
         applied = converge(port)
-        with sqlite3.connect(database) as connection:
-            rows = connection.execute("SELECT count(*) FROM platform_events").fetchone()[0]
-            stored = [json.loads(body) for (body,) in connection.execute(
-                "SELECT body FROM platform_events")]
+        rows = int(str(query(database, "SELECT count(*) FROM platform_events")[0][0]))
+        stored = [json.loads(str(body)) for (body,) in query(
+            database, "SELECT body FROM platform_events")]
         wrong = sum(
             1 for player, total in expected_deposits(stored).items()
             if _deposits(port, player) != total
@@ -350,6 +390,10 @@ def run_wrk(args: argparse.Namespace) -> None:
           f"players with wrong deposits: {wrong} of {len(expected_deposits(stored))}")
     verdict = rows >= accepted and wrong == 0
     print(f"  {'nothing lost, nothing counted twice' if verdict else 'MISMATCH'}")
+
+
+def engine_name(url: str) -> str:
+    return url.split(":", 1)[0].split("+", 1)[0]
 
 
 def _deposits(port: int, player: str) -> Decimal | None:
@@ -369,9 +413,22 @@ def main() -> None:
         help="serve with a log line per request (default: `serve pep --quiet`)",
     )
     parser.add_argument("--skip-kill", action="store_true", help="only the steady run")
+    parser.add_argument(
+        "--database", default=None,
+        help="an SQLAlchemy URL the PEP's tables are dropped from and served on (default: a new "
+        "SQLite file per run)",
+    )
+    parser.add_argument(
+        "--instances", type=int, default=1,
+        help="PEP instances on --database, the senders split among them (not with wrk)",
+    )
     args = parser.parse_args()
+    if args.instances > 1 and (args.database is None or args.database.startswith("sqlite")):
+        parser.error("--instances above 1 needs a shared --database (PostgreSQL)")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    if shutil.which("wrk"):
+    if args.instances > 1:
+        print("wrk: skipped with --instances (one wrk target)")
+    elif shutil.which("wrk"):
         run_wrk(args)
     else:
         print("wrk: not on PATH, skipped (the Python senders' figures are a floor)")

@@ -10,9 +10,16 @@ scoped, empty by default): a contract validator plugs in there, in one place, e.
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -297,3 +304,78 @@ def pep(pep_server: ThreadedServer, operator: MockClient) -> Iterator[MockClient
     client.reset()
     yield client
     client.session.close()
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+# A real server for the PEP's database tests on PostgreSQL: initdb + pg_ctl from the
+# distribution's packages (.ci/run installs them) in a temporary folder, on a free loopback
+# port, for the whole session (one per xdist worker). As root, it runs as the `postgres` user
+# (initdb refuses root).
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found is None:
+        versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+        found = versions[-1] if versions else None
+    return found
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[str]:
+    """The SQLAlchemy URL of the session's PostgreSQL server (its `postgres` database);
+    skipped with the reason when initdb, pg_ctl or psycopg is missing."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (the `test` extra has it)")
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL's initdb/pg_ctl not found (apt-get install postgresql)")
+    as_user: list[str] = []
+    folder = tempfile.mkdtemp(prefix="pepharness-pg-")
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a `postgres` user for initdb")
+        os.chown(folder, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = os.path.join(folder, "data")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = os.path.join(folder, "log")
+
+    def run(command: list[str]) -> None:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            said = (done.stderr or done.stdout).strip()
+            if os.path.exists(log):
+                said += "\n" + Path(log).read_text(encoding="utf-8", errors="replace")[-2000:]
+            shutil.rmtree(folder, ignore_errors=True)
+            pytest.fail(f"{command[len(as_user)]} failed: {said}")
+
+    run([*as_user, initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+         "--no-sync", "--no-instructions"])
+    options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+               " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    run([*as_user, pg_ctl, "-D", data, "-l", log, "-o", options,
+         "-w", "-t", "60", "start"])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgresql(postgresql_server: str) -> str:
+    """`postgresql_server`'s URL with none of the PEP's tables: a test starts empty."""
+    from sqlalchemy import create_engine
+
+    from pepharness.mocks.pep import engine as _tables  # noqa: F401 (its tables)
+    from pepharness.mocks.pep.store import metadata
+
+    engine = create_engine(postgresql_server)
+    metadata.drop_all(engine)
+    engine.dispose()
+    return postgresql_server

@@ -191,7 +191,10 @@ def test_the_player_document_is_deterministic_and_fits_the_contract() -> None:
 
 
 def test_database_urls() -> None:
-    assert database_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    # A PostgreSQL URL without a driver gets psycopg 3's, the `postgres` extra's (D193).
+    assert database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert database_url("state/pep.db").startswith("sqlite:////")
 
 

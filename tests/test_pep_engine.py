@@ -1,4 +1,5 @@
-"""The reference PEP's reactive engine on a real SQLite file: exact aggregates, order
+"""The reference PEP's reactive engine on a real SQLite file (and on PostgreSQL, where a test
+takes `database` or `store`): exact aggregates, order
 independence, one count per idempotency key, crash-safe resumption, missions, XP, levels,
 ranks, notifications, segments on the service clock, and configuration errors."""
 
@@ -42,13 +43,17 @@ def clock() -> Clock:
     return Clock(lambda: T0)
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "pep.sqlite3"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A SQLite file, and the session's PostgreSQL server without the PEP's tables (skipped
+    without PostgreSQL, saying why)."""
+    if request.param == "sqlite":
+        return tmp_path / "pep.sqlite3"
+    return str(request.getfixturevalue("postgresql"))
 
 
 @pytest.fixture
-def store(database: Path) -> Iterator[Store]:
+def store(database: Path | str) -> Iterator[Store]:
     opened = Store(database_url(database))
     yield opened
     opened.close()
@@ -253,7 +258,7 @@ def test_a_repeated_idempotency_key_is_one_row_counted_once(
 
 
 def test_an_engine_stopped_midway_resumes_without_loss_or_double_count(
-    database: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    database: Path | str, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deposits = [money("p1", f"d{index}", 10 + index) for index in range(10)]
     first = Store(database_url(database))

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from pepharness.mocks.core import (
     CORE_DEFAULTS,
@@ -186,13 +188,29 @@ def _install_platform(
 
 def _open_store(app: Flask, database: str | Path | None) -> Store:
     if database is not None:
-        store = Store(database_url(database))
+        store = _store(database_url(database))
         weakref.finalize(app, store.close)
         return store
     folder = tempfile.mkdtemp(prefix="pepharness-pep-")
     store = Store(database_url(Path(folder) / "pep.sqlite3"))
     weakref.finalize(app, _discard, store, folder)
     return store
+
+
+def _store(url: str) -> Store:
+    """The store at `url`; a database that cannot be opened is a ValueError of one line, naming
+    it without its password (`serve` says it as its `error:` line) (D194)."""
+    try:
+        return Store(url)
+    except ImportError as error:
+        missing = error.name or "its driver"
+        hint = " (pip install 'pep-harness[postgres]')" if missing == "psycopg" else ""
+        raise ValueError(f"cannot open the database: {missing} is not installed{hint}") from None
+    except (SQLAlchemyError, OSError) as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        cause = getattr(error, "orig", None) or error
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise ValueError(f"cannot open the database {shown}: {reason}") from None
 
 
 def _discard(store: Store, folder: str) -> None:

@@ -13,6 +13,7 @@ same sums.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -36,6 +37,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 
@@ -76,7 +78,7 @@ from pepharness.mocks.pep.engine_domain import (
     segments_of,
 )
 from pepharness.mocks.pep.events import platform_events
-from pepharness.mocks.pep.store import metadata
+from pepharness.mocks.pep.store import create_tables, metadata
 
 __all__ = [
     "AMOUNT_CONDITIONS",
@@ -204,6 +206,17 @@ _PENDING = (
     .order_by(platform_events.c.seq)
     .limit(bindparam("limit"))
 )
+# PostgreSQL, where several engines (PEP instances) may share the database: the batch is
+# selected and locked in the claiming transaction, skipping the events another engine's batch
+# holds (D191).
+_PENDING_LOCKED = _PENDING.with_for_update(skip_locked=True)
+# And a player's events of two concurrent batches are applied one batch after the other: a
+# transaction-scoped advisory lock per player, taken in key order (no deadlock), also for a
+# player that has no row yet to lock (D192).
+_LOCK_PLAYERS = text(
+    "SELECT count(pg_advisory_xact_lock(key))"
+    " FROM (SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS keys"
+)
 _PENDING_COUNT = select(func.count()).where(platform_events.c.processed_at.is_(None))
 _CLAIM = (
     update(platform_events)
@@ -304,7 +317,7 @@ class ReactiveEngine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._starting_xp = starting_xp
-        metadata.create_all(db, tables=[platform_events, *ENGINE_TABLES])
+        create_tables(db, [platform_events, *ENGINE_TABLES])
 
     def starting_standing(self, player_id: str) -> Standing:
         """The player's standing before any event: its seeded XP (`starting_xp`; 0 without
@@ -388,20 +401,30 @@ class ReactiveEngine:
 
         The batch's events are claimed first (one another engine claimed already is left to
         it), their players read once, the events applied in memory one after the other, and
-        every row they changed written once before the commit."""
+        every row they changed written once before the commit. On PostgreSQL, where other PEP
+        instances' engines may share the database, the batch is selected `FOR UPDATE SKIP
+        LOCKED` in that transaction and its players locked one by one in a fixed order (D191,
+        D192); on SQLite its single writer orders the engines."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         with self._lock:
-            with self.db.connect() as connection:
-                rows = connection.execute(_PENDING, {"limit": limit}).all()
-            if not rows:
-                return 0
+            shared = self.db.dialect.name == "postgresql"
+            if not shared:
+                with self.db.connect() as connection:
+                    rows = connection.execute(_PENDING, {"limit": limit}).all()
+                if not rows:
+                    return 0
             now = self.clock.now()
             stamp = to_rfc3339(now)
             publications: list[Publication] = []
             with self.db.begin() as connection:
+                if shared:
+                    rows = connection.execute(_PENDING_LOCKED, {"limit": limit}).all()
                 events = [_event(row) for row in self._claim(connection, rows, stamp)]
                 if events:
+                    if shared:
+                        keys = sorted({_lock_key(event.player_id) for event in events})
+                        connection.execute(_LOCK_PLAYERS, {"keys": keys})
                     batch = self._load(connection, events)
                     rules = Rules(self.config)
                     for event in events:
@@ -587,6 +610,13 @@ class ReactiveEngine:
         with self.db.connect() as connection:
             rows = connection.execute(_NOTIFICATIONS, {"player_id": player_id})
             return [notification_json(row.id, row._asdict()) for row in rows]
+
+
+def _lock_key(player_id: str) -> int:
+    """The player's advisory lock: a signed 64-bit number from its id (a collision only makes
+    two players wait for each other)."""
+    digest = hashlib.blake2b(player_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _event(row: Any) -> Event:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     ForeignKey,
     MetaData,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -61,9 +63,16 @@ class ClientExists(Exception):
 
 
 def database_url(database: str | Path) -> str:
-    """An SQLAlchemy URL for `database`: a URL as it is, anything else a SQLite file path."""
+    """An SQLAlchemy URL for `database`: a URL as it is, anything else a SQLite file path.
+    A PostgreSQL URL without a driver (`postgresql://`, `postgres://`) is given psycopg 3's,
+    the one the `postgres` extra installs (D193)."""
     text = str(database)
-    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    scheme, rest = text.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return text
 
 
 def hash_secret(client_id: str, secret: str) -> str:
@@ -175,6 +184,25 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+# Any constant: the lock PEP instances starting together on one PostgreSQL database take
+# around creating their tables (CREATE TABLE is not safe to race there).
+_SCHEMA_LOCK = 0x7065706861726E  # "pepharn"
+
+
+def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None:
+    """Create `tables` (every table of `metadata` by default) that do not exist yet; on
+    PostgreSQL under a transaction-scoped advisory lock, so that instances starting together
+    do not both create them."""
+    with engine.begin() as connection:
+        _lock_schema(connection)
+        metadata.create_all(connection, tables=None if tables is None else list(tables))
+
+
+def _lock_schema(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+
+
 class Store:
     """The clients and sessions of one PEP, in the database at `url`. Thread-safe: every
     call runs in its own transaction on a pooled connection."""
@@ -186,14 +214,16 @@ class Store:
         self.engine: Engine = create_engine(url, echo=echo, connect_args=connect_args)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        create_tables(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def seed_clients(self, clients: Iterable[ClientSpec]) -> None:
-        """Make each configured client exist as configured (other clients are kept)."""
+        """Make each configured client exist as configured (other clients are kept); on
+        PostgreSQL one instance at a time, as the tables are created."""
         with self.engine.begin() as connection:
+            _lock_schema(connection)
             for spec in clients:
                 row = spec.row()
                 exists = connection.execute(
