@@ -38,6 +38,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # Only an escape can put a surrogate into valid JSON from valid UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _FORM = "application/x-www-form-urlencoded"
+_BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 DECODED_LIMIT = 16 * 1024 * 1024
 """The most a compressed body is decoded to for the check when the route sets no limit."""
 
@@ -61,6 +62,8 @@ def is_bad_bytes(raw: bytes) -> bool:
 
 def bad_urlencoded(raw: bytes) -> bool:
     """Whether a query string or form body has a name or value that is bad once decoded."""
+    if raw.isascii() and b"%" not in raw and b"\x00" not in raw:
+        return False  # the common case: nothing to decode, nothing that cannot be encoded
     for pair in raw.split(b"&"):
         for part in pair.split(b"=", 1):
             if is_bad_bytes(unquote_to_bytes(part.replace(b"+", b" "))):
@@ -106,6 +109,8 @@ def bad_header(environ: dict[str, Any]) -> str | None:
     for key, value in _headers(environ):
         if key in CREDENTIAL_HEADERS or not isinstance(value, str):
             continue
+        if value.isascii() and "\x00" not in value:
+            continue  # the common case: ASCII without a NUL is good text
         try:
             raw = value.encode("latin-1")
         except UnicodeEncodeError:
@@ -117,9 +122,11 @@ def bad_header(environ: dict[str, Any]) -> str | None:
 
 
 def _headers(environ: dict[str, Any]) -> Iterable[tuple[str, Any]]:
-    for key, value in environ.items():
-        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            yield key, value
+    return [
+        (key, value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_") or key in _BODY_HEADERS
+    ]
 
 
 def _decoded(raw: bytes, coding: str, limit: int) -> bytes | None:

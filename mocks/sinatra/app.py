@@ -108,7 +108,10 @@ def providers(version: str) -> ResponseReturnValue:
 
 @api.get("/games/<version>/view/detailed")
 def games(version: str) -> ResponseReturnValue:
-    return _json(backend_of().games_json(_session(), request.args))
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    return _json(
+        backend_of().games_json(_session(), lambda: current.args, current.query_string)
+    )
 
 
 @api.get("/games/<version>/assets/<game_id>")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from pepharness.mocks.sinatra.errors import (
 )
 from pepharness.mocks.sinatra.history import History
 from pepharness.mocks.sinatra.params import (
+    CatalogQuery,
     Query,
     integer,
     parse_catalog,
@@ -41,6 +42,7 @@ from pepharness.mocks.sinatra.users import Account, Users, resolve_permissions
 
 REPLAY_BASE = "https://replay.sinatra.example/rounds"
 MIN_SECRET_BYTES = 32
+PARSED_QUERIES = 4096
 
 
 def seed_secret(seed: int) -> bytes:
@@ -78,6 +80,7 @@ class SinatraBackend:
         self.catalog = Catalog(self.data)
         self.history = History(self.data)
         self._metadata: dict[frozenset[int], bytes] = {}
+        self._catalog_queries: dict[bytes, CatalogQuery] = {}
 
     def reset(self) -> None:
         """Back to the seeded users; sessions of removed users stop working."""
@@ -127,10 +130,20 @@ class SinatraBackend:
         _require(account, VIEW_GAME_PROVIDERS)
         return self.catalog.providers_json
 
-    def games_json(self, account: Account, args: Query) -> bytes:
-        """The catalog the user may see, filtered by the query's parameters (D9-D14)."""
+    def games_json(
+        self, account: Account, args: Query | Callable[[], Query], raw: bytes | None = None
+    ) -> bytes:
+        """The catalog the user may see, filtered by the query's parameters (D9-D14). `args`
+        may be a function giving them; with `raw`, the query string they were decoded from,
+        a query string already parsed is not parsed again (D180)."""
         _require(account, VIEW_GAMES_CATALOG)
-        query = parse_catalog(args)
+        query = self._catalog_queries.get(raw) if raw is not None else None
+        if query is None:
+            query = parse_catalog(args() if callable(args) else args)
+            if raw is not None:
+                if len(self._catalog_queries) >= PARSED_QUERIES:
+                    self._catalog_queries.clear()  # bounded, whatever queries arrive
+                self._catalog_queries[raw] = query
         operators = account.operators
         if query.operator_id is not None:
             operators = frozenset({_own_operator(account, query.operator_id)})
