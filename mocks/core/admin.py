@@ -57,7 +57,7 @@ from pepharness.mocks.core.faults import (
     json_integer,
     json_text,
 )
-from pepharness.mocks.core.journal import Journal, Query, auth_kind
+from pepharness.mocks.core.journal import Journal, Query, auth_kind, redact_query_string
 from pepharness.mocks.core.ratelimit import RateLimiter
 from pepharness.mocks.core.text import install_text_guard
 
@@ -442,8 +442,10 @@ def install_core(
             when=here.get(_ARRIVED) or core.clock.now(),
             method=current.method,
             path=current.path,
-            # No query string, no pairs: werkzeug's MultiDict is not built for nothing.
-            query=current.args.items(multi=True) if current.query_string else (),
+            # A query string seen before is not decoded again (nor is an empty one).
+            query=redact_query_string(
+                current.query_string, lambda: current.args.items(multi=True)
+            ),
             status=exchange_status(response),
             duration_ms=duration_ms,
             fault=bool(here.get(_FAULTED, False)),

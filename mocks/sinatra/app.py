@@ -75,7 +75,8 @@ def backend_of(app: Flask | None = None) -> SinatraBackend:
 
 
 def _json(body: bytes) -> Response:
-    return Response(body, mimetype="application/json")
+    # The same Content-Type `mimetype="application/json"` gives, without working it out.
+    return Response(body, content_type="application/json")
 
 
 def _document(document: Any) -> Response:
@@ -83,8 +84,8 @@ def _document(document: Any) -> Response:
     return _json(json_bytes(document))
 
 
-def _session() -> Account:
-    return backend_of().session(request.headers.get("jwt-auth"))
+def _session(backend: SinatraBackend | None = None) -> Account:
+    return (backend or backend_of()).session(request.headers.get("jwt-auth"))
 
 
 # Every `version` segment is accepted and behaves as 1.0 (D1).
@@ -109,9 +110,9 @@ def providers(version: str) -> ResponseReturnValue:
 @api.get("/games/<version>/view/detailed")
 def games(version: str) -> ResponseReturnValue:
     current = request._get_current_object()  # type: ignore[attr-defined]
-    return _json(
-        backend_of().games_json(_session(), lambda: current.args, current.query_string)
-    )
+    backend = backend_of()
+    account = _session(backend)
+    return _json(backend.games_json(account, lambda: current.args, current.query_string))
 
 
 @api.get("/games/<version>/assets/<game_id>")
