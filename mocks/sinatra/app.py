@@ -134,7 +134,7 @@ def history_page(version: str) -> ResponseReturnValue:
         decision = limiter.hit(account.email)
         if not decision.allowed:
             raise SlowDown(decision.retry_after)
-    return _document(backend.history_page(account, request.args))
+    return _json(backend.history_page_json(account, request.args))
 
 
 @api.get("/transactions/<version>/games/history/metadata")
