@@ -239,6 +239,68 @@ def report(figures: Figures, rss: float) -> None:
     )
 
 
+def app_cost(count: int) -> None:
+    """CPU per request of the WSGI apps alone, in this process (no server, no sockets, no load
+    generator): the mock's login, filtered catalog and history page against a bare Flask app
+    answering the same bytes. Steadier than req/s on a shared machine."""
+    import io
+
+    from flask import Flask, Response
+    from werkzeug.test import EnvironBuilder
+
+    from pepharness.mocks.sinatra import create_app
+
+    app = create_app({"RATE_LIMIT": (1_000_000, 1.0)})
+    client = app.test_client()
+    credentials = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+    token = client.post("/1.0/login/", data=credentials, content_type="application/json")
+    auth = {"jwt-auth": token.headers["jwt-auth"]}
+    games = client.get("/games/1.0/view/detailed", headers=auth).get_json()
+    word = games[len(games) // 2]["gameName"].split()[0].lower()
+    filtered = f"/games/1.0/view/detailed?game_name={word}&operator_id=9999999"
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()}
+    today = client.get("/__admin/clock").get_json()["now"][:10]
+    history = f"/transactions/1.0/games/history/api?from=1970-01-01&to={today}&page_size=50"
+    bare = Flask("bare")
+    answer = client.get(filtered, headers=auth).data
+
+    @bare.get("/games/<version>/view/detailed")
+    def detailed(version: str) -> Response:
+        return Response(answer, mimetype="application/json")
+
+    def cost(target: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> float:
+        built = EnvironBuilder(path=path, method=method, headers=headers, data=body or None,
+                               content_type="application/json" if body else None)
+        environ = built.get_environ()
+        status: list[str] = []
+
+        def once() -> None:
+            status.clear()
+            copy = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+            answered = target(copy, lambda code, _headers, _info=None: status.append(code))
+            b"".join(answered)
+            answered.close()
+
+        once()
+        if not status[0].startswith("200"):
+            raise SystemExit(f"{method} {path}: {status[0]}")
+        began = time.process_time()
+        for _ in range(count):
+            once()
+        return (time.process_time() - began) / count * 1e6
+
+    figures = [
+        ("login", cost(app, "POST", "/1.0/login/", {}, credentials)),
+        ("catalog, filtered", cost(app, "GET", filtered, auth, b"")),
+        ("history, page 1", cost(app, "GET", f"{history}&page_number=1", basic, b"")),
+        ("history, page 100", cost(app, "GET", f"{history}&page_number=100", basic, b"")),
+        ("bare Flask, same catalog bytes", cost(bare, "GET", filtered, auth, b"")),
+    ]
+    print(f"app alone (WSGI calls in this process, {count:,} each, CPU per request):")
+    for name, micros in figures:
+        print(f"  {name:<34} {micros:8.1f} µs  {1e6 / micros:>9,.0f} req/CPU-s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
@@ -264,7 +326,13 @@ def main() -> None:
         help="also drive the filtered catalog this long and print the server's memory before "
         "and after (a bounded journal keeps it flat)",
     )
+    parser.add_argument(
+        "--app-requests", type=int, default=3000,
+        help="requests per scenario of the in-process app-alone figures (0: skip them)",
+    )
     args = parser.parse_args()
+    if args.app_requests:
+        app_cost(args.app_requests)
     drive = python_load if args.no_wrk or shutil.which("wrk") is None else wrk
     print(f"load generator: {'wrk' if drive is wrk else 'python threads (wrk not found)'}, "
           f"{args.connections} keep-alive connections, {args.duration}s per scenario, "
