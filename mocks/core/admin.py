@@ -57,7 +57,13 @@ from pepharness.mocks.core.faults import (
     json_integer,
     json_text,
 )
-from pepharness.mocks.core.journal import Journal, Query, auth_kind, redact_query_string
+from pepharness.mocks.core.journal import (
+    Journal,
+    Query,
+    auth_kind,
+    environ_header,
+    redact_query_string,
+)
 from pepharness.mocks.core.ratelimit import RateLimiter
 from pepharness.mocks.core.text import install_text_guard
 
@@ -449,7 +455,7 @@ def install_core(
             status=exchange_status(response),
             duration_ms=duration_ms,
             fault=bool(here.get(_FAULTED, False)),
-            auth=auth_kind(current.headers.get),
+            auth=auth_kind(environ_header(current.environ)),
             error=unexpected_error(),
         )
         if log.isEnabledFor(logging.INFO):  # --quiet: the line is not even formatted

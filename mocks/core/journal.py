@@ -6,7 +6,7 @@ import functools
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,18 @@ def redact_query_string(raw: bytes, pairs: Callable[[], Iterable[tuple[str, str]
             key: list(value) if isinstance(value, list) else value for key, value in query.items()
         }
     return dict(query)
+
+
+@functools.lru_cache(maxsize=64)
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+
+
+def environ_header(environ: Mapping[str, Any]) -> Callable[[str], str | None]:
+    """A header's value by name, read from a WSGI environ as werkzeug's `request.headers.get`
+    reads it, without building the name's environ key again for every request."""
+    return lambda name: environ.get(_environ_key(name))
 
 
 def auth_kind(header: Callable[[str], str | None]) -> str | None:
