@@ -30,8 +30,10 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -69,10 +71,14 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu: float = float("nan")
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+Driver = Callable[..., Figures]
 
 
 def free_port() -> int:
@@ -89,6 +95,15 @@ def rss_mb(pid: int) -> float:
         return float("nan")
     match = re.search(r"VmRSS:\s+(\d+) kB", status)
     return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_up(url: str, timeout: float) -> float:
@@ -201,18 +216,95 @@ def python_load(
     return Figures(name, len(flat), seconds, quantiles[49] * 1000, quantiles[98] * 1000, errors[0])
 
 
+def _per_cpu(figures: Figures) -> float:
+    return figures.requests / figures.server_cpu if figures.server_cpu else float("nan")
+
+
+def measured(pid: int, drive: Driver, *how: Any) -> Figures:
+    """`drive(*how)`'s figures with the CPU the server (`pid`) used meanwhile."""
+    before = cpu_seconds(pid)
+    figures = drive(*how)
+    figures.server_cpu = cpu_seconds(pid) - before
+    return figures
+
+
 def report(figures: Figures, rss: float) -> None:
+    # Requests per server CPU-second: what the server costs, whoever else shares the cores.
+    per_cpu = figures.requests / figures.server_cpu if figures.server_cpu else float("nan")
     print(
         f"{figures.name:<38} {figures.rate:>9,.0f} req/s  p50 {figures.p50_ms:7.2f} ms"
-        f"  p99 {figures.p99_ms:7.2f} ms  non-2xx {figures.errors:>5}  server RSS {rss:6.1f} MiB",
+        f"  p99 {figures.p99_ms:7.2f} ms  non-2xx {figures.errors:>5}"
+        f"  {per_cpu:>7,.0f} req/server-CPU-s  server RSS {rss:6.1f} MiB",
         flush=True,
     )
+
+
+def app_cost(count: int) -> None:
+    """CPU per request of the WSGI apps alone, in this process (no server, no sockets, no load
+    generator): the mock's login, filtered catalog and history page against a bare Flask app
+    answering the same bytes. Steadier than req/s on a shared machine."""
+    import io
+
+    from flask import Flask, Response
+    from werkzeug.test import EnvironBuilder
+
+    from pepharness.mocks.sinatra import create_app
+
+    app = create_app({"RATE_LIMIT": (1_000_000, 1.0)})
+    client = app.test_client()
+    credentials = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+    token = client.post("/1.0/login/", data=credentials, content_type="application/json")
+    auth = {"jwt-auth": token.headers["jwt-auth"]}
+    games = client.get("/games/1.0/view/detailed", headers=auth).get_json()
+    word = games[len(games) // 2]["gameName"].split()[0].lower()
+    filtered = f"/games/1.0/view/detailed?game_name={word}&operator_id=9999999"
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()}
+    today = client.get("/__admin/clock").get_json()["now"][:10]
+    history = f"/transactions/1.0/games/history/api?from=1970-01-01&to={today}&page_size=50"
+    bare = Flask("bare")
+    answer = client.get(filtered, headers=auth).data
+
+    @bare.get("/games/<version>/view/detailed")
+    def detailed(version: str) -> Response:
+        return Response(answer, mimetype="application/json")
+
+    def cost(target: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> float:
+        built = EnvironBuilder(path=path, method=method, headers=headers, data=body or None,
+                               content_type="application/json" if body else None)
+        environ = built.get_environ()
+        status: list[str] = []
+
+        def once() -> None:
+            status.clear()
+            copy = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+            answered = target(copy, lambda code, _headers, _info=None: status.append(code))
+            b"".join(answered)
+            answered.close()
+
+        once()
+        if not status[0].startswith("200"):
+            raise SystemExit(f"{method} {path}: {status[0]}")
+        began = time.process_time()
+        for _ in range(count):
+            once()
+        return (time.process_time() - began) / count * 1e6
+
+    figures = [
+        ("login", cost(app, "POST", "/1.0/login/", {}, credentials)),
+        ("catalog, filtered", cost(app, "GET", filtered, auth, b"")),
+        ("history, page 1", cost(app, "GET", f"{history}&page_number=1", basic, b"")),
+        ("history, page 100", cost(app, "GET", f"{history}&page_number=100", basic, b"")),
+        ("bare Flask, same catalog bytes", cost(bare, "GET", filtered, auth, b"")),
+    ]
+    print(f"app alone (WSGI calls in this process, {count:,} each, CPU per request):")
+    for name, micros in figures:
+        print(f"  {name:<34} {micros:8.1f} µs  {1e6 / micros:>9,.0f} req/CPU-s", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
-    parser.add_argument("--connections", type=int, default=64, help="concurrent clients")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent clients")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8, help="server worker threads")
     parser.add_argument(
@@ -223,16 +315,31 @@ def main() -> None:
     parser.add_argument("--deep-page", type=int, default=10_000)
     parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator")
     parser.add_argument(
+        "--access-log", action="store_true",
+        help="serve with the access log on (default: --quiet, as Prism's `-v silent`)",
+    )
+    parser.add_argument(
+        "--skip-history", action="store_true", help="only login and the catalog (no history)"
+    )
+    parser.add_argument(
         "--soak-seconds", type=int, default=0,
         help="also drive the filtered catalog this long and print the server's memory before "
         "and after (a bounded journal keeps it flat)",
     )
+    parser.add_argument(
+        "--app-requests", type=int, default=3000,
+        help="requests per scenario of the in-process app-alone figures (0: skip them)",
+    )
     args = parser.parse_args()
+    if args.app_requests:
+        app_cost(args.app_requests)
     drive = python_load if args.no_wrk or shutil.which("wrk") is None else wrk
     print(f"load generator: {'wrk' if drive is wrk else 'python threads (wrk not found)'}, "
           f"{args.connections} keep-alive connections, {args.duration}s per scenario, "
           f"server threads {args.threads}, {os.cpu_count()} cores")
     pepharness = [sys.executable, "-m", "pepharness", "serve", "sinatra", "--host", HOST]
+    if not args.access_log:
+        pepharness.append("--quiet")
 
     # 1. The default dataset: startup, login, catalog.
     port = free_port()
@@ -256,16 +363,21 @@ def main() -> None:
               f"{len(catalog.content)} bytes")
         body = json.dumps({"email": EMAIL, "password": PASSWORD})
         auth = {"jwt-auth": token}
-        report(drive("login", f"{base}/1.0/login/", {}, args, body), rss_mb(server.pid))
-        report(drive("catalog, filtered", filtered_url, auth, args, None), rss_mb(server.pid))
+        logins = measured(server.pid, drive, "login", f"{base}/1.0/login/", {}, args, body)
+        report(logins, rss_mb(server.pid))
+        selected = measured(server.pid, drive, "catalog, filtered", filtered_url, auth, args, None)
+        report(selected, rss_mb(server.pid))
         report(
-            drive("catalog, unfiltered", f"{base}/games/1.0/view/detailed", auth, args, None),
+            measured(server.pid, drive, "catalog, unfiltered",
+                     f"{base}/games/1.0/view/detailed", auth, args, None),
             rss_mb(server.pid),
         )
         if args.soak_seconds:
             before = rss_mb(server.pid)
             soak = argparse.Namespace(**{**vars(args), "duration": args.soak_seconds})
-            figures = drive("soak, filtered catalog", filtered_url, auth, soak, None)
+            figures = measured(
+                server.pid, drive, "soak, filtered catalog", filtered_url, auth, soak, None
+            )
             report(figures, rss_mb(server.pid))
             print(f"memory over {figures.requests:,} requests: {before:.1f} → "
                   f"{rss_mb(server.pid):.1f} MiB")
@@ -283,17 +395,26 @@ def main() -> None:
     )
     try:
         url = f"http://{HOST}:{port}/games/1.0/view/detailed"
-        report(drive("bare Flask, same bytes (reference)", url, {}, args, None), rss_mb(bare.pid))
+        reference = measured(
+            bare.pid, drive, "bare Flask, same bytes (reference)", url, {}, args, None
+        )
+        report(reference, rss_mb(bare.pid))
     finally:
         stop(bare)
         os.unlink(saved.name)
+    print(f"ratios: login / filtered catalog {logins.rate / selected.rate:.2f}x (target >= 0.8x); "
+          f"filtered catalog / bare Flask {selected.rate / reference.rate:.2f}x "
+          f"(target >= 0.8x); per server CPU-second "
+          f"{_per_cpu(selected) / _per_cpu(reference):.2f}x", flush=True)
+    if args.skip_history:
+        return
 
     # 3. History with >= 1,000,000 transactions loaded: page 1 against a deep page.
     port = free_port()
     base = f"http://{HOST}:{port}"
     server, startup = start(
         [*pepharness, "--port", str(port), "--threads", str(args.threads),
-         "--rounds", str(args.rounds), "--rate-limit", "1000000000/1"],
+         "--rounds", str(args.rounds), "--rate-limit", "1000000/1"],
         f"{base}/__admin/health", 600,
     )
     try:
@@ -309,10 +430,11 @@ def main() -> None:
               f"{total:,} transactions in the user's six-month window, "
               f"{pages:,} pages of {args.page_size}; RSS {rss_mb(server.pid):.1f} MiB")
         headers = {"Authorization": basic}
-        report(drive("history, page 1", f"{history}&page_number=1", headers, args, None),
+        report(measured(server.pid, drive, "history, page 1", f"{history}&page_number=1",
+                        headers, args, None), rss_mb(server.pid))
+        report(measured(server.pid, drive, f"history, page {deep:,}",
+                        f"{history}&page_number={deep}", headers, args, None),
                rss_mb(server.pid))
-        report(drive(f"history, page {deep:,}", f"{history}&page_number={deep}", headers, args,
-                     None), rss_mb(server.pid))
     finally:
         stop(server)
 

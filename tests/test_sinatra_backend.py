@@ -21,6 +21,7 @@ from pepharness.fixtures import (
 from pepharness.mocks.core import Clock, RateLimiter
 from pepharness.mocks.sinatra import create_app
 from pepharness.mocks.sinatra.backend import SinatraBackend, seed_secret
+from pepharness.mocks.sinatra.catalog import json_bytes
 from pepharness.mocks.sinatra.errors import (
     BadCredentials,
     BadRequest,
@@ -414,3 +415,30 @@ def test_rate_limit_retry_after_is_the_whole_second_ceiling() -> None:
     assert not limiter.hit("key").allowed
     clock.advance(0.001)
     assert limiter.hit("key").allowed
+
+
+def test_rendered_page_is_the_page_document_byte_for_byte(backend: SinatraBackend) -> None:
+    # D183: shares rendered once and kept; twice, so the second answer comes from the cache.
+    account = _operator(backend)
+    window = {"from": "1970-01-01", "to": TODAY.isoformat()}
+    for size in ("1", "7", "50"):
+        for number in ("1", "2", "3", "999999"):
+            args = {**window, "page_size": size, "page_number": number}
+            expected = json_bytes(backend.history_page(account, args))
+            assert backend.history_page_json(account, args) == expected
+            assert backend.history_page_json(account, args) == expected
+
+
+def test_a_parsed_catalog_query_is_reused_and_a_bad_one_refused_each_time(
+    backend: SinatraBackend,
+) -> None:
+    # D180: the query string is the key; a 400 is never kept.
+    account = _operator(backend)
+    args = {"game_name": "a", "date_from": "2020-01-01"}
+    raw = b"game_name=a&date_from=2020-01-01"
+    expected = backend.games_json(account, args)
+    assert backend.games_json(account, lambda: args, raw) == expected
+    assert backend.games_json(account, {}, raw) == expected  # parsed once: `args` not read
+    for _ in range(2):
+        with pytest.raises(BadRequest):
+            backend.games_json(account, {"date_from": "x"}, b"date_from=x")

@@ -57,7 +57,13 @@ from pepharness.mocks.core.faults import (
     json_integer,
     json_text,
 )
-from pepharness.mocks.core.journal import Journal, Query, auth_kind
+from pepharness.mocks.core.journal import (
+    Journal,
+    Query,
+    auth_kind,
+    environ_header,
+    redact_query_string,
+)
 from pepharness.mocks.core.ratelimit import RateLimiter
 from pepharness.mocks.core.text import install_text_guard
 
@@ -409,12 +415,16 @@ def install_core(
         raise RuntimeError(f"a MockCore is already installed on {app.name}")
     app.extensions[EXTENSION] = core
 
+    log = core.logger  # one logger per service: looked up once, not per request
+
     def arrive() -> ResponseReturnValue | None:
-        setattr(g, _STARTED, time.perf_counter())
-        setattr(g, _ARRIVED, core.clock.now())
-        if is_admin_path(request.path):
+        here = g._get_current_object()
+        setattr(here, _STARTED, time.perf_counter())
+        setattr(here, _ARRIVED, core.clock.now())
+        path = request.path
+        if is_admin_path(path):
             return None
-        fault = core.faults.match(request.method, request.path)
+        fault = core.faults.match(request.method, path)
         if fault is None:
             return None
         setattr(g, _FAULTED, True)
@@ -427,29 +437,35 @@ def install_core(
         return _fault_response(fault) if fault.status is not None else None
 
     def journal(response: Response) -> Response:
-        transport = g.get(_TRANSPORT)
+        here = g._get_current_object()
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        transport = here.get(_TRANSPORT)
         if transport == MALFORMED_BODY:
             _malform(response)
-        started = g.get(_STARTED, time.perf_counter())
+        started = here.get(_STARTED, time.perf_counter())
         duration_ms = (time.perf_counter() - started) * 1000
         entry = core.journal.record(
-            when=g.get(_ARRIVED) or core.clock.now(),
-            method=request.method,
-            path=request.path,
-            query=request.args.items(multi=True),
+            when=here.get(_ARRIVED) or core.clock.now(),
+            method=current.method,
+            path=current.path,
+            # A query string seen before is not decoded again (nor is an empty one).
+            query=redact_query_string(
+                current.query_string, lambda: current.args.items(multi=True)
+            ),
             status=exchange_status(response),
             duration_ms=duration_ms,
-            fault=bool(g.get(_FAULTED, False)),
-            auth=auth_kind(lambda name: request.headers.get(name)),
+            fault=bool(here.get(_FAULTED, False)),
+            auth=auth_kind(environ_header(current.environ)),
             error=unexpected_error(),
         )
-        core.logger.info(
-            "%s %s %d %.1fms",
-            entry.method,
-            _target(entry.path, entry.query),
-            entry.status,
-            duration_ms,
-        )
+        if log.isEnabledFor(logging.INFO):  # --quiet: the line is not even formatted
+            log.info(
+                "%s %s %d %.1fms",
+                entry.method,
+                _target(entry.path, entry.query),
+                entry.status,
+                duration_ms,
+            )
         return response
 
     app.before_request_funcs.setdefault(None, []).insert(0, arrive)

@@ -56,12 +56,30 @@ def backend_extension(service: str) -> str:
     return f"pepharness.{service}"
 
 
+class MockFlask(Flask):
+    """Flask, deciding once per function whether a hook or view is a coroutine: Flask asks
+    `inspect` for every hook and view of every request (D182)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._synced[func]
+        except KeyError:
+            synced = self._synced[func] = super().ensure_sync(func)
+            return synced
+        except TypeError:  # an unhashable callable: asked every time, as Flask does
+            return super().ensure_sync(func)
+
+
 def new_app(
     import_name: str, defaults: Mapping[str, Any], config: Mapping[str, Any] | None
 ) -> tuple[Flask, Clock]:
     """A Flask app configured with `defaults` overridden by `config`, and the clock it reads
     (CLOCK, else real time)."""
-    app = Flask(import_name)
+    app = MockFlask(import_name)
     app.config.from_mapping(defaults)
     if config is not None:
         app.config.from_mapping(config)

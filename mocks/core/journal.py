@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ AUTH_SCHEMES = ("basic", "bearer")
 Query = dict[str, str | list[str]]
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_key(key: str) -> bool:
     """Whether a query parameter named `key` carries a secret."""
     lowered = key.lower()
@@ -38,6 +40,44 @@ def redact_query(pairs: Iterable[tuple[str, str]]) -> Query:
         else:
             query[key] = [current, shown]
     return query
+
+
+_REDACTED: dict[bytes, tuple[Query, bool]] = {}
+REDACTED_CACHE_SIZE = 1024
+REDACTED_CACHE_MAX_QUERY = 2048
+
+
+def redact_query_string(raw: bytes, pairs: Callable[[], Iterable[tuple[str, str]]]) -> Query:
+    """`redact_query(pairs())`, where `pairs()` are the pairs decoded from the query string
+    `raw`: a query string seen before is not decoded again (D181). A fresh dict every time."""
+    if not raw:
+        return {}
+    known = _REDACTED.get(raw)
+    if known is None:
+        query = redact_query(pairs())
+        known = query, any(isinstance(value, list) for value in query.values())
+        if len(raw) <= REDACTED_CACHE_MAX_QUERY:
+            if len(_REDACTED) >= REDACTED_CACHE_SIZE:
+                _REDACTED.clear()  # bounded, whatever queries arrive
+            _REDACTED[raw] = known
+    query, repeated = known
+    if repeated:
+        return {
+            key: list(value) if isinstance(value, list) else value for key, value in query.items()
+        }
+    return dict(query)
+
+
+@functools.lru_cache(maxsize=64)
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+
+
+def environ_header(environ: Mapping[str, Any]) -> Callable[[str], str | None]:
+    """A header's value by name, read from a WSGI environ as werkzeug's `request.headers.get`
+    reads it, without building the name's environ key again for every request."""
+    return lambda name: environ.get(_environ_key(name))
 
 
 def auth_kind(header: Callable[[str], str | None]) -> str | None:
@@ -113,26 +153,32 @@ class Journal:
         when: datetime,
         method: str,
         path: str,
-        query: Iterable[tuple[str, str]],
+        query: Iterable[tuple[str, str]] | Query,
         status: int,
         duration_ms: float,
         fault: bool = False,
         auth: str | None = None,
         error: BaseException | None = None,
     ) -> JournalEntry:
-        """Keep one request; secret query values are redacted here, whoever the caller."""
+        """Keep one request; secret query values are redacted here, whoever the caller (a
+        `Query` dict is one `redact_query` or `redact_query_string` already redacted)."""
+        # Everything but the id is made outside the lock: the lock only numbers and keeps.
+        time = to_rfc3339(when)
+        redacted = query if isinstance(query, dict) else redact_query(query)
+        duration = round(duration_ms, 3)
+        described = describe_error(error) if error is not None else None
         with self._lock:
             entry = JournalEntry(
                 id=self._next_id,
-                time=to_rfc3339(when),
+                time=time,
                 method=method,
                 path=path,
-                query=redact_query(query),
+                query=redacted,
                 status=status,
-                duration_ms=round(duration_ms, 3),
+                duration_ms=duration,
                 fault=fault,
                 auth=auth,
-                error=describe_error(error) if error is not None else None,
+                error=described,
             )
             self._next_id += 1
             self._entries.append(entry)

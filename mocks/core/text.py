@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -38,6 +37,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # Only an escape can put a surrogate into valid JSON from valid UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _FORM = "application/x-www-form-urlencoded"
+_BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 DECODED_LIMIT = 16 * 1024 * 1024
 """The most a compressed body is decoded to for the check when the route sets no limit."""
 
@@ -61,6 +61,8 @@ def is_bad_bytes(raw: bytes) -> bool:
 
 def bad_urlencoded(raw: bytes) -> bool:
     """Whether a query string or form body has a name or value that is bad once decoded."""
+    if raw.isascii() and b"%" not in raw and b"\x00" not in raw:
+        return False  # the common case: nothing to decode, nothing that cannot be encoded
     for pair in raw.split(b"&"):
         for part in pair.split(b"=", 1):
             if is_bad_bytes(unquote_to_bytes(part.replace(b"+", b" "))):
@@ -103,8 +105,10 @@ def _holds_bad_text(document: Any) -> bool:
 
 def bad_header(environ: dict[str, Any]) -> str | None:
     """The name of the first header (credentials aside) whose value is bad, if any."""
-    for key, value in _headers(environ):
-        if key in CREDENTIAL_HEADERS or not isinstance(value, str):
+    for key, value in environ.items():
+        if not isinstance(value, str) or (value.isascii() and "\x00" not in value):
+            continue  # the common case: ASCII without a NUL is good text
+        if not (key.startswith("HTTP_") or key in _BODY_HEADERS) or key in CREDENTIAL_HEADERS:
             continue
         try:
             raw = value.encode("latin-1")
@@ -114,12 +118,6 @@ def bad_header(environ: dict[str, Any]) -> str | None:
             name = key.removeprefix("HTTP_").replace("_", "-").title()
             return name
     return None
-
-
-def _headers(environ: dict[str, Any]) -> Iterable[tuple[str, Any]]:
-    for key, value in environ.items():
-        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            yield key, value
 
 
 def _decoded(raw: bytes, coding: str, limit: int) -> bytes | None:
@@ -149,12 +147,15 @@ class TextCheckedRequest(Request):
         super()._load_form_data()
 
     def _check_body(self) -> None:
-        coding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-        raw = _decoded(
-            super().get_data(cache=True, parse_form_data=False),
-            coding,
-            self.max_content_length or DECODED_LIMIT,
-        )
+        coding = (self.environ.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
+        data = super().get_data(cache=True, parse_form_data=False)
+        raw: bytes | None
+        if coding == "identity" and len(data) <= DECODED_LIMIT:
+            # Nothing to decode, and within any limit: a body read is never longer than the
+            # route's `max_content_length` (werkzeug refuses it first), so no need to ask.
+            raw = data
+        else:
+            raw = _decoded(data, coding, self.max_content_length or DECODED_LIMIT)
         if not raw:
             return
         mimetype = self.mimetype

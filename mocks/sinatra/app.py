@@ -75,7 +75,8 @@ def backend_of(app: Flask | None = None) -> SinatraBackend:
 
 
 def _json(body: bytes) -> Response:
-    return Response(body, mimetype="application/json")
+    # The same Content-Type `mimetype="application/json"` gives, without working it out.
+    return Response(body, content_type="application/json")
 
 
 def _document(document: Any) -> Response:
@@ -83,8 +84,8 @@ def _document(document: Any) -> Response:
     return _json(json_bytes(document))
 
 
-def _session() -> Account:
-    return backend_of().session(request.headers.get("jwt-auth"))
+def _session(backend: SinatraBackend | None = None) -> Account:
+    return (backend or backend_of()).session(request.headers.get("jwt-auth"))
 
 
 # Every `version` segment is accepted and behaves as 1.0 (D1).
@@ -108,7 +109,10 @@ def providers(version: str) -> ResponseReturnValue:
 
 @api.get("/games/<version>/view/detailed")
 def games(version: str) -> ResponseReturnValue:
-    return _json(backend_of().games_json(_session(), request.args))
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    backend = backend_of()
+    account = _session(backend)
+    return _json(backend.games_json(account, lambda: current.args, current.query_string))
 
 
 @api.get("/games/<version>/assets/<game_id>")
@@ -130,7 +134,7 @@ def history_page(version: str) -> ResponseReturnValue:
         decision = limiter.hit(account.email)
         if not decision.allowed:
             raise SlowDown(decision.retry_after)
-    return _document(backend.history_page(account, request.args))
+    return _json(backend.history_page_json(account, request.args))
 
 
 @api.get("/transactions/<version>/games/history/metadata")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from pepharness.fixtures import (
     metadata_document,
 )
 from pepharness.mocks.core.clock import Clock
-from pepharness.mocks.sinatra.catalog import Catalog, json_bytes
+from pepharness.mocks.sinatra.catalog import Catalog, json_array, json_bytes
 from pepharness.mocks.sinatra.errors import (
     BadCredentials,
     BadRequest,
@@ -28,8 +28,10 @@ from pepharness.mocks.sinatra.errors import (
     InvalidParameters,
     Unauthorized,
 )
-from pepharness.mocks.sinatra.history import History
+from pepharness.mocks.sinatra.history import History, PageShare
 from pepharness.mocks.sinatra.params import (
+    CatalogQuery,
+    Page,
     Query,
     integer,
     parse_catalog,
@@ -41,6 +43,8 @@ from pepharness.mocks.sinatra.users import Account, Users, resolve_permissions
 
 REPLAY_BASE = "https://replay.sinatra.example/rounds"
 MIN_SECRET_BYTES = 32
+PARSED_QUERIES = 4096
+RENDERED_SHARES = 8192
 
 
 def seed_secret(seed: int) -> bytes:
@@ -78,6 +82,8 @@ class SinatraBackend:
         self.catalog = Catalog(self.data)
         self.history = History(self.data)
         self._metadata: dict[frozenset[int], bytes] = {}
+        self._catalog_queries: dict[bytes, CatalogQuery] = {}
+        self._rendered_shares: dict[tuple[int, int, int], bytes] = {}
 
     def reset(self) -> None:
         """Back to the seeded users; sessions of removed users stop working."""
@@ -127,10 +133,20 @@ class SinatraBackend:
         _require(account, VIEW_GAME_PROVIDERS)
         return self.catalog.providers_json
 
-    def games_json(self, account: Account, args: Query) -> bytes:
-        """The catalog the user may see, filtered by the query's parameters (D9-D14)."""
+    def games_json(
+        self, account: Account, args: Query | Callable[[], Query], raw: bytes | None = None
+    ) -> bytes:
+        """The catalog the user may see, filtered by the query's parameters (D9-D14). `args`
+        may be a function giving them; with `raw`, the query string they were decoded from,
+        a query string already parsed is not parsed again (D180)."""
         _require(account, VIEW_GAMES_CATALOG)
-        query = parse_catalog(args)
+        query = self._catalog_queries.get(raw) if raw is not None else None
+        if query is None:
+            query = parse_catalog(args() if callable(args) else args)
+            if raw is not None:
+                if len(self._catalog_queries) >= PARSED_QUERIES:
+                    self._catalog_queries.clear()  # bounded, whatever queries arrive
+                self._catalog_queries[raw] = query
         operators = account.operators
         if query.operator_id is not None:
             operators = frozenset({_own_operator(account, query.operator_id)})
@@ -170,17 +186,44 @@ class SinatraBackend:
 
     def history_page(self, account: Account, args: Query) -> dict[str, Any]:
         """One page of the paginated history: `page_size` transactions (D17, D22)."""
-        if not account.may(VIEW_GAME_HISTORY):
-            raise HistoryForbidden()
-        now = self.clock.now()
-        query, page = parse_paged_history(args, now.date())
-        total, shares = self.history.page(account.operators, query, page, now)
+        page, total, shares = self._history_page(account, args)
         return {
             "page_num": page.number,
             "size_per_page": page.size,
             "total_count": total,
             "responses": [self.data.round_document(s.round, s.transactions) for s in shares],
         }
+
+    def history_page_json(self, account: Account, args: Query) -> bytes:
+        """`history_page` as the JSON answered, byte for byte `json_bytes` of it; each round's
+        share of a page is rendered once and kept (at most RENDERED_SHARES of them) (D183)."""
+        page, total, shares = self._history_page(account, args)
+        head = json_bytes(
+            {"page_num": page.number, "size_per_page": page.size, "total_count": total}
+        )
+        responses = json_array(self._share_json(share) for share in shares)
+        return head[:-1] + b',"responses":' + responses + b"}"
+
+    def _history_page(self, account: Account, args: Query) -> tuple[Page, int, list[PageShare]]:
+        if not account.may(VIEW_GAME_HISTORY):
+            raise HistoryForbidden()
+        now = self.clock.now()
+        query, page = parse_paged_history(args, now.date())
+        total, shares = self.history.page(account.operators, query, page, now)
+        return page, total, shares
+
+    def _share_json(self, share: PageShare) -> bytes:
+        # The dataset never changes and its rounds and transactions live as long as it does:
+        # a share is its round and its first transaction (by identity) and its length.
+        transactions = share.transactions
+        key = (id(share.round), id(transactions[0]) if transactions else 0, len(transactions))
+        rendered = self._rendered_shares.get(key)
+        if rendered is None:
+            rendered = json_bytes(self.data.round_document(share.round, transactions))
+            if len(self._rendered_shares) >= RENDERED_SHARES:
+                self._rendered_shares.clear()  # bounded, whatever pages are asked
+            self._rendered_shares[key] = rendered
+        return rendered
 
     def round_details(
         self, account: Account, casino_id: str, game_id: str, round_id: str

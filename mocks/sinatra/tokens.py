@@ -13,6 +13,7 @@ TOKEN_LIFETIME_SECONDS = 20 * 60
 ISSUER = "sinatra"
 AUDIENCE = "sinatra"
 VERIFIED_CACHE_SIZE = 4096
+ISSUED_CACHE_SIZE = 256
 
 
 class InvalidToken(Exception):
@@ -30,12 +31,20 @@ class TokenIssuer:
     secret: bytes
     _verified: Callable[[str], tuple[str, float]] = field(init=False, repr=False, compare=False)
 
+    _signed: Callable[[str, int], str] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         cached = functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._verify)
         object.__setattr__(self, "_verified", cached)
+        signed = functools.lru_cache(maxsize=ISSUED_CACHE_SIZE)(self._sign)
+        object.__setattr__(self, "_signed", signed)
 
     def issue(self, subject: str, now: datetime) -> str:
-        issued_at = int(now.timestamp())
+        # A token is a pure function of (subject, second of issue): logins of one user within
+        # one second of the service clock get the same token, signed once (D179).
+        return self._signed(subject, int(now.timestamp()))
+
+    def _sign(self, subject: str, issued_at: int) -> str:
         claims = {
             "sub": subject,
             "iss": ISSUER,
