@@ -45,11 +45,15 @@ _RATE_GENERATION = 5
 _RATE_LIMIT = 6
 _RATE_PERIOD = 7  # a double
 _FAULT_COUNT = 8
+_RECORDS_GENERATION = 9
 _SLOTS = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY, rule TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS hits (
     key TEXT PRIMARY KEY, newest INTEGER NOT NULL, stamps TEXT NOT NULL
 );
@@ -67,7 +71,8 @@ class SharedState:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lock = multiprocessing.get_context("fork").Lock()
+        # Re-entrant: the rate limiter reads the (shared) clock while it holds the lock.
+        self.lock = multiprocessing.get_context("fork").RLock()
         self._page = mmap.mmap(-1, _SLOTS * 8)
         self._pid = -1
         self._db: sqlite3.Connection | None = None
@@ -91,6 +96,31 @@ class SharedState:
 
     def set_float(self, slot: int, value: float) -> None:
         struct.pack_into("d", self._page, slot * 8, value)
+
+    @property
+    def records_generation(self) -> int:
+        """Changes whenever a record is added or a kind cleared (read without the lock)."""
+        return self.get(_RECORDS_GENERATION)
+
+    def add_record(self, kind: str, data: Any) -> None:
+        """Keep `data` (JSON) as the next record of `kind`, e.g. a user added through the
+        admin API; hold `lock`."""
+        self.db().execute(
+            "INSERT INTO records (kind, data) VALUES (?, ?)", (kind, json.dumps(data))
+        )
+        self.set(_RECORDS_GENERATION, self.get(_RECORDS_GENERATION) + 1)
+
+    def records(self, kind: str) -> builtins.list[Any]:
+        """Every record of `kind`, in the order added; hold `lock`."""
+        rows = self.db().execute(
+            "SELECT data FROM records WHERE kind = ? ORDER BY seq", (kind,)
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def clear_records(self, kind: str) -> None:
+        """Forget every record of `kind`; hold `lock`."""
+        self.db().execute("DELETE FROM records WHERE kind = ?", (kind,))
+        self.set(_RECORDS_GENERATION, self.get(_RECORDS_GENERATION) + 1)
 
     def db(self) -> sqlite3.Connection:
         """This process's connection (opened on first use after a fork); hold `lock`."""
