@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -227,6 +228,14 @@ def main() -> None:
         help="also drive the filtered catalog this long and print the server's memory before "
         "and after (a bounded journal keeps it flat)",
     )
+    parser.add_argument(
+        "--workers", default="1",
+        help="serve --workers for the login and catalog scenarios, e.g. 1,2 for both in one run",
+    )
+    parser.add_argument(
+        "--catalog-only", action="store_true",
+        help="only the login and catalog scenarios (no bare Flask, no history)",
+    )
     args = parser.parse_args()
     drive = python_load if args.no_wrk or shutil.which("wrk") is None else wrk
     print(f"load generator: {'wrk' if drive is wrk else 'python threads (wrk not found)'}, "
@@ -234,13 +243,27 @@ def main() -> None:
           f"server threads {args.threads}, {os.cpu_count()} cores")
     pepharness = [sys.executable, "-m", "pepharness", "serve", "sinatra", "--host", HOST]
 
-    # 1. The default dataset: startup, login, catalog.
+    for workers in [int(n) for n in args.workers.split(",")]:
+        saved = catalog_scenarios(pepharness, workers, drive, args)
+    if args.catalog_only:
+        os.unlink(saved)
+        return
+    bare_and_history(saved, pepharness, drive, args)
+
+
+def catalog_scenarios(
+    pepharness: list[str], workers: int, drive: Any, args: argparse.Namespace
+) -> str:
+    """1. The default dataset on `workers` processes: startup, login, catalog; the filtered
+    catalog's bytes saved to a file (its name returned)."""
     port = free_port()
     base = f"http://{HOST}:{port}"
     server, startup = start(
-        [*pepharness, "--port", str(port), "--threads", str(args.threads)],
+        [*pepharness, "--port", str(port), "--threads", str(args.threads),
+         "--workers", str(workers)],
         f"{base}/__admin/health", 60,
     )
+    print(f"--workers {workers}:")
     try:
         print(f"startup (default data, until /__admin/health answers): {startup:.2f}s, "
               f"RSS {rss_mb(server.pid):.1f} MiB")
@@ -274,11 +297,17 @@ def main() -> None:
         requests.post(f"{base}/__admin/reset")
     finally:
         stop(server)
+    return saved.name
 
+
+def bare_and_history(
+    saved: str, pepharness: list[str], drive: Any, args: argparse.Namespace
+) -> None:
+    """2. and 3.: the bare Flask reference, the history pages."""
     # 2. A bare Flask app answering the same bytes under the same server.
     port = free_port()
     bare, _ = start(
-        [sys.executable, "-c", BARE_FLASK, saved.name, str(port), str(args.threads)],
+        [sys.executable, "-c", BARE_FLASK, saved, str(port), str(args.threads)],
         f"http://{HOST}:{port}/__admin/health", 30,
     )
     try:
@@ -286,7 +315,7 @@ def main() -> None:
         report(drive("bare Flask, same bytes (reference)", url, {}, args, None), rss_mb(bare.pid))
     finally:
         stop(bare)
-        os.unlink(saved.name)
+        os.unlink(saved)
 
     # 3. History with >= 1,000,000 transactions loaded: page 1 against a deep page.
     port = free_port()

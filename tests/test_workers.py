@@ -7,6 +7,8 @@ and asserts what one process would have answered: exact counts, one clock, one j
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.client
 import json
 import os
@@ -123,10 +125,8 @@ def _workers(parent: int) -> list[int]:
 def _sockets(pid: int) -> int:
     count = 0
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
+        with contextlib.suppress(OSError):  # closed meanwhile
             count += os.readlink(fd).startswith("socket:")
-        except OSError:
-            pass  # closed meanwhile
     return count
 
 
@@ -146,7 +146,8 @@ def test_both_workers_hold_connections(server: tuple[subprocess.Popen[str], str]
 
 def test_a_limit_admits_exactly_its_requests_over_both_workers(pool: Pool) -> None:
     # A window of an hour: the burst is inside it however slow the machine.
-    assert pool.one(0, "POST", "/__admin/rate-limit", {"limit": 5, "period_seconds": 3600})[0] == 200
+    window = {"limit": 5, "period_seconds": 3600}
+    assert pool.one(0, "POST", "/__admin/rate-limit", window)[0] == 200
     basic = {"Authorization": "Basic " + _basic(OPERATOR_EMAIL, OPERATOR_PASSWORD)}
     path = "/transactions/v1/games/history/api?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"
     statuses = [status for status, _ in pool.all("GET", path, headers=basic, count=40)]
@@ -163,7 +164,7 @@ def test_a_fault_with_times_fires_exactly_that_often(pool: Pool) -> None:
 
 
 def test_a_clock_move_is_seen_by_every_worker(pool: Pool) -> None:
-    status, moved = pool.one(0, "POST", "/__admin/clock", {"set": "2031-05-06T07:08:09Z"})
+    status, _ = pool.one(0, "POST", "/__admin/clock", {"set": "2031-05-06T07:08:09Z"})
     assert status == 200
     seen = [answer["now"] for _, answer in pool.all("GET", "/__admin/clock")]
     assert all("2031-05-06T07:08:09" <= now < "2031-05-06T08" for now in seen), seen
@@ -188,6 +189,4 @@ def test_a_user_added_on_one_worker_logs_in_on_every_worker(pool: Pool) -> None:
 
 
 def _basic(email: str, password: str) -> str:
-    import base64
-
     return base64.b64encode(f"{email}:{password}".encode()).decode()
