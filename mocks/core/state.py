@@ -24,7 +24,7 @@ import random
 import sqlite3
 import struct
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyrate_limiter import InMemoryBucket, RateItem
@@ -46,6 +46,7 @@ _RATE_LIMIT = 6
 _RATE_PERIOD = 7  # a double
 _FAULT_COUNT = 8
 _RECORDS_GENERATION = 9
+_CLOCK_SEQUENCE = 10  # odd while the offset is being written
 _SLOTS = 16
 
 _SCHEMA = """
@@ -139,20 +140,34 @@ class SharedState:
 
 
 class SharedClock(Clock):
-    """A `Clock` whose offset is in the shared page: a move is every worker's next `now()`."""
+    """A `Clock` whose offset is in the shared page: a move is every worker's next `now()`.
+
+    Moves are made under the state's lock; `now()` reads without it, as a sequence lock: the
+    sequence is odd while a move writes, and a read that saw it change reads again."""
 
     def __init__(self, state: SharedState, source: Any = real_now) -> None:
         self._source = source
         self._state = state
         self._lock = state.lock  # type: ignore[assignment]
 
+    def now(self) -> datetime:
+        return (self._source() + self._offset).astimezone(UTC)
+
     @property
     def _offset(self) -> timedelta:
-        return timedelta(microseconds=self._state.get(_CLOCK_OFFSET_US))
+        state = self._state
+        while True:
+            before = state.get(_CLOCK_SEQUENCE)
+            micros = state.get(_CLOCK_OFFSET_US)
+            if before % 2 == 0 and state.get(_CLOCK_SEQUENCE) == before:
+                return timedelta(microseconds=micros)
 
     @_offset.setter
-    def _offset(self, value: timedelta) -> None:
-        self._state.set(_CLOCK_OFFSET_US, value // timedelta(microseconds=1))
+    def _offset(self, value: timedelta) -> None:  # under the lock: one writer at a time
+        state = self._state
+        state.set(_CLOCK_SEQUENCE, state.get(_CLOCK_SEQUENCE) + 1)
+        state.set(_CLOCK_OFFSET_US, value // timedelta(microseconds=1))
+        state.set(_CLOCK_SEQUENCE, state.get(_CLOCK_SEQUENCE) + 1)
 
 
 def _rule_of(data: dict[str, Any]) -> FaultRule:
