@@ -47,11 +47,12 @@ _RATE_PERIOD = 7  # a double
 _FAULT_COUNT = 8
 _RECORDS_GENERATION = 9
 _CLOCK_SEQUENCE = 10  # odd while the offset is being written
+_JOURNAL_FIRST_ID = 11  # the first id not cleared
 _SLOTS = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY, rule TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, data TEXT NOT NULL
 );
@@ -282,13 +283,23 @@ class SharedFaults(FaultRegistry):
         return None
 
 
+_JOURNAL_SLOT = 2048
+_JOURNAL_HEAD = struct.Struct("qI")  # id, length of the JSON (_IN_FILE: too long for a slot)
+_IN_FILE = 0xFFFFFFFF
+
+
 class SharedJournal(Journal):
-    """A `Journal` in the shared file: ids from one counter, entries in the order recorded."""
+    """A `Journal` in a shared ring of `maxlen` slots (an entry too long for its slot, e.g. a
+    traceback, goes to the shared file): ids from one counter, entries in the order recorded,
+    none lost while fewer than `maxlen` came after it (D204)."""
 
     def __init__(self, state: SharedState, maxlen: int = 1000) -> None:
         super().__init__(maxlen)
         self._state = state
         self._maxlen = maxlen
+        self._ring = mmap.mmap(-1, maxlen * _JOURNAL_SLOT)
+        with state.lock:
+            state.set(_JOURNAL_FIRST_ID, 1)
 
     @property
     def maxlen(self) -> int:
@@ -318,38 +329,58 @@ class SharedJournal(Journal):
             "auth": auth,
             "error": _describe_error(error) if error is not None else None,
         }
+        data = json.dumps(fields).encode()
+        fits = _JOURNAL_HEAD.size + len(data) <= _JOURNAL_SLOT
         with self._state.lock:
             number = self._state.get(_JOURNAL_NEXT_ID)
-            entry = JournalEntry(id=number, **fields)
-            db = self._state.db()
-            row = (number, json.dumps(fields))
-            db.execute("INSERT INTO journal (id, entry) VALUES (?, ?)", row)
-            if number % 64 == 0:
+            at = (number - 1) % self._maxlen * _JOURNAL_SLOT
+            _JOURNAL_HEAD.pack_into(self._ring, at, number, len(data) if fits else _IN_FILE)
+            if fits:
+                self._ring[at + _JOURNAL_HEAD.size : at + _JOURNAL_HEAD.size + len(data)] = data
+            else:
+                db = self._state.db()
                 db.execute("DELETE FROM journal WHERE id <= ?", (number - self._maxlen,))
+                db.execute("INSERT INTO journal (id, entry) VALUES (?, ?)", (number, data))
             self._state.set(_JOURNAL_NEXT_ID, number + 1)
-        return entry
+        return JournalEntry(id=number, **fields)
 
     def entries(self, limit: int | None = None) -> builtins.list[JournalEntry]:
         keep = self._maxlen if limit is None else min(limit, self._maxlen)
         if keep <= 0:
             return []
+        found = []
         with self._state.lock:
-            rows = self._state.db().execute(
-                "SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (keep,)
-            ).fetchall()
-        return [JournalEntry(id=row[0], **json.loads(row[1])) for row in reversed(rows)]
+            following = self._state.get(_JOURNAL_NEXT_ID)
+            first = max(self._state.get(_JOURNAL_FIRST_ID), following - keep, 1)
+            for number in range(first, following):
+                at = (number - 1) % self._maxlen * _JOURNAL_SLOT
+                kept, size = _JOURNAL_HEAD.unpack_from(self._ring, at)
+                if size == _IN_FILE:
+                    row = self._state.db().execute(
+                        "SELECT entry FROM journal WHERE id = ?", (number,)
+                    ).fetchone()
+                    raw = row[0]
+                else:
+                    raw = self._ring[at + _JOURNAL_HEAD.size : at + _JOURNAL_HEAD.size + size]
+                found.append(JournalEntry(id=kept, **json.loads(raw)))
+        return found
 
     def clear(self) -> None:
         with self._state.lock:
+            self._state.set(_JOURNAL_FIRST_ID, self._state.get(_JOURNAL_NEXT_ID))
             self._state.db().execute("DELETE FROM journal")
 
     def reset(self) -> None:
         with self._state.lock:
-            self._state.db().execute("DELETE FROM journal")
             self._state.set(_JOURNAL_NEXT_ID, 1)
+            self._state.set(_JOURNAL_FIRST_ID, 1)
+            self._state.db().execute("DELETE FROM journal")
 
     def __len__(self) -> int:
-        return len(self.entries())
+        with self._state.lock:
+            following = self._state.get(_JOURNAL_NEXT_ID)
+            first = max(self._state.get(_JOURNAL_FIRST_ID), following - self._maxlen)
+        return following - first
 
 
 class SharedRateLimiter(RateLimiter):
