@@ -234,7 +234,7 @@ class ServeFailure(click.ClickException):
     default=1,
     show_default=True,
     help="Processes serving each mock, sharing its state (clock, faults, journal, rate "
-    "limit): sinatra only so far, without --traffic and without sandboxes.",
+    "limit, users, tokens): sinatra and operator so far, without --traffic and sandboxes.",
 )
 @env_option(
     "--traffic",

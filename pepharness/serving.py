@@ -57,7 +57,7 @@ class ServeOptions:
     """Where the workers' shared state lives (set by `served` when workers > 1)."""
 
 
-WORKER_MOCKS = ("sinatra",)
+WORKER_MOCKS = ("sinatra", "operator")
 """The mocks whose whole state is shared by several workers, so far (D202)."""
 
 
@@ -82,6 +82,11 @@ class Mock:
     (the bulk sync's players, D152)."""
 
 
+def _state(options: ServeOptions, name: str) -> SharedState | None:
+    """The state `name`'s workers share, when there are several (D197)."""
+    return None if options.state_dir is None else SharedState(f"{options.state_dir}/{name}.sqlite3")
+
+
 def _sinatra_app(options: ServeOptions) -> Flask:
     config: dict[str, Any] = {
         "SEED": options.seed,
@@ -89,9 +94,7 @@ def _sinatra_app(options: ServeOptions) -> Flask:
         "RATE_LIMIT": options.rate_limit,
         "ADMIN": options.admin,
         "SECRET": options.secret,
-        "STATE": None if options.state_dir is None else SharedState(
-            f"{options.state_dir}/sinatra.sqlite3"
-        ),
+        "STATE": _state(options, "sinatra"),
     }
     return sinatra.create_app(config)
 
@@ -107,7 +110,9 @@ def _sinatra_banner(options: ServeOptions) -> list[str]:
 
 
 def _operator_app(options: ServeOptions) -> Flask:
-    return operator.create_app({"SEED": options.seed, "ADMIN": options.admin})
+    return operator.create_app({
+        "SEED": options.seed, "ADMIN": options.admin, "STATE": _state(options, "operator"),
+    })
 
 
 def _operator_banner(options: ServeOptions) -> list[str]:

@@ -27,7 +27,7 @@ import pytest
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 
 CONNECTIONS = 16
-URL = re.compile(r"^sinatra on (http://\S+)")
+URL = re.compile(r"^\w+ on (http://\S+)")
 TIMEOUT = 30
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
@@ -82,9 +82,13 @@ class Pool:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    yield from _serve("sinatra", "--rounds", "50")
+
+
+def _serve(mock: str, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEPHARNESS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "pepharness", "serve", "sinatra", "--port", "0", "--rounds", "50",
+        [sys.executable, "-m", "pepharness", "serve", mock, "--port", "0", *args,
          "--workers", "2", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**env, "PYTHONUNBUFFERED": "1"},
@@ -186,6 +190,23 @@ def test_a_user_added_on_one_worker_logs_in_on_every_worker(pool: Pool) -> None:
     login = {"email": user["email"], "password": user["password"]}
     statuses = [status for status, _ in pool.all("POST", "/1.0/login/", login)]
     assert statuses == [200] * CONNECTIONS
+
+
+def test_a_token_programmed_on_one_worker_answers_on_every_worker() -> None:
+    for _, url in _serve("operator"):
+        pool = Pool(url)
+        try:
+            token = {"identityToken": "shared-token", "playerId": "p-shared"}
+            assert pool.one(0, "POST", "/__admin/tokens", token)[0] in (200, 201)
+            answers = pool.all("POST", "/api/auth/v1/player", {"identityToken": "shared-token"})
+            assert {(status, body.get("playerId")) for status, body in answers} == {
+                (200, "p-shared")
+            }, answers
+            _, received = pool.one(0, "GET", "/__admin/received")
+            ids = [entry["id"] for entry in received["received"]]
+            assert ids == list(range(1, CONNECTIONS + 1)), received
+        finally:
+            pool.close()
 
 
 def _basic(email: str, password: str) -> str:

@@ -244,7 +244,7 @@ class ServeError(Exception):
     """A server could not start (e.g. its port is taken); the message is one line."""
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -256,6 +256,8 @@ def _listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as error:
         sock.close()
@@ -263,11 +265,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _listen_all(apps: Sequence[tuple[Flask, str, int]]) -> list[socket.socket]:
+def _listen_all(
+    apps: Sequence[tuple[Flask, str, int]], *, reuse_port: bool = False
+) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
         for _, host, port in apps:
-            sockets.append(_listen(host, port))
+            sockets.append(_listen(host, port, reuse_port=reuse_port))
     except ServeError:
         for sock in sockets:
             sock.close()
@@ -389,15 +393,22 @@ WORKER_HOOKS: list[WorkerHook] = []
 
 
 def _worker(
-    apps: Sequence[tuple[Flask, str, int]], threads: int, sockets: Sequence[socket.socket]
+    apps: Sequence[tuple[Flask, str, int]],
+    threads: int,
+    held: Sequence[socket.socket],
+    ready: int,
 ) -> None:
-    """A forked worker: serve the inherited sockets until SIGTERM or SIGINT, then exit."""
+    """A forked worker: serve the ports `held` holds until SIGTERM or SIGINT, then exit; one
+    byte on the pipe `ready` once it listens on them all."""
     code = 0
     try:
+        sockets = [_reuse(sock) for sock in held]
         with contextlib.ExitStack() as stack:
             for hook in list(WORKER_HOOKS):
                 stack.enter_context(hook.in_worker())
-            group = _ServerGroup(apps, threads, sockets)
+            group = _ServerGroup(apps, threads, sockets)  # listening
+            os.write(ready, b".")
+            os.close(ready)
             with _stop_on_signals(group.stop):
                 group.run()
     except BaseException:
@@ -413,33 +424,43 @@ def _serve_workers(
     on_ready: Callable[[list[str]], None] | None,
     workers: int,
 ) -> None:
-    """Bind every socket, fork `workers` processes serving them all (the kernel spreads the
-    connections), call `on_ready`, then wait for a signal (or a worker's end) and stop them."""
-    sockets = _listen_all(apps)
+    """Bind every port, fork `workers` processes that each listen on every port with
+    SO_REUSEPORT (the kernel spreads the connections over them by their addresses), call
+    `on_ready`, then wait for a signal (or a worker's end) and stop them."""
+    # Bound, never listening: the parent holds each port (port 0: the one picked) for its workers.
+    sockets = _listen_all(apps, reuse_port=True)
     try:
         urls = []
         for sock in sockets:
-            sock.listen(1024)
             host, port = sock.getsockname()[:2]
             urls.append(_url(host, int(port)))
-        pids = []
+        pids: list[int] = []
         hooks = list(WORKER_HOOKS)
         for hook in hooks:
             hook.before_fork()
+        readable, ready = os.pipe()
         try:
             for _ in range(workers):
                 pid = os.fork()
                 if pid == 0:
-                    _worker(apps, threads, sockets)
+                    os.close(readable)
+                    _worker(apps, threads, sockets, ready)
                 pids.append(pid)
         finally:
+            os.close(ready)
             for hook in hooks:
                 hook.after_fork()
+        try:
+            _wait_listening(readable, workers)
+        except BaseException:
+            _stop_workers(pids)
+            raise
         for (app, _, _), url in zip(apps, urls, strict=True):
             logger.info("%s listening on %s (%d workers)", _name(app), url, workers)
-    finally:
+    except BaseException:
         for sock in sockets:
-            sock.close()  # the workers hold their own
+            sock.close()
+        raise
     stopping = threading.Event()
     try:
         with _stop_on_signals(stopping.set):
@@ -451,6 +472,30 @@ def _serve_workers(
                     break
     finally:
         _stop_workers(pids)
+        for sock in sockets:
+            sock.close()
+
+
+def _wait_listening(readable: int, workers: int) -> None:
+    """Until every worker said it listens (a connection before would be refused); ServeError
+    when one ended first."""
+    with os.fdopen(readable, "rb") as pipe:
+        said = b""
+        while len(said) < workers:
+            chunk = pipe.read(workers - len(said))
+            if not chunk:  # every writer closed: a worker ended before it listened
+                raise ServeError(f"{workers - len(said)} of {workers} workers failed to start")
+            said += chunk
+
+
+def _reuse(held: socket.socket) -> socket.socket:
+    """A worker's own listening socket on the port `held` holds."""
+    sock = socket.socket(held.family, held.type, held.proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(held.getsockname())
+    held.close()
+    return sock
 
 
 def _stop_workers(pids: Sequence[int]) -> None:

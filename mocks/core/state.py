@@ -40,19 +40,19 @@ _CLOCK_OFFSET_US = 0
 _FAULT_GENERATION = 1
 _FAULT_DRAWS = 2
 _FAULT_NEXT_ID = 3
-_JOURNAL_NEXT_ID = 4
 _RATE_GENERATION = 5
 _RATE_LIMIT = 6
 _RATE_PERIOD = 7  # a double
 _FAULT_COUNT = 8
 _RECORDS_GENERATION = 9
 _CLOCK_SEQUENCE = 10  # odd while the offset is being written
-_JOURNAL_FIRST_ID = 11  # the first id not cleared
 _SLOTS = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY, rule TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS long (
+    ring TEXT NOT NULL, id INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (ring, id)
+);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, data TEXT NOT NULL
 );
@@ -82,7 +82,6 @@ class SharedState:
             db = self.db()
             db.executescript(_SCHEMA)
             self.set(_FAULT_NEXT_ID, 1)
-            self.set(_JOURNAL_NEXT_ID, 1)
             self.close()  # no connection crosses a fork
 
     def get(self, slot: int) -> int:
@@ -255,8 +254,9 @@ class SharedFaults(FaultRegistry):
         generation = self._state.get(_FAULT_GENERATION)
         if generation != self._seen:
             with self._state.lock:
-                self._seen = self._state.get(_FAULT_GENERATION)
+                generation = self._state.get(_FAULT_GENERATION)
                 self._cached = self._rules_now()
+                self._seen = generation  # only now: whoever sees it finds these rules
         if not any(rule.applies_to(method, path) for rule in self._cached):
             return None
         with self._state.lock:
@@ -283,27 +283,101 @@ class SharedFaults(FaultRegistry):
         return None
 
 
-_JOURNAL_SLOT = 2048
-_JOURNAL_HEAD = struct.Struct("qI")  # id, length of the JSON (_IN_FILE: too long for a slot)
+_RING_SLOT = 2048
+_RING_HEAD = struct.Struct("qI")  # id, length of the JSON (_IN_FILE: too long for a slot)
 _IN_FILE = 0xFFFFFFFF
+_RING_NEXT, _RING_FIRST = 0, 1  # its counters: the next id, the first id not cleared
+
+
+class SharedRing:
+    """Numbered JSON documents, the last `maxlen` kept, in a shared-memory ring of `maxlen`
+    slots of 2 KiB made before the fork; a document too long for its slot (a traceback) is
+    kept in the shared file instead (D204). `name` tells its long documents from another's."""
+
+    def __init__(self, state: SharedState, name: str, maxlen: int) -> None:
+        self._state = state
+        self._name = name
+        self.maxlen = maxlen
+        self._slots = mmap.mmap(-1, maxlen * _RING_SLOT)
+        self._counters = mmap.mmap(-1, 16)
+        self._set(_RING_NEXT, 1)  # no database yet: none is opened before the fork
+        self._set(_RING_FIRST, 1)
+
+    def _get(self, counter: int) -> int:
+        value: int = struct.unpack_from("q", self._counters, counter * 8)[0]
+        return value
+
+    def _set(self, counter: int, value: int) -> None:
+        struct.pack_into("q", self._counters, counter * 8, value)
+
+    def append(self, document: dict[str, Any]) -> int:
+        """Keep `document`; its id."""
+        data = json.dumps(document).encode()
+        fits = _RING_HEAD.size + len(data) <= _RING_SLOT
+        with self._state.lock:
+            number = self._get(_RING_NEXT)
+            at = (number - 1) % self.maxlen * _RING_SLOT
+            _RING_HEAD.pack_into(self._slots, at, number, len(data) if fits else _IN_FILE)
+            if fits:
+                self._slots[at + _RING_HEAD.size : at + _RING_HEAD.size + len(data)] = data
+            else:
+                db = self._state.db()
+                old = (self._name, number - self.maxlen)
+                db.execute("DELETE FROM long WHERE ring = ? AND id <= ?", old)
+                row = (self._name, number, data)
+                db.execute("INSERT INTO long (ring, id, data) VALUES (?, ?, ?)", row)
+            self._set(_RING_NEXT, number + 1)
+        return number
+
+    def documents(self, limit: int | None = None) -> builtins.list[tuple[int, Any]]:
+        """(id, document) of the last `limit` kept (all by default), oldest first."""
+        keep = self.maxlen if limit is None else min(limit, self.maxlen)
+        if keep <= 0:
+            return []
+        found = []
+        with self._state.lock:
+            following = self._get(_RING_NEXT)
+            for number in range(max(self._get(_RING_FIRST), following - keep, 1), following):
+                at = (number - 1) % self.maxlen * _RING_SLOT
+                kept, size = _RING_HEAD.unpack_from(self._slots, at)
+                if size == _IN_FILE:
+                    raw = self._state.db().execute(
+                        "SELECT data FROM long WHERE ring = ? AND id = ?", (self._name, number)
+                    ).fetchone()[0]
+                else:
+                    raw = self._slots[at + _RING_HEAD.size : at + _RING_HEAD.size + size]
+                found.append((kept, json.loads(raw)))
+        return found
+
+    def clear(self) -> None:
+        """Forget every document; ids keep counting."""
+        with self._state.lock:
+            self._set(_RING_FIRST, self._get(_RING_NEXT))
+            self._state.db().execute("DELETE FROM long WHERE ring = ?", (self._name,))
+
+    def reset(self) -> None:
+        """Forget every document and number from 1 again."""
+        with self._state.lock:
+            self._set(_RING_NEXT, 1)
+            self._set(_RING_FIRST, 1)
+            self._state.db().execute("DELETE FROM long WHERE ring = ?", (self._name,))
+
+    def __len__(self) -> int:
+        with self._state.lock:
+            following = self._get(_RING_NEXT)
+            return following - max(self._get(_RING_FIRST), following - self.maxlen)
 
 
 class SharedJournal(Journal):
-    """A `Journal` in a shared ring of `maxlen` slots (an entry too long for its slot, e.g. a
-    traceback, goes to the shared file): ids from one counter, entries in the order recorded,
-    none lost while fewer than `maxlen` came after it (D204)."""
+    """A `Journal` in a `SharedRing`: ids from one counter, entries in the order recorded."""
 
     def __init__(self, state: SharedState, maxlen: int = 1000) -> None:
         super().__init__(maxlen)
-        self._state = state
-        self._maxlen = maxlen
-        self._ring = mmap.mmap(-1, maxlen * _JOURNAL_SLOT)
-        with state.lock:
-            state.set(_JOURNAL_FIRST_ID, 1)
+        self._ring = SharedRing(state, "journal", maxlen)
 
     @property
     def maxlen(self) -> int:
-        return self._maxlen
+        return self._ring.maxlen
 
     def record(
         self,
@@ -329,58 +403,19 @@ class SharedJournal(Journal):
             "auth": auth,
             "error": _describe_error(error) if error is not None else None,
         }
-        data = json.dumps(fields).encode()
-        fits = _JOURNAL_HEAD.size + len(data) <= _JOURNAL_SLOT
-        with self._state.lock:
-            number = self._state.get(_JOURNAL_NEXT_ID)
-            at = (number - 1) % self._maxlen * _JOURNAL_SLOT
-            _JOURNAL_HEAD.pack_into(self._ring, at, number, len(data) if fits else _IN_FILE)
-            if fits:
-                self._ring[at + _JOURNAL_HEAD.size : at + _JOURNAL_HEAD.size + len(data)] = data
-            else:
-                db = self._state.db()
-                db.execute("DELETE FROM journal WHERE id <= ?", (number - self._maxlen,))
-                db.execute("INSERT INTO journal (id, entry) VALUES (?, ?)", (number, data))
-            self._state.set(_JOURNAL_NEXT_ID, number + 1)
-        return JournalEntry(id=number, **fields)
+        return JournalEntry(id=self._ring.append(fields), **fields)
 
     def entries(self, limit: int | None = None) -> builtins.list[JournalEntry]:
-        keep = self._maxlen if limit is None else min(limit, self._maxlen)
-        if keep <= 0:
-            return []
-        found = []
-        with self._state.lock:
-            following = self._state.get(_JOURNAL_NEXT_ID)
-            first = max(self._state.get(_JOURNAL_FIRST_ID), following - keep, 1)
-            for number in range(first, following):
-                at = (number - 1) % self._maxlen * _JOURNAL_SLOT
-                kept, size = _JOURNAL_HEAD.unpack_from(self._ring, at)
-                if size == _IN_FILE:
-                    row = self._state.db().execute(
-                        "SELECT entry FROM journal WHERE id = ?", (number,)
-                    ).fetchone()
-                    raw = row[0]
-                else:
-                    raw = self._ring[at + _JOURNAL_HEAD.size : at + _JOURNAL_HEAD.size + size]
-                found.append(JournalEntry(id=kept, **json.loads(raw)))
-        return found
+        return [JournalEntry(id=number, **fields) for number, fields in self._ring.documents(limit)]
 
     def clear(self) -> None:
-        with self._state.lock:
-            self._state.set(_JOURNAL_FIRST_ID, self._state.get(_JOURNAL_NEXT_ID))
-            self._state.db().execute("DELETE FROM journal")
+        self._ring.clear()
 
     def reset(self) -> None:
-        with self._state.lock:
-            self._state.set(_JOURNAL_NEXT_ID, 1)
-            self._state.set(_JOURNAL_FIRST_ID, 1)
-            self._state.db().execute("DELETE FROM journal")
+        self._ring.reset()
 
     def __len__(self) -> int:
-        with self._state.lock:
-            following = self._state.get(_JOURNAL_NEXT_ID)
-            first = max(self._state.get(_JOURNAL_FIRST_ID), following - self._maxlen)
-        return following - first
+        return len(self._ring)
 
 
 class SharedRateLimiter(RateLimiter):

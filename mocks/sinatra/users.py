@@ -184,9 +184,11 @@ class SharedUsers(Users):
 
     def _load(self) -> None:
         """The seeded users and every added one (hold the state's lock)."""
-        self._seen = self._state.records_generation
+        generation = self._state.records_generation
         added = [account(_user_of(data)) for data in self._state.records(_ADDED)]
         self._by_email = {**self._seeded, **{a.email: a for a in added}}
+        # Only now: a thread that sees this generation must find these users.
+        self._seen = generation
 
     def reset(self) -> None:
         with self._state.lock:
