@@ -211,3 +211,17 @@ def test_a_token_programmed_on_one_worker_answers_on_every_worker() -> None:
 
 def _basic(email: str, password: str) -> str:
     return base64.b64encode(f"{email}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("args", [["pep"], ["all"], ["sinatra", "--traffic", "t.jsonl"]])
+def test_what_is_not_shared_yet_is_refused_in_one_line(args: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from pepharness.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", *args, "--workers", "2"])
+    assert result.exit_code == 2
+    # serve's own one-line failure (as a taken port): exit 2, nothing started
+    assert result.output.splitlines() == [
+        "Error: --workers 2 serves sinatra, operator only, without --traffic (D202)"
+    ]
