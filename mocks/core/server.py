@@ -410,6 +410,8 @@ def _worker(
             os.write(ready, b".")
             os.close(ready)
             with _stop_on_signals(group.stop):
+                # Ctrl-C reaches the whole process group: the parent stops the workers, in order.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 group.run()
     except BaseException:
         logger.exception("a worker failed")
