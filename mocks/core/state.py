@@ -2,8 +2,9 @@
 
 A `SharedState` is made by the parent before it forks its workers (D197): an anonymous shared
 memory page of counters (the clock's offset, ids, generations, the fault draws) and one
-process-shared lock, inherited by every worker, and a SQLite file (WAL, on tmpfs) for what has
-a size (fault rules, the journal, the rate-limit logs), opened again by each process. Every
+process-shared lock, inherited by every worker, shared-memory rings for the journals (D204),
+and a SQLite file (WAL, on tmpfs) for what has a size (fault rules, the rate-limit logs, users
+and tokens added through `/__admin`), opened again by each process. Every
 change and every read that decides something happens under that one lock, so N workers behave
 as one process: a clock move is seen by the next `now()` of every worker, a rule's `times`
 counts every worker's matches, a window admits exactly its limit, the journal has every request
@@ -78,11 +79,12 @@ class SharedState:
         self._page = mmap.mmap(-1, _SLOTS * 8)
         self._pid = -1
         self._db: sqlite3.Connection | None = None
+        self._inherited: sqlite3.Connection | None = None
         with self.lock:
             db = self.db()
             db.executescript(_SCHEMA)
             self.set(_FAULT_NEXT_ID, 1)
-            self.close()  # no connection crosses a fork
+            self.close()
 
     def get(self, slot: int) -> int:
         value: int = struct.unpack_from("q", self._page, slot * 8)[0]
@@ -126,6 +128,9 @@ class SharedState:
     def db(self) -> sqlite3.Connection:
         """This process's connection (opened on first use after a fork); hold `lock`."""
         if self._db is None or self._pid != os.getpid():
+            # The parent's connection, if any, is kept unused: closing a connection inherited
+            # through a fork could touch the file's locks and WAL under the parent.
+            self._inherited = self._db
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")
