@@ -18,6 +18,7 @@ from pepharness import fixtures as fixture_data
 from pepharness.checks.group import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
+from pepharness.mocks.core.state_traffic import SharedTrafficWriter
 from pepharness.mocks.core.traffic import TrafficWriter
 from pepharness.options import CONTEXT, env_option
 from pepharness.outputs import folder_problem
@@ -234,7 +235,7 @@ class ServeFailure(click.ClickException):
     default=1,
     show_default=True,
     help="Processes serving each mock, sharing its state (clock, faults, journal, rate "
-    "limit, users, tokens): sinatra and operator so far, without --traffic and sandboxes.",
+    "limit, users, tokens, --traffic): sinatra and operator so far, no sandboxes.",
 )
 @env_option(
     "--traffic",
@@ -271,10 +272,8 @@ def serve(
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
     chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
-    if workers > 1 and (traffic is not None or mock not in WORKER_MOCKS):
-        raise ServeFailure(
-            f"--workers {workers} serves {', '.join(WORKER_MOCKS)} only, without --traffic (D202)"
-        )
+    if workers > 1 and mock not in WORKER_MOCKS:
+        raise ServeFailure(f"--workers {workers} serves {', '.join(WORKER_MOCKS)} only (D202)")
     options = ServeOptions(
         seed, rounds, rate_limit, not no_admin, operator_url, database, engine_config,
         workers=workers,
@@ -289,7 +288,9 @@ def serve(
         click.echo("Press Ctrl-C to stop.")
 
     try:
-        writer = None if traffic is None else TrafficWriter.open(traffic)
+        # Several workers write one file in seq order, each its own exchanges (D206).
+        kind = TrafficWriter if workers == 1 else SharedTrafficWriter
+        writer = None if traffic is None else kind.open(traffic)
     except OSError as error:
         reason = error.strerror or error
         raise ServeFailure(f"cannot write traffic to {traffic}: {reason}") from None

@@ -81,8 +81,13 @@ class Pool:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
-    yield from _serve("sinatra", "--rounds", "50")
+def traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("workers") / "traffic.jsonl"
+
+
+@pytest.fixture(scope="module")
+def server(traffic: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    yield from _serve("sinatra", "--rounds", "50", "--traffic", str(traffic))
 
 
 def _serve(mock: str, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
@@ -184,6 +189,21 @@ def test_the_journal_has_every_request_once_in_order(pool: Pool) -> None:
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # one sequence, no gap, no repeat
 
 
+def test_the_traffic_file_has_every_exchange_once_in_seq_order(
+    pool: Pool, traffic: Path
+) -> None:
+    statuses = [status for status, _ in pool.all("GET", "/__admin/health?t={i}", count=48)]
+    assert statuses == [200] * 48
+    lines = [json.loads(line) for line in traffic.read_text().splitlines()]
+    seqs = [line["seq"] for line in lines]
+    assert seqs == list(range(1, len(lines) + 1))  # one writer's order: 1, 2, 3…
+    marked = [line["query"]["t"] for line in lines if "t" in line["query"]]
+    assert sorted(int(t) for t in marked) == list(range(48))
+    # GET /__admin/traffic on any worker streams the same lines
+    _, feed = pool.one(3, "GET", "/__admin/traffic")
+    assert isinstance(feed, bytes) and feed.count(b'"seq":') >= len(lines)
+
+
 def test_a_user_added_on_one_worker_logs_in_on_every_worker(pool: Pool) -> None:
     user = {"email": "shared@example.com", "password": "pw-shared", "available_operators": [1]}
     assert pool.one(0, "POST", "/__admin/users", user)[0] == 201
@@ -213,7 +233,7 @@ def _basic(email: str, password: str) -> str:
     return base64.b64encode(f"{email}:{password}".encode()).decode()
 
 
-@pytest.mark.parametrize("args", [["pep"], ["all"], ["sinatra", "--traffic", "t.jsonl"]])
+@pytest.mark.parametrize("args", [["pep"], ["all"]])
 def test_what_is_not_shared_yet_is_refused_in_one_line(args: list[str]) -> None:
     from click.testing import CliRunner
 
@@ -223,5 +243,5 @@ def test_what_is_not_shared_yet_is_refused_in_one_line(args: list[str]) -> None:
     assert result.exit_code == 2
     # serve's own one-line failure (as a taken port): exit 2, nothing started
     assert result.output.splitlines() == [
-        "Error: --workers 2 serves sinatra, operator only, without --traffic (D202)"
+        "Error: --workers 2 serves sinatra, operator only (D202)"
     ]
