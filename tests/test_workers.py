@@ -245,3 +245,26 @@ def test_what_is_not_shared_yet_is_refused_in_one_line(args: list[str]) -> None:
     assert result.output.splitlines() == [
         "Error: --workers 2 serves sinatra, operator only (D202)"
     ]
+
+
+def test_probabilities_draw_one_seeded_sequence_whatever_the_worker(tmp_path: Path) -> None:
+    from pepharness.mocks.core.faults import FaultRegistry
+    from pepharness.mocks.core.state import SharedFaults, SharedState
+
+    state = SharedState(str(tmp_path / "state.sqlite3"))
+    # Two workers' registries on one state (each its own generator), and one process's.
+    workers = [SharedFaults(state, seed=7), SharedFaults(state, seed=7)]
+    alone = FaultRegistry(seed=7)
+    rule = {"path": "/p/*", "status": 503, "probability": 0.5}
+    workers[0].add(rule)
+    alone.add(rule)
+    pattern = [1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 0, 1, 0] * 4
+    shared = [workers[w].match("GET", f"/p/{i}") is not None for i, w in enumerate(pattern)]
+    single = [alone.match("GET", f"/p/{i}") is not None for i in range(len(pattern))]
+    assert shared == single and 0 < sum(single) < len(single)
+    workers[1].reset()  # from the seed again, on every worker
+    alone.reset()
+    workers[1].add(rule)
+    alone.add(rule)
+    again = [workers[w].match("GET", "/p/x") is not None for w in pattern[:8]]
+    assert again == [alone.match("GET", "/p/x") is not None for _ in range(8)]
