@@ -268,3 +268,18 @@ def test_probabilities_draw_one_seeded_sequence_whatever_the_worker(tmp_path: Pa
     alone.add(rule)
     again = [workers[w].match("GET", "/p/x") is not None for w in pattern[:8]]
     assert again == [alone.match("GET", "/p/x") is not None for _ in range(8)]
+
+
+def test_a_port_workers_hold_is_taken_for_another_serve(
+    server: tuple[subprocess.Popen[str], str],
+) -> None:
+    from click.testing import CliRunner
+
+    from pepharness.cli import cli
+
+    port = str(urlsplit(server[1]).port)
+    for workers in ("2", "1"):  # SO_REUSEPORT shares a port with no one but its own workers
+        args = ["serve", "sinatra", "--port", port, "--rounds", "0", "--workers", workers]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert "Address already in use" in result.output

@@ -429,8 +429,17 @@ def _serve_workers(
     """Bind every port, fork `workers` processes that each listen on every port with
     SO_REUSEPORT (the kernel spreads the connections over them by their addresses), call
     `on_ready`, then wait for a signal (or a worker's end) and stop them."""
-    # Bound, never listening: the parent holds each port (port 0: the one picked) for its workers.
-    sockets = _listen_all(apps, reuse_port=True)
+    # First without SO_REUSEPORT, so that a port another server holds (even one with workers,
+    # whose sockets all allow sharing) is a ServeError, as with one worker; port 0 picks here.
+    probes = _listen_all(apps)
+    picked = [
+        (app, host, int(probe.getsockname()[1]))
+        for (app, host, _), probe in zip(apps, probes, strict=True)
+    ]
+    for probe in probes:
+        probe.close()
+    # Bound, never listening: the parent holds each port for its workers.
+    sockets = _listen_all(picked, reuse_port=True)
     try:
         urls = []
         for sock in sockets:
