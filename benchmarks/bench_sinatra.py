@@ -330,6 +330,11 @@ def main() -> None:
         "--app-requests", type=int, default=3000,
         help="requests per scenario of the in-process app-alone figures (0: skip them)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="serve --workers for the login and catalog scenarios (server CPU and RSS are the "
+        "parent's only when above 1)",
+    )
     args = parser.parse_args()
     if args.app_requests:
         app_cost(args.app_requests)
@@ -345,11 +350,13 @@ def main() -> None:
     port = free_port()
     base = f"http://{HOST}:{port}"
     server, startup = start(
-        [*pepharness, "--port", str(port), "--threads", str(args.threads)],
+        [*pepharness, "--port", str(port), "--threads", str(args.threads),
+         "--workers", str(args.workers)],
         f"{base}/__admin/health", 60,
     )
     try:
-        print(f"startup (default data, until /__admin/health answers): {startup:.2f}s, "
+        print(f"startup ({args.workers} worker(s), default data, until /__admin/health "
+              f"answers): {startup:.2f}s, "
               f"RSS {rss_mb(server.pid):.1f} MiB")
         login = requests.post(f"{base}/1.0/login/", json={"email": EMAIL, "password": PASSWORD})
         token = login.headers["jwt-auth"]

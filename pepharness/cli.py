@@ -18,6 +18,7 @@ from pepharness import fixtures as fixture_data
 from pepharness.checks.group import check as check_command
 from pepharness.fuzz import fuzz as fuzz_command
 from pepharness.mocks.core import ServeError, serve_many
+from pepharness.mocks.core.state_traffic import SharedTrafficWriter
 from pepharness.mocks.core.traffic import TrafficWriter
 from pepharness.options import CONTEXT, env_option
 from pepharness.outputs import folder_problem
@@ -25,7 +26,7 @@ from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
 from pepharness.runner import CannotRun, OneLineErrors, writable
-from pepharness.serving import MOCKS, ServeOptions, access_log, served
+from pepharness.serving import MOCKS, WORKER_MOCKS, ServeOptions, access_log, served
 
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True, help="Seed of the generated data."
@@ -229,6 +230,14 @@ class ServeFailure(click.ClickException):
     help="Worker threads per mock.",
 )
 @env_option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes serving each mock, sharing its state (clock, faults, journal, rate "
+    "limit, users, tokens, --traffic): sinatra and operator so far, no sandboxes.",
+)
+@env_option(
     "--traffic",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -248,6 +257,7 @@ def serve(
     no_admin: bool,
     quiet: bool,
     threads: int,
+    workers: int,
     traffic: Path | None,
 ) -> None:
     """Serve MOCK (or all of them) on waitress until Ctrl-C, logging one line per request.
@@ -262,20 +272,25 @@ def serve(
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
     chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
+    if workers > 1 and mock not in WORKER_MOCKS:
+        raise ServeFailure(f"--workers {workers} serves {', '.join(WORKER_MOCKS)} only (D202)")
     options = ServeOptions(
-        seed, rounds, rate_limit, not no_admin, operator_url, database, engine_config
+        seed, rounds, rate_limit, not no_admin, operator_url, database, engine_config,
+        workers=workers,
     )
     def ready(urls: list[str]) -> None:
         for spec, url in zip(chosen, urls, strict=True):
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
             for line in spec.banner(options):
                 click.echo(f"  {line}")
-        if not no_admin:
+        if not no_admin and workers == 1:
             click.echo(f"Sandboxes for parallel jobs: POST {urls[0]}/__admin/sandboxes")
         click.echo("Press Ctrl-C to stop.")
 
     try:
-        writer = None if traffic is None else TrafficWriter.open(traffic)
+        # Several workers write one file in seq order, each its own exchanges (D206).
+        kind = TrafficWriter if workers == 1 else SharedTrafficWriter
+        writer = None if traffic is None else kind.open(traffic)
     except OSError as error:
         reason = error.strerror or error
         raise ServeFailure(f"cannot write traffic to {traffic}: {reason}") from None
@@ -290,7 +305,7 @@ def serve(
                 mocks.ready(urls)
                 ready(urls)
 
-            serve_many(mocks.apps, threads=threads, on_ready=started)
+            serve_many(mocks.apps, threads=threads, on_ready=started, workers=workers)
     except ServeError as error:
         raise ServeFailure(str(error)) from None
     except ValueError as error:  # a configuration the mock refuses (the engine's YAML)

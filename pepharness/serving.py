@@ -27,6 +27,8 @@ from pepharness.fixtures import (
 from pepharness.mocks import operator, pep, sinatra
 from pepharness.mocks.core.admin import SANDBOX_ENVIRON
 from pepharness.mocks.core.sandbox import Cleanup, Sandbox, SandboxRegistry, install_sandboxes
+from pepharness.mocks.core.server import WORKER_HOOKS, WorkerHook
+from pepharness.mocks.core.state import SharedState, state_folder
 from pepharness.mocks.core.traffic import TrafficWriter, install_traffic
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION
 from pepharness.mocks.pep.realtime import realtime_of
@@ -49,6 +51,14 @@ class ServeOptions:
     secret: str | None = None
     """The key signing Sinatra's and the PEP's tokens; None: derived from the seed (a sandbox
     has a key of its own, D129)."""
+    workers: int = 1
+    """The processes serving each mock (D201); more than one share the mock's state (D197)."""
+    state_dir: str | None = None
+    """Where the workers' shared state lives (set by `served` when workers > 1)."""
+
+
+WORKER_MOCKS = ("sinatra", "operator")
+"""The mocks whose whole state is shared by several workers, so far (D202)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,11 @@ class Mock:
     (the bulk sync's players, D152)."""
 
 
+def _state(options: ServeOptions, name: str) -> SharedState | None:
+    """The state `name`'s workers share, when there are several (D197)."""
+    return None if options.state_dir is None else SharedState(f"{options.state_dir}/{name}.sqlite3")
+
+
 def _sinatra_app(options: ServeOptions) -> Flask:
     config: dict[str, Any] = {
         "SEED": options.seed,
@@ -79,6 +94,7 @@ def _sinatra_app(options: ServeOptions) -> Flask:
         "RATE_LIMIT": options.rate_limit,
         "ADMIN": options.admin,
         "SECRET": options.secret,
+        "STATE": _state(options, "sinatra"),
     }
     return sinatra.create_app(config)
 
@@ -94,7 +110,9 @@ def _sinatra_banner(options: ServeOptions) -> list[str]:
 
 
 def _operator_app(options: ServeOptions) -> Flask:
-    return operator.create_app({"SEED": options.seed, "ADMIN": options.admin})
+    return operator.create_app({
+        "SEED": options.seed, "ADMIN": options.admin, "STATE": _state(options, "operator"),
+    })
 
 
 def _operator_banner(options: ServeOptions) -> list[str]:
@@ -235,8 +253,14 @@ def served(
 ) -> Iterator[Served]:
     """The apps `serve` serves: each mock built from `options` (its traffic to `writer`), on
     `host` and `port` (None: each mock's default port), with the admin API the sandboxes'
-    routes and dispatch (D124); every sandbox ends on exit."""
-    registry = SandboxRegistry(_sandbox_builder(options, writer)) if options.admin else None
+    routes and dispatch (D124); every sandbox ends on exit. With several workers, their shared
+    state is made here (its folder removed on exit) and no sandbox is served (D202)."""
+    folder = None
+    if options.workers > 1:
+        folder = tempfile.mkdtemp(prefix="pepharness-state-", dir=state_folder() or None)
+        options = replace(options, state_dir=folder)
+    sandboxes = options.admin and options.workers == 1
+    registry = SandboxRegistry(_sandbox_builder(options, writer)) if sandboxes else None
     apps = []
     for spec in chosen:
         app = spec.build(options)
@@ -250,6 +274,8 @@ def served(
     finally:
         if registry is not None:
             registry.close()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -274,9 +300,21 @@ def access_log(stream: TextIO, *, quiet: bool = False) -> Iterator[None]:
     # a line per request that says nothing about the requests.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     listener.start()
+
+    @contextmanager
+    def in_worker() -> Iterator[None]:
+        listener.start()  # a fork copies no thread: each worker writes its own lines
+        try:
+            yield
+        finally:
+            listener.stop()
+
+    hook = WorkerHook(listener.stop, listener.start, in_worker)
+    WORKER_HOOKS.append(hook)
     try:
         yield
     finally:
+        WORKER_HOOKS.remove(hook)
         root.removeHandler(enqueue)
         root.setLevel(previous_level)
         listener.stop()

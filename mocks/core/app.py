@@ -28,6 +28,13 @@ from pepharness.mocks.core.errors import ErrorFamily
 from pepharness.mocks.core.faults import FaultRegistry
 from pepharness.mocks.core.journal import Journal
 from pepharness.mocks.core.ratelimit import RateLimiter
+from pepharness.mocks.core.state import (
+    SharedClock,
+    SharedFaults,
+    SharedJournal,
+    SharedRateLimiter,
+    SharedState,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -37,6 +44,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "ADMIN": True,
     "JOURNAL_SIZE": 1000,
     "CLOCK": None,
+    "STATE": None,
     "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
 }
 """The config keys every mock takes: its own DEFAULTS start from these."""
@@ -78,12 +86,13 @@ def new_app(
     import_name: str, defaults: Mapping[str, Any], config: Mapping[str, Any] | None
 ) -> tuple[Flask, Clock]:
     """A Flask app configured with `defaults` overridden by `config`, and the clock it reads
-    (CLOCK, else real time)."""
+    (CLOCK, else real time; shared by the workers of STATE, a `SharedState`, when given)."""
     app = MockFlask(import_name)
     app.config.from_mapping(defaults)
     if config is not None:
         app.config.from_mapping(config)
-    clock: Clock = app.config["CLOCK"] or Clock()
+    state = app.config["STATE"]
+    clock: Clock = app.config["CLOCK"] or (Clock() if state is None else SharedClock(state))
     return app, clock
 
 
@@ -100,11 +109,20 @@ def install_mock(
 ) -> MockCore:
     """Wire `backend` into `app` as `service`: the core (journal, faults, `/__admin` when ADMIN,
     with `admin_routes`), the API's errors, the backend (see `backend_in`), then `blueprints`."""
+    state: SharedState | None = app.config["STATE"]
+    faults, journal = FaultRegistry(app.config["SEED"]), Journal(app.config["JOURNAL_SIZE"])
+    if state is not None:  # served by several processes (D198)
+        faults = SharedFaults(state, app.config["SEED"])
+        journal = SharedJournal(state, app.config["JOURNAL_SIZE"])
+        if rate_limiter is not None:
+            rate_limiter = SharedRateLimiter(
+                state, clock, rate_limiter.limit, rate_limiter.period_seconds
+            )
     core = MockCore(
         service,
         clock=clock,
-        faults=FaultRegistry(app.config["SEED"]),
-        journal=Journal(app.config["JOURNAL_SIZE"]),
+        faults=faults,
+        journal=journal,
         rate_limiter=rate_limiter,
         reset=backend.reset,
     )

@@ -26,7 +26,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -243,7 +244,7 @@ class ServeError(Exception):
     """A server could not start (e.g. its port is taken); the message is one line."""
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -255,11 +256,31 @@ def _listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as error:
         sock.close()
         raise ServeError(f"cannot listen on {where}: {error.strerror or error}") from None
     return sock
+
+
+def _listen_all(
+    apps: Sequence[tuple[Flask, str, int]], *, reuse_port: bool = False
+) -> list[socket.socket]:
+    sockets: list[socket.socket] = []
+    try:
+        for _, host, port in apps:
+            sockets.append(_listen(host, port, reuse_port=reuse_port))
+    except ServeError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _name(app: Flask) -> str:
@@ -270,7 +291,12 @@ def _name(app: Flask) -> str:
 class _ServerGroup:
     """Waitress servers sharing one socket map, run by one loop in one thread."""
 
-    def __init__(self, apps: Sequence[tuple[Flask, str, int]], threads: int) -> None:
+    def __init__(
+        self,
+        apps: Sequence[tuple[Flask, str, int]],
+        threads: int,
+        bound: Sequence[socket.socket] | None = None,
+    ) -> None:
         self.map: dict[int, Any] = {}
         self.servers: list[Any] = []
         self.urls: list[str] = []
@@ -278,14 +304,7 @@ class _ServerGroup:
         self.handovers = _Handovers()
         task = type("UpgradeTask", (_UpgradeTask,), {"handovers": self.handovers})
         channel = type("UpgradeChannel", (_UpgradeChannel,), {"task_class": task})
-        sockets: list[socket.socket] = []
-        try:
-            for _, host, port in apps:
-                sockets.append(_listen(host, port))
-        except ServeError:
-            for sock in sockets:
-                sock.close()
-            raise
+        sockets = list(bound) if bound is not None else _listen_all(apps)
         for (app, _, _), sock in zip(apps, sockets, strict=True):
             try:
                 server = create_server(
@@ -304,8 +323,9 @@ class _ServerGroup:
             # The numeric address it listens on, as waitress' own `effective_host/_port`.
             host, numeric_port = server.getsockname()
             port = int(numeric_port)
-            self.urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
-            logger.info("%s listening on %s", _name(app), self.urls[-1])
+            self.urls.append(_url(host, port))
+            if bound is None:  # a worker's sockets were announced by its parent
+                logger.info("%s listening on %s", _name(app), self.urls[-1])
 
     def run(self) -> None:
         """Serve until `stop()`, then close: stop accepting, finish and flush what is in
@@ -358,21 +378,178 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@dataclass(frozen=True)
+class WorkerHook:
+    """What `serve_many(workers=N)` does around its forks for a thread of the parent (the
+    access log's writer): stop it before forking (a fork copies the locks it holds, not the
+    thread), start it again after, and in each worker, `in_worker` around its serving."""
+
+    before_fork: Callable[[], None]
+    after_fork: Callable[[], None]
+    in_worker: Callable[[], AbstractContextManager[object]]
+
+
+WORKER_HOOKS: list[WorkerHook] = []
+
+
+def _worker(
+    apps: Sequence[tuple[Flask, str, int]],
+    threads: int,
+    held: Sequence[socket.socket],
+    ready: int,
+) -> None:
+    """A forked worker: serve the ports `held` holds until SIGTERM or SIGINT, then exit; one
+    byte on the pipe `ready` once it listens on them all."""
+    code = 0
+    try:
+        sockets = [_reuse(sock) for sock in held]
+        with contextlib.ExitStack() as stack:
+            for hook in list(WORKER_HOOKS):
+                stack.enter_context(hook.in_worker())
+            group = _ServerGroup(apps, threads, sockets)  # listening
+            os.write(ready, b".")
+            os.close(ready)
+            with _stop_on_signals(group.stop):
+                # Ctrl-C reaches the whole process group: the parent stops the workers, in order.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                group.run()
+    except BaseException:
+        logger.exception("a worker failed")
+        code = 1
+    finally:
+        os._exit(code)  # none of the parent's exit handlers: they are the parent's
+
+
+def _serve_workers(
+    apps: Sequence[tuple[Flask, str, int]],
+    threads: int,
+    on_ready: Callable[[list[str]], None] | None,
+    workers: int,
+) -> None:
+    """Bind every port, fork `workers` processes that each listen on every port with
+    SO_REUSEPORT (the kernel spreads the connections over them by their addresses), call
+    `on_ready`, then wait for a signal (or a worker's end) and stop them."""
+    # First without SO_REUSEPORT, so that a port another server holds (even one with workers,
+    # whose sockets all allow sharing) is a ServeError, as with one worker; port 0 picks here.
+    probes = _listen_all(apps)
+    picked = [
+        (app, host, int(probe.getsockname()[1]))
+        for (app, host, _), probe in zip(apps, probes, strict=True)
+    ]
+    for probe in probes:
+        probe.close()
+    # Bound, never listening: the parent holds each port for its workers.
+    sockets = _listen_all(picked, reuse_port=True)
+    try:
+        urls = []
+        for sock in sockets:
+            host, port = sock.getsockname()[:2]
+            urls.append(_url(host, int(port)))
+        pids: list[int] = []
+        hooks = list(WORKER_HOOKS)
+        for hook in hooks:
+            hook.before_fork()
+        readable, ready = os.pipe()
+        try:
+            for _ in range(workers):
+                pid = os.fork()
+                if pid == 0:
+                    os.close(readable)
+                    _worker(apps, threads, sockets, ready)
+                pids.append(pid)
+        finally:
+            os.close(ready)
+            for hook in hooks:
+                hook.after_fork()
+        try:
+            _wait_listening(readable, workers)
+        except BaseException:
+            _stop_workers(pids)
+            raise
+        for (app, _, _), url in zip(apps, urls, strict=True):
+            logger.info("%s listening on %s (%d workers)", _name(app), url, workers)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    stopping = threading.Event()
+    try:
+        with _stop_on_signals(stopping.set):
+            if on_ready is not None:
+                on_ready(urls)
+            while not stopping.wait(_POLL_SECONDS):
+                if any(os.waitpid(pid, os.WNOHANG)[0] for pid in pids):
+                    logger.error("a worker ended: stopping the others")
+                    break
+    finally:
+        _stop_workers(pids)
+        for sock in sockets:
+            sock.close()
+
+
+def _wait_listening(readable: int, workers: int) -> None:
+    """Until every worker said it listens (a connection before would be refused); ServeError
+    when one ended first."""
+    with os.fdopen(readable, "rb") as pipe:
+        said = b""
+        while len(said) < workers:
+            chunk = pipe.read(workers - len(said))
+            if not chunk:  # every writer closed: a worker ended before it listened
+                raise ServeError(f"{workers - len(said)} of {workers} workers failed to start")
+            said += chunk
+
+
+def _reuse(held: socket.socket) -> socket.socket:
+    """A worker's own listening socket on the port `held` holds."""
+    sock = socket.socket(held.family, held.type, held.proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(held.getsockname())
+    held.close()
+    return sock
+
+
+def _stop_workers(pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS + 1
+    for pid in pids:
+        while True:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                break
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.02)
+
+
 def serve_many(
     apps: Sequence[tuple[Flask, str, int]],
     *,
     threads: int = DEFAULT_THREADS,
     on_ready: Callable[[list[str]], None] | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve each (app, host, port) until SIGINT or SIGTERM, then shut down cleanly.
 
     Every port is bound before any request is served: if one is taken, none is served and
     `ServeError` says which. Once all are bound, `on_ready` gets their base URLs (in the order
     of `apps`; port 0 shows the port picked). Signals are only caught when called from the
-    main thread.
+    main thread. With `workers` > 1, that many forked processes serve every port (D201); the
+    apps must keep their state in a `SharedState` to behave as one.
     """
     if not apps:
         raise ValueError("nothing to serve")
+    if workers > 1:
+        _serve_workers(apps, threads, on_ready, workers)
+        return
     group = _ServerGroup(apps, threads)
     with _stop_on_signals(group.stop):
         if on_ready is not None:

@@ -19,7 +19,12 @@ from pepharness.mocks.core import (
     new_app,
     read_json_object,
 )
-from pepharness.mocks.operator.backend import TOKEN_KEYS, OperatorBackend, ProgramError
+from pepharness.mocks.operator.backend import (
+    TOKEN_KEYS,
+    OperatorBackend,
+    ProgramError,
+    SharedOperatorBackend,
+)
 from pepharness.mocks.operator.errors import ERRORS
 
 SERVICE = "operator"
@@ -49,12 +54,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     app, clock = new_app(__name__, DEFAULTS, config)
     anchor: datetime | None = app.config["ANCHOR"]
-    backend = OperatorBackend(
-        clock=clock,
-        seed=app.config["SEED"],
-        anchor=anchor,
-        token_lifetime_seconds=app.config["TOKEN_LIFETIME_SECONDS"],
-        received_size=app.config["RECEIVED_SIZE"],
+    settings: dict[str, Any] = {
+        "seed": app.config["SEED"],
+        "anchor": anchor,
+        "token_lifetime_seconds": app.config["TOKEN_LIFETIME_SECONDS"],
+        "received_size": app.config["RECEIVED_SIZE"],
+    }
+    state = app.config["STATE"]
+    backend = (
+        OperatorBackend(clock=clock, **settings)
+        if state is None  # several workers: tokens and what was received are shared (D205)
+        else SharedOperatorBackend(state, clock=clock, **settings)
     )
     install_mock(app, SERVICE, backend, ERRORS, clock, [api], [token_routes])
     app.after_request(_keep_received)

@@ -13,13 +13,14 @@ from typing import Any, Literal, NoReturn
 
 from pepharness.fixtures import Dataset, generate
 from pepharness.mocks.core.clock import Clock, parse_rfc3339, to_rfc3339
+from pepharness.mocks.core.state import SharedState
 from pepharness.mocks.operator.errors import (
     FORCED,
     InvalidParameter,
     InvalidToken,
     PlayerNotFound,
 )
-from pepharness.mocks.operator.received import Received
+from pepharness.mocks.operator.received import Received, SharedReceived
 
 DEFAULT_TOKEN_LIFETIME_SECONDS = 4 * 3600
 MAX_DELAY_MS = 120_000
@@ -242,3 +243,80 @@ class OperatorBackend:
         if rule.expiry == "fixed":
             return Identity(player_id, rule.expires_at)
         return Identity(player_id, now + self.lifetime)
+
+
+_PROGRAMMED = "operator.tokens"
+
+
+def _rule_json(rule: TokenRule) -> dict[str, Any]:
+    return {
+        "identity_token": rule.identity_token,
+        "player_id": rule.player_id,
+        "expiry": rule.expiry,
+        "expires_at": None if rule.expires_at is None else to_rfc3339(rule.expires_at),
+        "status": rule.status,
+        "delay_ms": rule.delay_ms,
+        "seeded": rule.seeded,
+    }
+
+
+def _rule_of(data: dict[str, Any]) -> TokenRule:
+    expires = data["expires_at"]
+    return TokenRule(
+        data["identity_token"], data["player_id"], data["expiry"],
+        None if expires is None else parse_rfc3339(expires), data["status"], data["delay_ms"],
+        data["seeded"],
+    )
+
+
+class SharedOperatorBackend(OperatorBackend):
+    """An `OperatorBackend` whose programmed tokens and received requests are in a
+    `SharedState`: a token programmed through one worker answers on every worker (D205)."""
+
+    def __init__(self, state: SharedState, *, clock: Clock, **kwargs: Any) -> None:
+        self._state = state
+        self._seen = -1
+        super().__init__(clock=clock, **kwargs)
+        self.received = SharedReceived(state, clock, kwargs.get("received_size", 1000))
+
+    def _sync(self) -> None:
+        if self._state.records_generation != self._seen:
+            with self._state.lock:
+                self._load()
+
+    def _load(self) -> None:
+        """The seeded tokens, then every programmed rule in order (hold the state's lock)."""
+        generation = self._state.records_generation
+        rules = {
+            player.identity_token: TokenRule(player.identity_token, player.player_id, seeded=True)
+            for player in self.data.players
+        }
+        for data in self._state.records(_PROGRAMMED):
+            rule = _rule_of(data)
+            rules[rule.identity_token] = rule
+        with self._lock:
+            self._rules = rules
+        # Only now: a thread that sees this generation must find these rules.
+        self._seen = generation
+
+    def reset(self) -> None:
+        with self._state.lock:
+            self._state.clear_records(_PROGRAMMED)
+            super().reset()
+            self._seen = self._state.records_generation
+
+    def rules(self) -> list[TokenRule]:
+        self._sync()
+        return super().rules()
+
+    def rule(self, identity_token: str) -> TokenRule | None:
+        self._sync()
+        return super().rule(identity_token)
+
+    def program(self, body: Mapping[str, Any]) -> TokenRule:
+        with self._state.lock:
+            self._load()
+            rule = super().program(body)
+            self._state.add_record(_PROGRAMMED, _rule_json(rule))
+            self._seen = self._state.records_generation
+        return rule

@@ -15,6 +15,7 @@ from typing import Any
 
 from pepharness.mocks.core.clock import Clock, to_rfc3339
 from pepharness.mocks.core.journal import REDACTED, is_secret_key
+from pepharness.mocks.core.state import SharedRing, SharedState
 
 IDENTITY_TOKEN = "identityToken"
 SHOWN_TOKEN_CHARS = 4
@@ -130,3 +131,59 @@ class Received:
         with self._lock:
             self._entries.clear()
             self._next_id = 1
+
+
+class SharedReceived(Received):
+    """`Received` in a `SharedRing`: every worker's identity requests, once, in order (D205)."""
+
+    def __init__(self, state: SharedState, clock: Clock, maxlen: int = 1000) -> None:
+        super().__init__(clock, maxlen)
+        self._ring = SharedRing(state, "received", maxlen)
+
+    def record(
+        self,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        content_type: str | None,
+        header_names: Iterable[str],
+        raw: bytes | None,
+        size: int | None = None,
+    ) -> ReceivedRequest:
+        body = None if raw is None else _parse(raw)
+        document = ReceivedRequest(
+            id=0,
+            time=to_rfc3339(self.clock.now()),
+            method=method,
+            path=path,
+            status=status,
+            content_type=content_type,
+            headers=tuple(sorted({name.lower() for name in header_names})),
+            size=len(raw) if raw is not None else (size or 0),
+            keys=tuple(body) if isinstance(body, dict) else None,
+            body=redact(body),
+        ).to_json()
+        return _request(self._ring.append(document), document)
+
+    def entries(self, limit: int | None = None) -> list[ReceivedRequest]:
+        return [_request(number, document) for number, document in self._ring.documents(limit)]
+
+    def reset(self) -> None:
+        self._ring.reset()
+
+
+def _request(number: int, document: dict[str, Any]) -> ReceivedRequest:
+    keys = document["keys"]
+    return ReceivedRequest(
+        id=number,
+        time=document["time"],
+        method=document["method"],
+        path=document["path"],
+        status=document["status"],
+        content_type=document["contentType"],
+        headers=tuple(document["headers"]),
+        size=document["size"],
+        keys=None if keys is None else tuple(keys),
+        body=document["body"],
+    )

@@ -26,7 +26,7 @@ from pepharness.mocks.sinatra.backend import SinatraBackend
 from pepharness.mocks.sinatra.catalog import json_bytes
 from pepharness.mocks.sinatra.errors import ERRORS, SlowDown
 from pepharness.mocks.sinatra.params import MAX_INTEGER, parse_basic, parse_login
-from pepharness.mocks.sinatra.users import Account, UserExists
+from pepharness.mocks.sinatra.users import Account, SharedUsers, UserExists
 
 SERVICE = "sinatra"
 EXTENSION = backend_extension(SERVICE)
@@ -65,6 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         anchor=anchor,
         secret=secret.encode() if isinstance(secret, str) else secret,
     )
+    if app.config["STATE"] is not None:  # several workers: users added anywhere are everywhere
+        backend.users = SharedUsers(app.config["STATE"], backend.data.users, backend.data.brands)
     install_mock(app, SERVICE, backend, ERRORS, clock, [api], [user_routes], rate_limiter=limiter)
     return app
 

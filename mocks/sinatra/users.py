@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pepharness.fixtures import PERMISSIONS, Brand, Permission, User, login_document
+from pepharness.mocks.core.state import SharedState
 from pepharness.mocks.sinatra.catalog import json_bytes
 
 MAX_EMAIL_LENGTH = 254
@@ -144,4 +147,77 @@ class Users:
             )
             added = account(user)
             self._by_email = {**self._by_email, email: added}
+        return added
+
+
+_ADDED = "sinatra.users"
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    data = dataclasses.asdict(user)
+    data["permissions"] = [p.id for p in user.permissions]
+    return data
+
+
+def _user_of(data: dict[str, Any]) -> User:
+    data = {**data, "permissions": tuple(_PERMISSION_BY_ID[i] for i in data["permissions"])}
+    data["available_operators"] = tuple(data["available_operators"])
+    data["available_vendors"] = tuple(data["available_vendors"])
+    return User(**data)
+
+
+class SharedUsers(Users):
+    """`Users` whose additions are kept in a `SharedState`, so the users added through any
+    worker's admin API log in on every worker (D203)."""
+
+    def __init__(self, state: SharedState, seeded: Sequence[User], brands: Sequence[Brand]):
+        super().__init__(seeded, brands)
+        self._state = state
+        self._seen = -1
+        with state.lock:
+            state.clear_records(_ADDED)
+
+    def _sync(self) -> None:
+        if self._state.records_generation != self._seen:
+            with self._state.lock:
+                self._load()
+
+    def _load(self) -> None:
+        """The seeded users and every added one (hold the state's lock)."""
+        generation = self._state.records_generation
+        added = [account(_user_of(data)) for data in self._state.records(_ADDED)]
+        self._by_email = {**self._seeded, **{a.email: a for a in added}}
+        # Only now: a thread that sees this generation must find these users.
+        self._seen = generation
+
+    def reset(self) -> None:
+        with self._state.lock:
+            self._state.clear_records(_ADDED)
+            self._load()
+
+    def get(self, email: str) -> Account | None:
+        self._sync()
+        return super().get(email)
+
+    def check(self, email: str, password: str) -> Account | None:
+        self._sync()
+        return super().check(email, password)
+
+    def all(self) -> list[Account]:
+        self._sync()
+        return super().all()
+
+    def add(
+        self,
+        email: str,
+        password: str,
+        permissions: Sequence[Permission],
+        operators: Sequence[int],
+        now: datetime,
+    ) -> Account:
+        with self._state.lock:
+            self._load()
+            added = super().add(email, password, permissions, operators, now)
+            self._state.add_record(_ADDED, _user_json(added.user))
+            self._seen = self._state.records_generation
         return added

@@ -1,0 +1,513 @@
+"""The state a mock's worker processes share (`serve --workers N`, N > 1), exact across them.
+
+A `SharedState` is made by the parent before it forks its workers (D197): an anonymous shared
+memory page of counters (the clock's offset, ids, generations, the fault draws) and one
+process-shared lock, inherited by every worker, shared-memory rings for the journals (D204),
+and a SQLite file (WAL, on tmpfs) for what has a size (fault rules, the rate-limit logs, users
+and tokens added through `/__admin`), opened again by each process. Every
+change and every read that decides something happens under that one lock, so N workers behave
+as one process: a clock move is seen by the next `now()` of every worker, a rule's `times`
+counts every worker's matches, a window admits exactly its limit, the journal has every request
+once, in the order they were recorded.
+
+The classes here are the core's own (`Clock`, `FaultRegistry`, `Journal`, `RateLimiter`) with
+their storage moved to the shared state; one process (N = 1) never builds them (D198).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import mmap
+import multiprocessing
+import os
+import random
+import sqlite3
+import struct
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pyrate_limiter import InMemoryBucket, RateItem
+
+from pepharness.mocks.core.clock import Clock, real_now, to_rfc3339
+from pepharness.mocks.core.faults import Fault, FaultRegistry, FaultRule, FaultRuleError, parse_rule
+from pepharness.mocks.core.journal import Journal, JournalEntry, Query, redact_query
+from pepharness.mocks.core.journal import describe_error as _describe_error
+from pepharness.mocks.core.ratelimit import RateDecision, RateLimiter, _checked
+
+# The counters' slots in the shared page (8 bytes each).
+_CLOCK_OFFSET_US = 0
+_FAULT_GENERATION = 1
+_FAULT_DRAWS = 2
+_FAULT_NEXT_ID = 3
+_RATE_GENERATION = 5
+_RATE_LIMIT = 6
+_RATE_PERIOD = 7  # a double
+_FAULT_COUNT = 8
+_RECORDS_GENERATION = 9
+_CLOCK_SEQUENCE = 10  # odd while the offset is being written
+_SLOTS = 16
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY, rule TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS long (
+    ring TEXT NOT NULL, id INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (ring, id)
+);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hits (
+    key TEXT PRIMARY KEY, newest INTEGER NOT NULL, stamps TEXT NOT NULL
+);
+"""
+
+
+def state_folder() -> str:
+    """Where shared-state files go: tmpfs (/dev/shm) when the machine has it."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else ""
+
+
+class SharedState:
+    """The counters, the lock and the SQLite file one mock's workers share; build it before
+    forking. `lock` guards every use of `db()` and every read-modify-write of a counter."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # Re-entrant: the rate limiter reads the (shared) clock while it holds the lock.
+        self.lock = multiprocessing.get_context("fork").RLock()
+        self._page = mmap.mmap(-1, _SLOTS * 8)
+        self._pid = -1
+        self._db: sqlite3.Connection | None = None
+        self._inherited: sqlite3.Connection | None = None
+        with self.lock:
+            db = self.db()
+            db.executescript(_SCHEMA)
+            self.set(_FAULT_NEXT_ID, 1)
+            self.close()
+
+    def get(self, slot: int) -> int:
+        value: int = struct.unpack_from("q", self._page, slot * 8)[0]
+        return value
+
+    def set(self, slot: int, value: int) -> None:
+        struct.pack_into("q", self._page, slot * 8, value)
+
+    def get_float(self, slot: int) -> float:
+        value: float = struct.unpack_from("d", self._page, slot * 8)[0]
+        return value
+
+    def set_float(self, slot: int, value: float) -> None:
+        struct.pack_into("d", self._page, slot * 8, value)
+
+    @property
+    def records_generation(self) -> int:
+        """Changes whenever a record is added or a kind cleared (read without the lock)."""
+        return self.get(_RECORDS_GENERATION)
+
+    def add_record(self, kind: str, data: Any) -> None:
+        """Keep `data` (JSON) as the next record of `kind`, e.g. a user added through the
+        admin API; hold `lock`."""
+        self.db().execute(
+            "INSERT INTO records (kind, data) VALUES (?, ?)", (kind, json.dumps(data))
+        )
+        self.set(_RECORDS_GENERATION, self.get(_RECORDS_GENERATION) + 1)
+
+    def records(self, kind: str) -> builtins.list[Any]:
+        """Every record of `kind`, in the order added; hold `lock`."""
+        rows = self.db().execute(
+            "SELECT data FROM records WHERE kind = ? ORDER BY seq", (kind,)
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def clear_records(self, kind: str) -> None:
+        """Forget every record of `kind`; hold `lock`."""
+        self.db().execute("DELETE FROM records WHERE kind = ?", (kind,))
+        self.set(_RECORDS_GENERATION, self.get(_RECORDS_GENERATION) + 1)
+
+    def db(self) -> sqlite3.Connection:
+        """This process's connection (opened on first use after a fork); hold `lock`."""
+        if self._db is None or self._pid != os.getpid():
+            # The parent's connection, if any, is kept unused: closing a connection inherited
+            # through a fork could touch the file's locks and WAL under the parent.
+            self._inherited = self._db
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA busy_timeout=10000")
+            self._db, self._pid = db, os.getpid()
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None and self._pid == os.getpid():
+            self._db.close()
+        self._db = None
+
+
+class SharedClock(Clock):
+    """A `Clock` whose offset is in the shared page: a move is every worker's next `now()`.
+
+    Moves are made under the state's lock; `now()` reads without it, as a sequence lock: the
+    sequence is odd while a move writes, and a read that saw it change reads again."""
+
+    def __init__(self, state: SharedState, source: Any = real_now) -> None:
+        self._source = source
+        self._state = state
+        self._lock = state.lock  # type: ignore[assignment]
+
+    def now(self) -> datetime:
+        return (self._source() + self._offset).astimezone(UTC)
+
+    @property
+    def _offset(self) -> timedelta:
+        state = self._state
+        while True:
+            before = state.get(_CLOCK_SEQUENCE)
+            micros = state.get(_CLOCK_OFFSET_US)
+            if before % 2 == 0 and state.get(_CLOCK_SEQUENCE) == before:
+                return timedelta(microseconds=micros)
+
+    @_offset.setter
+    def _offset(self, value: timedelta) -> None:  # under the lock: one writer at a time
+        state = self._state
+        state.set(_CLOCK_SEQUENCE, state.get(_CLOCK_SEQUENCE) + 1)
+        state.set(_CLOCK_OFFSET_US, value // timedelta(microseconds=1))
+        state.set(_CLOCK_SEQUENCE, state.get(_CLOCK_SEQUENCE) + 1)
+
+
+def _rule_of(data: dict[str, Any]) -> FaultRule:
+    return FaultRule(
+        data["id"], data["path"], data["method"], data["status"], data["body"],
+        data["latency_ms"], data["probability"], data["times"], data["fault"],
+        tuple(data["headers"].items()),
+    )
+
+
+class SharedFaults(FaultRegistry):
+    """A `FaultRegistry` whose rules are in the shared file and whose probabilities are drawn
+    from one seeded sequence for all workers: the k-th draw of any worker is the k-th value of
+    `random.Random(seed)`, as in one process (D199)."""
+
+    def __init__(self, state: SharedState, seed: int = 0) -> None:
+        super().__init__(seed)
+        self._state = state
+        self._drawn = 0
+        self._seen = -1
+        self._cached: builtins.list[FaultRule] = []
+
+    def _rules_now(self) -> builtins.list[FaultRule]:
+        rows = self._state.db().execute("SELECT rule FROM faults ORDER BY id").fetchall()
+        return [_rule_of(json.loads(row[0])) for row in rows]
+
+    def _changed(self) -> None:
+        self._state.set(_FAULT_GENERATION, self._state.get(_FAULT_GENERATION) + 1)
+
+    def add_all(self, rules: Sequence[object]) -> builtins.list[FaultRule]:
+        with self._state.lock:
+            first = self._state.get(_FAULT_NEXT_ID)
+            parsed = []
+            for offset, rule in enumerate(rules):
+                try:
+                    parsed.append(parse_rule(rule, first + offset))
+                except FaultRuleError as error:
+                    if len(rules) == 1:
+                        raise
+                    raise FaultRuleError(f"rule {offset}: {error}") from None
+            self._state.db().executemany(
+                "INSERT INTO faults (id, rule) VALUES (?, ?)",
+                [(rule.id, json.dumps(rule.to_json())) for rule in parsed],
+            )
+            self._state.set(_FAULT_NEXT_ID, first + len(parsed))
+            self._state.set(_FAULT_COUNT, self._state.get(_FAULT_COUNT) + len(parsed))
+            self._changed()
+            return parsed
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        with self._state.lock:
+            return [rule.to_json() for rule in self._rules_now()]
+
+    def clear(self) -> None:
+        with self._state.lock:
+            self._state.db().execute("DELETE FROM faults")
+            self._state.set(_FAULT_COUNT, 0)
+            self._changed()
+
+    def reset(self) -> None:
+        with self._state.lock:
+            self._state.db().execute("DELETE FROM faults")
+            self._state.set(_FAULT_COUNT, 0)
+            self._state.set(_FAULT_NEXT_ID, 1)
+            self._state.set(_FAULT_DRAWS, 0)
+            self._changed()
+
+    def _draw(self) -> float:
+        """The next value of the one seeded sequence (hold the lock)."""
+        draws = self._state.get(_FAULT_DRAWS)
+        if self._drawn > draws:  # reset since: from the seed again
+            self._random, self._drawn = random.Random(self.seed), 0
+        while self._drawn < draws:  # the draws other workers made
+            self._random.random()
+            self._drawn += 1
+        self._drawn += 1
+        self._state.set(_FAULT_DRAWS, draws + 1)
+        return self._random.random()
+
+    def match(self, method: str, path: str) -> Fault | None:
+        if self._state.get(_FAULT_COUNT) == 0:
+            return None
+        method = method.upper()
+        generation = self._state.get(_FAULT_GENERATION)
+        if generation != self._seen:
+            with self._state.lock:
+                generation = self._state.get(_FAULT_GENERATION)
+                self._cached = self._rules_now()
+                self._seen = generation  # only now: whoever sees it finds these rules
+        if not any(rule.applies_to(method, path) for rule in self._cached):
+            return None
+        with self._state.lock:
+            db = self._state.db()
+            for rule in self._rules_now():
+                if not rule.applies_to(method, path):
+                    continue
+                if rule.probability < 1 and self._draw() >= rule.probability:
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        db.execute("DELETE FROM faults WHERE id = ?", (rule.id,))
+                        self._state.set(_FAULT_COUNT, self._state.get(_FAULT_COUNT) - 1)
+                        self._changed()
+                    else:
+                        db.execute(
+                            "UPDATE faults SET rule = ? WHERE id = ?",
+                            (json.dumps(rule.to_json()), rule.id),
+                        )
+                return Fault(
+                    rule.id, rule.status, rule.body, rule.latency_ms, rule.fault, rule.headers
+                )
+        return None
+
+
+_RING_SLOT = 2048
+_RING_HEAD = struct.Struct("qI")  # id, length of the JSON (_IN_FILE: too long for a slot)
+_IN_FILE = 0xFFFFFFFF
+_RING_NEXT, _RING_FIRST = 0, 1  # its counters: the next id, the first id not cleared
+
+
+class SharedRing:
+    """Numbered JSON documents, the last `maxlen` kept, in a shared-memory ring of `maxlen`
+    slots of 2 KiB made before the fork; a document too long for its slot (a traceback) is
+    kept in the shared file instead (D204). `name` tells its long documents from another's."""
+
+    def __init__(self, state: SharedState, name: str, maxlen: int) -> None:
+        self._state = state
+        self._name = name
+        self.maxlen = maxlen
+        self._slots = mmap.mmap(-1, maxlen * _RING_SLOT)
+        self._counters = mmap.mmap(-1, 16)
+        self._set(_RING_NEXT, 1)  # no database yet: none is opened before the fork
+        self._set(_RING_FIRST, 1)
+
+    def _get(self, counter: int) -> int:
+        value: int = struct.unpack_from("q", self._counters, counter * 8)[0]
+        return value
+
+    def _set(self, counter: int, value: int) -> None:
+        struct.pack_into("q", self._counters, counter * 8, value)
+
+    def append(self, document: dict[str, Any]) -> int:
+        """Keep `document`; its id."""
+        data = json.dumps(document).encode()
+        fits = _RING_HEAD.size + len(data) <= _RING_SLOT
+        with self._state.lock:
+            number = self._get(_RING_NEXT)
+            at = (number - 1) % self.maxlen * _RING_SLOT
+            _RING_HEAD.pack_into(self._slots, at, number, len(data) if fits else _IN_FILE)
+            if fits:
+                self._slots[at + _RING_HEAD.size : at + _RING_HEAD.size + len(data)] = data
+            else:
+                db = self._state.db()
+                old = (self._name, number - self.maxlen)
+                db.execute("DELETE FROM long WHERE ring = ? AND id <= ?", old)
+                row = (self._name, number, data)
+                db.execute("INSERT INTO long (ring, id, data) VALUES (?, ?, ?)", row)
+            self._set(_RING_NEXT, number + 1)
+        return number
+
+    def documents(self, limit: int | None = None) -> builtins.list[tuple[int, Any]]:
+        """(id, document) of the last `limit` kept (all by default), oldest first."""
+        keep = self.maxlen if limit is None else min(limit, self.maxlen)
+        if keep <= 0:
+            return []
+        found = []
+        with self._state.lock:
+            following = self._get(_RING_NEXT)
+            for number in range(max(self._get(_RING_FIRST), following - keep, 1), following):
+                at = (number - 1) % self.maxlen * _RING_SLOT
+                kept, size = _RING_HEAD.unpack_from(self._slots, at)
+                if size == _IN_FILE:
+                    raw = self._state.db().execute(
+                        "SELECT data FROM long WHERE ring = ? AND id = ?", (self._name, number)
+                    ).fetchone()[0]
+                else:
+                    raw = self._slots[at + _RING_HEAD.size : at + _RING_HEAD.size + size]
+                found.append((kept, json.loads(raw)))
+        return found
+
+    def clear(self) -> None:
+        """Forget every document; ids keep counting."""
+        with self._state.lock:
+            self._set(_RING_FIRST, self._get(_RING_NEXT))
+            self._state.db().execute("DELETE FROM long WHERE ring = ?", (self._name,))
+
+    def reset(self) -> None:
+        """Forget every document and number from 1 again."""
+        with self._state.lock:
+            self._set(_RING_NEXT, 1)
+            self._set(_RING_FIRST, 1)
+            self._state.db().execute("DELETE FROM long WHERE ring = ?", (self._name,))
+
+    def __len__(self) -> int:
+        with self._state.lock:
+            following = self._get(_RING_NEXT)
+            return following - max(self._get(_RING_FIRST), following - self.maxlen)
+
+
+class SharedJournal(Journal):
+    """A `Journal` in a `SharedRing`: ids from one counter, entries in the order recorded."""
+
+    def __init__(self, state: SharedState, maxlen: int = 1000) -> None:
+        super().__init__(maxlen)
+        self._ring = SharedRing(state, "journal", maxlen)
+
+    @property
+    def maxlen(self) -> int:
+        return self._ring.maxlen
+
+    def record(
+        self,
+        *,
+        when: datetime,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]] | Query,
+        status: int,
+        duration_ms: float,
+        fault: bool = False,
+        auth: str | None = None,
+        error: BaseException | None = None,
+    ) -> JournalEntry:
+        fields: dict[str, Any] = {
+            "time": to_rfc3339(when),
+            "method": method,
+            "path": path,
+            # a `Query` dict is one the caller already redacted (Journal.record's contract)
+            "query": query if isinstance(query, dict) else redact_query(query),
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "fault": fault,
+            "auth": auth,
+            "error": _describe_error(error) if error is not None else None,
+        }
+        return JournalEntry(id=self._ring.append(fields), **fields)
+
+    def entries(self, limit: int | None = None) -> builtins.list[JournalEntry]:
+        return [JournalEntry(id=number, **fields) for number, fields in self._ring.documents(limit)]
+
+    def clear(self) -> None:
+        self._ring.clear()
+
+    def reset(self) -> None:
+        self._ring.reset()
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+
+class SharedRateLimiter(RateLimiter):
+    """A `RateLimiter` whose per-key logs and settings are in the shared file and page: each
+    hit loads its key's log into the same pyrate-limiter bucket one process uses, decides as
+    one process does, and stores the log back, under the one lock (D200)."""
+
+    def __init__(self, state: SharedState, clock: Clock, limit: int, period_seconds: float) -> None:
+        super().__init__(clock, limit, period_seconds)
+        self._state = state
+        self._seen = 0
+        self._last_db_sweep = self._now_ms()
+        with state.lock:
+            self._publish(limit, period_seconds)
+            self._seen = state.get(_RATE_GENERATION)
+
+    def _publish(self, limit: int, period_seconds: float) -> None:
+        self._state.set(_RATE_LIMIT, limit)
+        self._state.set_float(_RATE_PERIOD, float(period_seconds))
+        self._state.set(_RATE_GENERATION, self._state.get(_RATE_GENERATION) + 1)
+        self._state.db().execute("DELETE FROM hits")
+
+    def _sync(self) -> None:
+        """The shared limit and period, when another worker changed them (hold the lock)."""
+        generation = self._state.get(_RATE_GENERATION)
+        if generation != self._seen:
+            period = self._state.get_float(_RATE_PERIOD)
+            with self._lock:
+                self._rate = _checked(self._state.get(_RATE_LIMIT), period)
+                self._period_seconds = period
+                self._buckets.clear()
+            self._seen = generation
+
+    @property
+    def limit(self) -> int:
+        with self._state.lock:
+            self._sync()
+        return self._rate.limit
+
+    @property
+    def period_seconds(self) -> float:
+        with self._state.lock:
+            self._sync()
+        return self._period_seconds
+
+    @property
+    def tracked_keys(self) -> int:
+        with self._state.lock:
+            row = self._state.db().execute("SELECT count(*) FROM hits").fetchone()
+        return int(row[0])
+
+    def configure(self, limit: int, period_seconds: float) -> None:
+        _checked(limit, period_seconds)
+        with self._state.lock:
+            self._publish(limit, period_seconds)
+            self._sync()
+
+    def hit(self, key: str) -> RateDecision:
+        with self._state.lock:
+            self._sync()
+            db = self._state.db()
+            row = db.execute("SELECT stamps FROM hits WHERE key = ?", (key,)).fetchone()
+            with self._lock:
+                self._buckets.clear()
+                if row is not None:
+                    bucket = self._buckets[key] = InMemoryBucket([self._rate])
+                    bucket.items = [RateItem(key, stamp) for stamp in json.loads(row[0])]
+            decision = super().hit(key)
+            with self._lock:
+                kept = self._buckets.get(key)
+                stamps = [] if kept is None else [item.timestamp for item in kept.items]
+                self._buckets.clear()
+            if stamps:
+                db.execute(
+                    "INSERT OR REPLACE INTO hits (key, newest, stamps) VALUES (?, ?, ?)",
+                    (key, stamps[-1], json.dumps(stamps)),
+                )
+            elif row is not None:
+                db.execute("DELETE FROM hits WHERE key = ?", (key,))
+            now = self._now_ms()
+            if not self._last_db_sweep <= now < self._last_db_sweep + self._rate.interval:
+                # Keys idle for a whole period (or set back in time) are forgotten.
+                self._last_db_sweep = now
+                db.execute(
+                    "DELETE FROM hits WHERE newest < ? OR newest > ?",
+                    (now - self._rate.interval, now),
+                )
+        return decision
+
