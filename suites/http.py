@@ -170,7 +170,13 @@ class PacedSession(requests.Session):
                 return response
             attempt += 1
             wait = retry_after_seconds(response.headers.get("Retry-After"))
-            time.sleep(min(wait if wait is not None else 1.0, MAX_RETRY_WAIT_SECONDS))
+            pause = min(wait if wait is not None else 1.0, MAX_RETRY_WAIT_SECONDS)
+            if self.window is not None and attempt == 1:
+                # Moves the target's clock when it can; a second 429 is waited out for real
+                # (a limiter that does not read the target's clock).
+                self.window.pause(pause)
+            else:
+                time.sleep(pause)
 
 
 class Target:

@@ -1,0 +1,77 @@
+"""The checks' pacing with clock control (D173-D175): a full rate-limit window is crossed by
+moving the target's clock, not waited out; logins are renewed by the target's time; the moves
+are put back at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from pepharness.mocks.core import ThreadedServer
+from pepharness.suites.options import SuiteOptions
+from pepharness.suites.sinatra.client import TOKEN_REUSE_SECONDS, Sinatra
+from pepharness.suites.throttle import SharedWindow
+
+LIMIT, PERIOD = 3, 60.0
+"""A window no test run outlasts: a request it admits past the pacing is one a move admitted."""
+
+
+def target_now(url: str) -> float:
+    answer = requests.get(f"{url}/__admin/clock", timeout=10)
+    return datetime.fromisoformat(answer.json()["now"].replace("Z", "+00:00")).timestamp()
+
+
+@pytest.fixture
+def paced(sinatra_server: ThreadedServer, tmp_path: Path) -> Iterator[Sinatra]:
+    url = sinatra_server.url
+    requests.post(f"{url}/__admin/reset", timeout=10).raise_for_status()
+    requests.post(
+        f"{url}/__admin/rate-limit", json={"limit": LIMIT, "period_seconds": PERIOD}, timeout=10
+    ).raise_for_status()
+    options = SuiteOptions(
+        base_url=url, clock_control=f"{url}/__admin", expect_rate_limit=(LIMIT, PERIOD)
+    )
+    client = Sinatra(options)
+    client.window.path = tmp_path / "budget.json"
+    yield client
+    client.close()
+    requests.post(f"{url}/__admin/reset", timeout=10)
+
+
+def test_full_window_moves_the_clock_and_is_put_back(
+    paced: Sinatra, sinatra_server: ThreadedServer
+) -> None:
+    before = target_now(sinatra_server.url)
+    statuses = [paced.page({"page_size": "1"}).status_code for _ in range(5)]
+    # Paced at LIMIT - 1 per PERIOD: requests 3 and 5 each needed the next window.
+    assert statuses == [200] * 5
+    assert paced.window.moves == 2
+    assert target_now(sinatra_server.url) - before >= 2 * PERIOD
+    budget = json.loads(paced.window.path.read_text(encoding="utf-8"))
+    assert budget["moved"] >= 2 * PERIOD
+    paced.window.restore()
+    assert abs(target_now(sinatra_server.url) - time.time()) < PERIOD
+    assert paced.window.own_moves == 0
+
+
+def test_login_is_renewed_once_the_moves_age_it(paced: Sinatra) -> None:
+    first = paced.token()
+    assert paced.token() == first
+    while paced.window.own_moves < TOKEN_REUSE_SECONDS:
+        assert paced.page({"page_size": "1"}).status_code == 200
+    renewed = paced.token()
+    assert renewed != first
+    assert paced.get(paced.path("/vendors/{version}/view/available"), token=renewed).ok
+
+
+def test_budget_of_the_former_format_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps([time.time() + 3600]), encoding="utf-8")
+    window = SharedWindow(path, 1, 1.0)
+    assert len(window.stamps()) == 1 and window.moved() == 0.0
