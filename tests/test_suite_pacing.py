@@ -7,19 +7,27 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 
 from pepharness.mocks.core import ThreadedServer
+from pepharness.mocks.sinatra import create_app
 from pepharness.suites.options import SuiteOptions
 from pepharness.suites.sinatra.client import TOKEN_REUSE_SECONDS, Sinatra
 from pepharness.suites.throttle import SharedWindow
 
 LIMIT, PERIOD = 3, 60.0
 """A window no test run outlasts: a request it admits past the pacing is one a move admitted."""
+
+
+@pytest.fixture(scope="module")
+def sinatra_app() -> Flask:
+    """A small mock: these tests count requests, they read no rounds."""
+    return create_app({"SEED": 42, "ROUNDS": 20, "ANCHOR": datetime.now(UTC)})
 
 
 def target_now(url: str) -> float:
