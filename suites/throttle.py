@@ -2,7 +2,9 @@
 
 Without clock control a full window is waited out. With it (D173), the target's clock is moved
 by the wait instead: one admin call, made under the budget's lock so that one process moves it,
-and the budget's stamps are shifted back by the same amount, as the target now sees them."""
+and the budget's stamps are shifted back by the same amount, as the target now sees them. The
+moves are never put back (D175): moved back, the requests and records made while it was ahead
+would be "ahead" again, counted by the next window, found by the next "since now"."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ MOVE_MARGIN_SECONDS = 0.2
 move costs nothing, unlike a wait (a move short by a few milliseconds would cost a 429)."""
 
 Advance = Callable[[float], bool]
-"""Moves the target's clock by the seconds given (negative: back); False when it could not."""
+"""Moves the target's clock forward by the seconds given; False when it could not."""
 
 
 def budget_file(*parts: str) -> Path:
@@ -50,10 +52,9 @@ class Budget:
     moved: float = 0.0
 
     def shift(self, seconds: float) -> None:
-        """The target's clock moved by `seconds`: every request is that much older to it."""
+        """The target's clock moved forward by `seconds`: every request is that much older."""
         self.stamps[:] = [t - seconds for t in self.stamps]
-        if seconds > 0:
-            self.moved += seconds
+        self.moved += seconds
 
 
 def _parsed(text: str) -> Budget:
@@ -81,8 +82,6 @@ class SharedWindow:
         self.limit = limit
         self.period = period + MARGIN_SECONDS
         self.advance = advance
-        self.own_moves = 0.0
-        """The seconds this process moved the target's clock (put back by `restore`)."""
         self.moves = 0
         """How many times this process moved the target's clock."""
         self._lock = threading.Lock()
@@ -127,21 +126,10 @@ class SharedWindow:
         with self._locked(write=False) as budget:
             return list(budget.stamps)
 
-    def restore(self) -> None:
-        """Move the target's clock back by what this process moved it forward."""
-        if self.advance is None or not self.own_moves:
-            return
-        with self._locked() as budget:
-            back = -self.own_moves
-            if self.advance(back):
-                budget.shift(back)
-                self.own_moves = 0.0
-
     def _move(self, budget: Budget, seconds: float) -> bool:
         if self.advance is None or not self.advance(seconds):
             return False
         budget.shift(seconds)
-        self.own_moves += seconds
         self.moves += 1
         return True
 

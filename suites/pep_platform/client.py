@@ -235,11 +235,6 @@ class Platform:
         self._tokens: dict[str, tuple[str, float, float]] = {}
         self._lock = threading.Lock()
 
-    def close(self) -> None:
-        """Put the target's clock back by what this process's pacing moved it, and close."""
-        self.window.restore()
-        self.target.close()
-
     def _counted(self, request: requests.PreparedRequest) -> bool:
         """Whether the target counts `request` against the client's data-fetch budget (D65):
         a read with one of the client's data:read tokens; a refused one (no token, a forged

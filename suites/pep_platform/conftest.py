@@ -16,4 +16,4 @@ from pepharness.suites.pep_platform.client import Platform
 def platform(suite_options: SuiteOptions) -> Iterator[Platform]:
     client = contract.client(suite_options)
     yield client
-    client.close()
+    client.target.close()

@@ -15,4 +15,4 @@ from pepharness.suites.sinatra.client import Sinatra
 def sinatra(suite_options: SuiteOptions) -> Iterator[Sinatra]:
     client = contract.client(suite_options)
     yield client
-    client.close()
+    client.target.close()
