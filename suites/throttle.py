@@ -32,6 +32,10 @@ MOVE_MARGIN_SECONDS = 0.2
 """Added to a clock move: a request reaches the server a little after its stamp here, and a
 move costs nothing, unlike a wait (a move short by a few milliseconds would cost a 429)."""
 
+MAX_CROSS_SECONDS = 3600.0
+"""The longest Retry-After crossed by a clock move (a longer one is a target to report, not to
+humour: the paced session then waits its capped wait)."""
+
 Advance = Callable[[float], bool]
 """Moves the target's clock forward by the seconds given; False when it could not."""
 
@@ -107,13 +111,13 @@ class SharedWindow:
             time.sleep(pause)
             waited += pause
 
-    def pause(self, seconds: float) -> None:
-        """Let `seconds` pass for the target (a Retry-After): its clock moved, or waited out."""
-        if self.advance is not None and seconds > 0:
-            with self._locked() as budget:
-                if self._move(budget, seconds):
-                    return
-        time.sleep(seconds)
+    def cross(self, seconds: float) -> bool:
+        """Let `seconds` (a Retry-After, at most MAX_CROSS_SECONDS) pass for the target by moving
+        its clock; False when there is no clock control or the move failed (then wait)."""
+        if self.advance is None or not 0 < seconds <= MAX_CROSS_SECONDS:
+            return False
+        with self._locked() as budget:
+            return self._move(budget, seconds)
 
     def moved(self) -> float:
         """The seconds the target's clock was moved forward through this budget, by any process

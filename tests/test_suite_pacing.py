@@ -76,6 +76,27 @@ def test_login_is_renewed_once_the_moves_age_it(paced: Sinatra) -> None:
     assert paced.get(paced.path("/vendors/{version}/view/available"), token=renewed).ok
 
 
+def test_429_of_a_tighter_limit_is_crossed_by_the_clock(
+    paced: Sinatra, sinatra_server: ThreadedServer
+) -> None:
+    requests.post(
+        f"{sinatra_server.url}/__admin/rate-limit", json={"limit": 1, "period_seconds": PERIOD},
+        timeout=10,
+    ).raise_for_status()
+    crossed: list[tuple[float, bool]] = []
+    cross = paced.window.cross
+
+    def spy(seconds: float) -> bool:
+        crossed.append((seconds, cross(seconds)))
+        return crossed[-1][1]
+
+    paced.window.cross = spy  # type: ignore[method-assign]
+    # The pacing admits 2 per window, the target 1: the second is a 429, its Retry-After (the
+    # whole minute) is crossed by a move, not waited, and the retry is served.
+    assert [paced.page({"page_size": "1"}).status_code for _ in range(2)] == [200, 200]
+    assert crossed == [(PERIOD, True)]
+
+
 def test_budget_of_the_former_format_is_read(tmp_path: Path) -> None:
     path = tmp_path / "budget.json"
     path.write_text(json.dumps([time.time() + 3600]), encoding="utf-8")
