@@ -19,7 +19,7 @@ from pepharness.suites import documents
 from pepharness.suites.http import Answer, Target, summarize
 from pepharness.suites.options import SuiteOptions
 from pepharness.suites.rules import Rule, fail
-from pepharness.suites.throttle import SharedWindow, budget_file
+from pepharness.suites.throttle import SharedWindow, budget_file, clock_mover, token_age
 
 CONTRACT = "pep-platform"
 TOKEN = "/api/oauth/v1/token"
@@ -221,15 +221,18 @@ class Platform:
         self.client_id = options.client_id
         self.secret = options.client_secret or DEFAULT_CLIENT_SECRET
         limit, period = self.rate_limit
-        window = SharedWindow(
+        self.window = SharedWindow(
             budget_file(options.base_url, self.client_id, "data-fetch"), max(1, limit - 1), period
         )
         self._readers: set[str] = set()
-        self.target = Target(options.base_url, window=window, is_limited=self._counted)
+        self.target = Target(options.base_url, window=self.window, is_limited=self._counted)
+        if options.clock_control is not None:
+            # A full window is crossed by moving the target's clock, not waited out (D173).
+            self.window.advance = clock_mover(self.target.raw, options.clock_control)
         self.target.secrets.hide_basic(
             self.client_id, self.secret, "PEPHARNESS_CLIENT_ID", "PEPHARNESS_CLIENT_SECRET"
         )
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[str, tuple[str, float, float]] = {}
         self._lock = threading.Lock()
 
     def _counted(self, request: requests.PreparedRequest) -> bool:
@@ -302,10 +305,11 @@ class Platform:
         """A token for `scope`, reused for a few minutes."""
         with self._lock:
             cached = self._tokens.get(scope)
-            if cached is not None and time.monotonic() - cached[1] < TOKEN_REUSE_SECONDS:
+            if cached is not None and token_age(self.window, *cached[1:]) < TOKEN_REUSE_SECONDS:
                 return cached[0]
+            moved = self.window.moved() if self.window.advance is not None else 0.0
             token = self.issue(scope)
-            self._tokens[scope] = (token, time.monotonic())
+            self._tokens[scope] = (token, time.monotonic(), moved)
             if "data:read" in scope.split():
                 self._readers.add(f"Bearer {token}")
             return token

@@ -5,7 +5,6 @@ These checks exhaust the client's budget: they run alone, after every other chec
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -46,13 +45,7 @@ class Burst:
 def _wait_for_empty_window(platform: Platform, period: float) -> None:
     """Sleep until the suite's own data-fetch requests (the shared budget's stamps) have left
     the target's window."""
-    path = platform.target.paced.window.path if platform.target.paced.window else None
-    try:
-        stamps = [float(t) for t in json.loads(path.read_text(encoding="utf-8") or "[]")] \
-            if path is not None and path.is_file() else []
-    except (OSError, ValueError, TypeError):
-        stamps = []
-    latest = max(stamps, default=0.0)
+    latest = max(platform.window.stamps(), default=0.0)
     time.sleep(max(0.0, latest + period + QUIET_MARGIN_SECONDS - time.time()))
 
 

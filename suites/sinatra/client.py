@@ -18,7 +18,7 @@ from pepharness.suites import documents
 from pepharness.suites.http import Answer, Target, summarize
 from pepharness.suites.options import SuiteOptions
 from pepharness.suites.rules import Rule, fail
-from pepharness.suites.throttle import SharedWindow, budget_file
+from pepharness.suites.throttle import SharedWindow, budget_file, clock_mover, token_age
 
 CONTRACT = "sinatra"
 VERSION = "1.0"
@@ -126,18 +126,33 @@ class Sinatra:
             raise ValueError("no base URL")
         self.options = options
         limit, period = options.pacing
-        window = SharedWindow(budget_file(options.base_url, options.email), limit, period)
+        self.window = SharedWindow(budget_file(options.base_url, options.email), limit, period)
         self.target = Target(
             options.base_url,
-            window=window,
+            window=self.window,
             is_limited=counted_against(options.email, options.password),
         )
+        if options.clock_control is not None:
+            # A full window is crossed by moving the target's clock, not waited out (D173).
+            self.window.advance = clock_mover(self.target.raw, options.clock_control)
         self.target.secrets.hide_basic(
             options.email, options.password, "PEPHARNESS_EMAIL", "PEPHARNESS_PASSWORD"
         )
         self.target.secrets.hide(options.restricted_password, "$PEPHARNESS_RESTRICTED_PASSWORD")
-        self._token: tuple[str, float] | None = None
+        self._token: tuple[str, float, float] | None = None
         self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """"Now" on the target's clock when its clock control is given (the pacing moves it
+        ahead, D175), else this machine's."""
+        if self.options.clock_control is not None:
+            try:
+                return datetime.fromtimestamp(
+                    ClockControl(self, self.options.clock_control).now(), UTC
+                )
+            except (requests.RequestException, ValueError, KeyError, TypeError):
+                pass
+        return datetime.now(UTC)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -163,11 +178,12 @@ class Sinatra:
         """A valid `jwt-auth` token of the configured user (reused for a few minutes)."""
         with self._lock:
             if not fresh and self._token is not None:
-                token, issued = self._token
-                if time.monotonic() - issued < TOKEN_REUSE_SECONDS:
+                token, issued, moved = self._token
+                if token_age(self.window, issued, moved) < TOKEN_REUSE_SECONDS:
                     return token
+            moved = self.window.moved() if self.window.advance is not None else 0.0
             token = self.issue_token()
-            self._token = (token, time.monotonic())
+            self._token = (token, time.monotonic(), moved)
             return token
 
     def issue_token(self, email: str | None = None, password: str | None = None) -> str:
