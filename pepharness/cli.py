@@ -336,10 +336,11 @@ def demo(seed: int, report_dir: Path, max_examples: int) -> None:
     serve the Sinatra mock on a free loopback port, send it every documented operation and the
     behaviours the seeds fix (bad login, 401/403, the 20-minute token on the mock's clock, the
     paginated history, 429 and recovery), check every answer against contracts/sinatra.yaml,
-    run `check sinatra` against it; then serve the operator mock and the reference PEP and run
-    `check operator`, `check pep-frontend` and `check pep-platform` against them. Writes
-    demo-summary.json to --report-dir and each check's reports to --report-dir/API. Exit 0
-    when everything conforms, 1 otherwise, 2 when --report-dir cannot be written.
+    then run `check sinatra` against it and, side by side, `check operator`, `check pep-frontend`
+    and `check pep-platform` against the operator mock and two reference PEPs, each mock served
+    by its own process. Writes demo-summary.json to --report-dir and each check's reports to
+    --report-dir/API. Exit 0 when everything conforms, 1 otherwise, 2 when --report-dir cannot
+    be written.
     """
     from pepharness import demo as tour
 

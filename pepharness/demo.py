@@ -4,18 +4,22 @@ reports."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import requests
+from flask import Flask
 
 from pepharness import contracts, fixtures, validation
 from pepharness.mocks import operator, pep
@@ -23,6 +27,7 @@ from pepharness.mocks.core import ThreadedServer
 from pepharness.mocks.sinatra import create_app
 
 Echo = Callable[[str], None]
+EXPIRED_TOKEN = "demo-expired-1"
 
 
 @dataclass
@@ -180,33 +185,100 @@ def sinatra_tour(tour: Tour) -> None:
     tour.admin("POST", "/reset")
 
 
+CHECK_RATE_LIMIT = (50, 1.0)
+"""The served Sinatra mock's limit (D185): the tour shows the seed's 5 a second on its own, and
+`check sinatra`, told the limit, verifies it without waiting a fifth of a second per request."""
+
+
 @contextmanager
 def served(config: dict[str, Any]) -> Iterator[str]:
     with ThreadedServer(create_app(config)) as server:
         yield server.url
 
 
+def _mock_app(kind: str, config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
+    """The app a demo step serves, and what the step must know of it (the operator's tokens)."""
+    if kind == "sinatra":
+        return create_app(config), {}
+    if kind == "pep":
+        return pep.create_app(config), {}
+    app = operator.create_app(config)
+    backend = operator.backend_of(app)
+    valid = next(rule.identity_token for rule in backend.rules() if rule.seeded)
+    backend.program(
+        {"identityToken": EXPIRED_TOKEN, "playerId": "131918",
+         "expiresAt": "2020-01-01T00:00:00Z"}
+    )
+    return app, {"valid": valid}
+
+
+def _serve_child(kind: str, config: dict[str, Any], channel: Connection) -> None:
+    """In a child process: serve the mock, send its URL (and facts), serve until told to stop."""
+    try:
+        app, facts = _mock_app(kind, config)
+        with ThreadedServer(app, threads=16) as server:
+            channel.send((server.url, facts))
+            channel.recv()  # a message or the parent gone: stop
+    except EOFError:
+        pass
+    except Exception as error:
+        channel.send((None, {"error": f"{kind} mock: {error}"}))
+
+
+def _served_apart(
+    stack: ExitStack, kind: str, config: dict[str, Any]
+) -> tuple[str, dict[str, str]]:
+    """The mock served by its own process until `stack` closes (D186: the checks run side by
+    side, and one process serving every mock would be their bottleneck); its URL and facts."""
+    context = multiprocessing.get_context()  # the platform's: fork on Linux, before any thread
+    mine, theirs = context.Pipe()
+    child = context.Process(target=_serve_child, args=(kind, config, theirs), daemon=True,
+                            name=f"pepharness-demo-{kind}")
+    child.start()
+    theirs.close()
+
+    def stop() -> None:
+        with suppress(OSError):
+            mine.send(None)
+        child.join(10)
+        if child.is_alive():
+            child.terminate()
+            child.join()
+        mine.close()
+
+    stack.callback(stop)
+    url, facts = mine.recv()
+    if url is None:
+        raise RuntimeError(facts["error"])
+    return str(url), facts
+
+
 def run(seed: int, report_dir: Path, echo: Echo, *, max_examples: int = 25) -> bool:
     """The demo: contracts validated, the Sinatra mock served, toured and checked, the operator
     mock and the reference PEP checked. True when all passed."""
     started = time.perf_counter()
-    echo("1. the contracts are valid OpenAPI 3.1 and the seeds' examples fit them")
-    outcomes = [*_spec_outcomes(), _golden_outcome()]
-    for outcome in outcomes:
-        echo(f"{'ok  ' if outcome['ok'] else 'FAIL'} {outcome['step']}")
-    echo("2. the Sinatra mock, served on loopback, answers every documented operation")
-    with served({"SEED": seed}) as url:
+    with tempfile.TemporaryDirectory(prefix="pepharness-demo-") as folder, ExitStack() as stack:
+        # Every mock up first, each in its own process, before this one starts any thread.
+        url, _ = _served_apart(stack, "sinatra", {"SEED": seed, "RATE_LIMIT": CHECK_RATE_LIMIT})
+        commands = _player_auth_commands(stack, Path(folder), seed, report_dir, max_examples)
+        echo("1. the contracts are valid OpenAPI 3.1 and the seeds' examples fit them")
+        outcomes = [*_spec_outcomes(), _golden_outcome()]
+        for outcome in outcomes:
+            echo(f"{'ok  ' if outcome['ok'] else 'FAIL'} {outcome['step']}")
+        echo("2. the Sinatra mock, served on loopback, answers every documented operation")
+        limit, period = CHECK_RATE_LIMIT
         echo(f"     serving on {url} (seed {seed})")
         tour = Tour(url, "sinatra", echo)
         sinatra_tour(tour)
-        echo("3. `pepharness check sinatra` against it: every rule, the reports in "
-             f"{report_dir / 'sinatra'}")
-        checked = _check(url, seed, report_dir, max_examples)
-    echo("4. the operator mock and the reference PEP: `pepharness check operator`, "
-         "`check pep-frontend` and `check pep-platform`, the reports in "
-         f"{report_dir / 'operator'}, {report_dir / 'pep-frontend'} and "
-         f"{report_dir / 'pep-platform'}")
-    player_auth = _check_player_auth(seed, report_dir, max_examples)
+        echo("3. the four checks, side by side, each on its own served mock: "
+             f"`check sinatra` on the toured mock (its limit back to {limit}/{period:g} s), "
+             "`check operator` on the operator mock, `check pep-frontend` and "
+             "`check pep-platform` each on a reference PEP; the reports in "
+             + ", ".join(str(report_dir / api) for api in CHECKED))
+        commands = {"sinatra": _sinatra_command(url, seed, report_dir, max_examples), **commands}
+        codes = _run_side_by_side(commands, echo)
+    checked = codes["sinatra"]
+    player_auth = {api: codes[api] for api in CHECKED[1:]}
     passed = (
         all(o["ok"] for o in outcomes)
         and all(s.ok for s in tour.steps)
@@ -236,15 +308,44 @@ def run(seed: int, report_dir: Path, echo: Echo, *, max_examples: int = 25) -> b
     return passed
 
 
-def _check(url: str, seed: int, report_dir: Path, max_examples: int) -> int:
-    """`pepharness check sinatra` on the served mock, as a user runs it; its exit code."""
-    command = [
-        sys.executable, "-m", "pepharness", "check", "sinatra", "--base-url", url,
-        "--clock-control", f"{url}/__admin", "--expect-rate-limit", "5/1",
-        "--report-dir", str(report_dir / "sinatra"), "--seed", str(seed),
+CHECKED = ("sinatra", "operator", "pep-frontend", "pep-platform")
+
+
+def _check_command(api: str, url: str, seed: int, report_dir: Path, max_examples: int,
+                   *options: str) -> list[str]:
+    """`pepharness check API` as a user runs it."""
+    return [
+        sys.executable, "-m", "pepharness", "check", api, "--base-url", url, *options,
+        "--report-dir", str(report_dir / api), "--seed", str(seed),
         "--max-examples", str(max_examples),
     ]
-    return subprocess.run(command, check=False).returncode
+
+
+def _sinatra_command(url: str, seed: int, report_dir: Path, max_examples: int) -> list[str]:
+    limit, period = CHECK_RATE_LIMIT
+    return _check_command(
+        "sinatra", url, seed, report_dir, max_examples,
+        "--clock-control", f"{url}/__admin", "--expect-rate-limit", f"{limit}/{period:g}",
+        "--workers", "1",
+    )
+
+
+def _run_side_by_side(commands: dict[str, list[str]], echo: Echo) -> dict[str, int]:
+    """Every command at once, each one's output shown whole, in order, as it ends; the exit
+    codes."""
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        running = {
+            api: pool.submit(subprocess.run, command, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, check=False)
+            for api, command in commands.items()
+        }
+        codes = {}
+        for api, future in running.items():
+            done = future.result()
+            for line in done.stdout.splitlines():
+                echo(line)
+            codes[api] = done.returncode
+    return codes
 
 
 def _free_port() -> int:
@@ -253,51 +354,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_player_auth(seed: int, report_dir: Path, max_examples: int) -> dict[str, int]:
-    """`check operator` on a served operator mock (a seeded token, and one programmed to have
-    expired), then `check pep-frontend` on a reference PEP whose operator the check plays, and
-    `check pep-platform` on the same PEP, moving its clock."""
-    operator_app = operator.create_app({"SEED": seed})
-    backend = operator.backend_of(operator_app)
-    valid = next(rule.identity_token for rule in backend.rules() if rule.seeded)
-    backend.program(
-        {"identityToken": "demo-expired-1", "playerId": "131918",
-         "expiresAt": "2020-01-01T00:00:00Z"}
-    )
-    codes = {}
-    with ThreadedServer(operator_app, threads=16) as server:
-        codes["operator"] = subprocess.run(
-            [sys.executable, "-m", "pepharness", "check", "operator", "--base-url", server.url,
-             "--valid-token", valid, "--expired-token", "demo-expired-1",
-             "--report-dir", str(report_dir / "operator"), "--seed", str(seed),
-             "--max-examples", str(max_examples)],
-            check=False,
-        ).returncode
-    harness_port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="pepharness-demo-") as folder:
-        pep_app = pep.create_app(
-            {"SEED": seed, "OPERATOR_URL": f"http://127.0.0.1:{harness_port}",
-             "DATABASE": str(Path(folder) / "pep.sqlite3")}
-        )
-        with ThreadedServer(pep_app, threads=16) as server:
-            codes["pep-frontend"] = subprocess.run(
-                [sys.executable, "-m", "pepharness", "check", "pep-frontend",
-                 "--base-url", server.url, "--client-id", "pep-demo-client",
-                 "--client-secret", "pep-demo-secret", "--operator-port", str(harness_port),
-                 "--report-dir", str(report_dir / "pep-frontend"), "--seed", str(seed),
-                 "--max-examples", str(max_examples)],
-                check=False,
-            ).returncode
-            codes["pep-platform"] = subprocess.run(
-                [sys.executable, "-m", "pepharness", "check", "pep-platform",
-                 "--base-url", server.url, "--client-id", "pep-demo-client",
-                 "--client-secret", "pep-demo-secret",
-                 "--clock-control", f"{server.url}/__admin", "--expect-rate-limit", "100/60",
-                 "--report-dir", str(report_dir / "pep-platform"), "--seed", str(seed),
-                 "--max-examples", str(max_examples)],
-                check=False,
-            ).returncode
-    return codes
+def _player_auth_commands(stack: ExitStack, folder: Path, seed: int, report_dir: Path,
+                          max_examples: int) -> dict[str, list[str]]:
+    """The operator mock served (a seeded token, and one programmed to have expired) for `check
+    operator`; a reference PEP whose operator `check pep-frontend` plays; another reference PEP
+    whose clock `check pep-platform` moves. The servers stay up until `stack` closes."""
+    url, facts = _served_apart(stack, "operator", {"SEED": seed})
+    commands = {"operator": _check_command(
+        "operator", url, seed, report_dir, max_examples,
+        "--valid-token", facts["valid"], "--expired-token", EXPIRED_TOKEN,
+    )}
+    credentials = ("--client-id", "pep-demo-client", "--client-secret", "pep-demo-secret")
+    for api in ("pep-frontend", "pep-platform"):
+        harness_port = _free_port()
+        url, _ = _served_apart(stack, "pep", {
+            "SEED": seed, "OPERATOR_URL": f"http://127.0.0.1:{harness_port}",
+            "DATABASE": str(folder / f"{api}.sqlite3"),
+        })
+        options: tuple[str, ...]
+        if api == "pep-frontend":
+            options = ("--operator-port", str(harness_port))
+        else:
+            options = ("--clock-control", f"{url}/__admin", "--expect-rate-limit", "100/60")
+        commands[api] = _check_command(api, url, seed, report_dir, max_examples,
+                                       *credentials, *options)
+    return commands
 
 
 def _spec_outcomes() -> list[dict[str, Any]]:

@@ -23,22 +23,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, generate
-from pepharness.mocks import pep
-from pepharness.mocks.core import ThreadedServer
-from pepharness.mocks.core.traffic import TrafficWriter
-from pepharness.serving import MOCKS, ServeOptions, record_traffic
+
+if TYPE_CHECKING:
+    from pepharness.serving import ServeOptions
+
+# D188: this plugin is loaded by every pytest process of the environment (each check's and its
+# workers): the mocks (Flask, SQLAlchemy: ~1.5 s) are imported when a fixture serves one.
+DEMO_CLIENT_ID = "pep-demo-client"
+"""pepharness.mocks.pep.DEMO_CLIENT_ID (tests/test_pytest_fixtures.py keeps them equal)."""
+DEMO_CLIENT_SECRET = "pep-demo-secret"
 
 OPTION = "--pepharness-judge-clients"
 INI = "pepharness_judge_clients"
 TRAFFIC_DIR = "PEPHARNESS_FIXTURE_TRAFFIC_DIR"
 """Where each worker writes its mocks' traffic; set by the controller for its xdist workers."""
-SEED = ServeOptions().seed
+SEED = 42
+"""ServeOptions().seed (tests/test_pytest_fixtures.py keeps them equal)."""
 _results_key = pytest.StashKey[list[dict[str, Any]]]()
 _dir_key = pytest.StashKey[tuple[Path, str | None]]()
 
@@ -103,8 +109,8 @@ class OperatorHandle(MockHandle):
 
 @dataclass(frozen=True)
 class PepHandle(MockHandle):
-    client_id: str = pep.DEMO_CLIENT_ID
-    client_secret: str = pep.DEMO_CLIENT_SECRET
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,6 +151,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _serve(config: pytest.Config, name: str, options: ServeOptions) -> Iterator[str]:
+    from pepharness.mocks.core import ThreadedServer
+    from pepharness.mocks.core.traffic import TrafficWriter
+    from pepharness.serving import MOCKS, record_traffic
+
     spec = MOCKS[name]
     app = spec.build(options)
     writer = None
@@ -163,6 +173,8 @@ def _serve(config: pytest.Config, name: str, options: ServeOptions) -> Iterator[
 @pytest.fixture(scope="session")
 def pepharness_sinatra(pytestconfig: pytest.Config) -> Iterator[SinatraHandle]:
     """The Sinatra mock (seed 42), its admin API and the seeded user's login."""
+    from pepharness.serving import ServeOptions
+
     for url in _serve(pytestconfig, "sinatra", ServeOptions()):
         yield SinatraHandle(url, Admin(url))
 
@@ -172,6 +184,8 @@ def pepharness_operator(pytestconfig: pytest.Config) -> Iterator[OperatorHandle]
     """The operator identity mock and the seeded players' identity tokens."""
     players = generate(SEED, anchor=datetime.now(UTC), rounds=0).players
     tokens = tuple(p.identity_token for p in players)
+    from pepharness.serving import ServeOptions
+
     for url in _serve(pytestconfig, "operator", ServeOptions()):
         yield OperatorHandle(url, Admin(url), tokens)
 
@@ -181,6 +195,8 @@ def pepharness_pep(
     pytestconfig: pytest.Config, pepharness_operator: OperatorHandle
 ) -> Iterator[PepHandle]:
     """The reference PEP (Platform and Frontend), calling the `pepharness_operator` mock."""
+    from pepharness.serving import ServeOptions
+
     options = ServeOptions(operator_url=pepharness_operator.url)
     for url in _serve(pytestconfig, "pep", options):
         yield PepHandle(url, Admin(url))

@@ -32,7 +32,6 @@ import requests
 
 from pepharness import scenarios
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, generate
-from pepharness.mocks import pep
 from pepharness.mocks.core import ServeError, ThreadedServer
 from pepharness.mocks.core.clock import parse_rfc3339
 from pepharness.mocks.core.traffic import (
@@ -46,6 +45,7 @@ from pepharness.mocks.core.traffic import (
 from pepharness.options import CONTEXT, env_option
 from pepharness.runner import CannotRun, OneLineErrors, Runner, report_dir_option
 from pepharness.serving import MOCKS, ServeOptions, record_traffic
+from pepharness.suites.options import DEFAULT_CLIENT_ID
 
 if TYPE_CHECKING:
     from pepharness.suites.clients import Verdict
@@ -67,7 +67,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "PEPHARNESS_OPERATOR_URL": ("operator", "the operator identity mock's base URL"),
     "PEPHARNESS_IDENTITY_TOKEN": ("operator", "the first seeded player's identity token"),
     "PEPHARNESS_PEP_URL": ("pep", "the reference PEP's base URL (Platform and Frontend)"),
-    "PEPHARNESS_PEP_CLIENT_ID": ("pep", f"the PEP's API client ({pep.DEMO_CLIENT_ID})"),
+    "PEPHARNESS_PEP_CLIENT_ID": ("pep", f"the PEP's API client ({DEFAULT_CLIENT_ID})"),
     "PEPHARNESS_PEP_CLIENT_SECRET": ("pep", "its secret (Platform OAuth client credentials)"),
 }
 """What CMD finds in its environment, by the mock that must be served for it to be set."""
@@ -92,6 +92,8 @@ class Api:
         ).judge
         if self.mock != "pep":
             return judge(entries)
+        from pepharness.mocks import pep  # D187: SQLAlchemy and the rest, when judging the PEP
+
         return judge(
             entries,
             identity_tokens=_identity_tokens(seed),
@@ -230,6 +232,8 @@ seed_option = env_option(
 
 
 def _environment(urls: dict[str, str], seed: int) -> dict[str, str]:
+    from pepharness.mocks import pep
+
     values = {
         "PEPHARNESS_SINATRA_URL": urls.get("sinatra"),
         "PEPHARNESS_SINATRA_EMAIL": OPERATOR_EMAIL if "sinatra" in urls else None,

@@ -24,14 +24,11 @@ from pepharness.fixtures import (
     SEEDED_OPERATOR_ID,
     generate,
 )
-from pepharness.mocks import operator, pep, sinatra
 from pepharness.mocks.core.admin import SANDBOX_ENVIRON
 from pepharness.mocks.core.sandbox import Cleanup, Sandbox, SandboxRegistry, install_sandboxes
 from pepharness.mocks.core.server import WORKER_HOOKS, WorkerHook
 from pepharness.mocks.core.state import SharedState, state_folder
 from pepharness.mocks.core.traffic import TrafficWriter, install_traffic
-from pepharness.mocks.pep.engine import ENGINE_EXTENSION
-from pepharness.mocks.pep.realtime import realtime_of
 
 
 @dataclass(frozen=True)
@@ -88,6 +85,8 @@ def _state(options: ServeOptions, name: str) -> SharedState | None:
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
+    from pepharness.mocks import sinatra  # D187: a mock's modules when it is served
+
     config: dict[str, Any] = {
         "SEED": options.seed,
         "ROUNDS": options.rounds,
@@ -110,6 +109,8 @@ def _sinatra_banner(options: ServeOptions) -> list[str]:
 
 
 def _operator_app(options: ServeOptions) -> Flask:
+    from pepharness.mocks import operator  # D187
+
     return operator.create_app({
         "SEED": options.seed, "ADMIN": options.admin, "STATE": _state(options, "operator"),
     })
@@ -125,6 +126,8 @@ def _operator_banner(options: ServeOptions) -> list[str]:
 
 
 def _operator_url(options: ServeOptions) -> str:
+    from pepharness.mocks import pep
+
     return options.operator_url or pep.DEFAULT_OPERATOR_URL
 
 
@@ -133,6 +136,8 @@ def _database(options: ServeOptions) -> str | None:
 
 
 def _pep_app(options: ServeOptions) -> Flask:
+    from pepharness.mocks import pep
+
     config: dict[str, Any] = {
         "SEED": options.seed,
         "ADMIN": options.admin,
@@ -145,6 +150,8 @@ def _pep_app(options: ServeOptions) -> Flask:
 
 
 def _pep_banner(options: ServeOptions) -> list[str]:
+    from pepharness.mocks import pep
+
     database = _database(options)
     return [
         f"API client {pep.DEMO_CLIENT_ID} / {pep.DEMO_CLIENT_SECRET} (frontend and platform)",
@@ -184,6 +191,10 @@ def _nothing() -> None:
 
 
 def _end_pep(app: Flask, folder: str) -> Cleanup:
+    from pepharness.mocks import pep
+    from pepharness.mocks.pep.engine import ENGINE_EXTENSION
+    from pepharness.mocks.pep.realtime import realtime_of
+
     def end() -> None:
         realtime = realtime_of(app)
         if realtime is not None:

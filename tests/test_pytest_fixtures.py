@@ -74,3 +74,15 @@ def test_login_per_request_passes_with_the_verdict_off(pytester: pytest.Pytester
     result.assert_outcomes(passed=1)
     assert result.ret == 0
     result.stdout.no_fnmatch_line("*pepharness client verdict*")
+
+
+def test_the_plugins_constants_are_the_mocks() -> None:
+    """The plugin names them without importing the mocks (D188): they must not drift."""
+    from pepharness import pytest_fixtures
+    from pepharness.mocks import pep
+    from pepharness.serving import ServeOptions
+
+    assert ServeOptions().seed == pytest_fixtures.SEED
+    assert (pytest_fixtures.DEMO_CLIENT_ID, pytest_fixtures.DEMO_CLIENT_SECRET) == (
+        pep.DEMO_CLIENT_ID, pep.DEMO_CLIENT_SECRET
+    )
