@@ -75,6 +75,11 @@ def config(
             "mode": "all",
             "max-examples": options.max_examples,
             "database": "none",
+            # No NUL and no lone surrogate in generated text: a JSON Schema string admits them,
+            # and every API documents them as the 400 of text it cannot encode (D81, D176);
+            # the boundary probes send them on purpose, one at a time.
+            "allow-x00": False,
+            "codec": "utf-8",
             **(generation or {}),
         },
         "phases": {"stateful": {"enabled": False}},

@@ -21,6 +21,7 @@ from flask import Flask, Response, request
 
 from pepharness.fixtures import game_document
 from pepharness.mocks.sinatra import SinatraBackend, backend_of, create_app
+from pepharness.mocks.sinatra.catalog import json_bytes
 from pepharness.mocks.sinatra.history import RoundIndex, Window, window_for
 from pepharness.mocks.sinatra.params import HistoryQuery
 from pepharness.mocks.sinatra.tokens import InvalidToken, TokenIssuer
@@ -48,7 +49,14 @@ class Variant:
 
 
 def base_app(**config: Any) -> Flask:
-    return create_app({"SEED": 42, "ROUNDS": ROUNDS, "RATE_LIMIT": RATE_LIMIT, **config})
+    app = create_app({"SEED": 42, "ROUNDS": ROUNDS, "RATE_LIMIT": RATE_LIMIT, **config})
+    backend = backend_of(app)
+    # The route answers `history_page_json` (pages rendered once, D183): a variant replaces
+    # `history_page`, so its answer goes through whatever `history_page` is at call time.
+    backend.history_page_json = (  # type: ignore[method-assign]
+        lambda account, args: json_bytes(backend.history_page(account, args))
+    )
+    return app
 
 
 def _json(response: Response) -> Any:
@@ -410,8 +418,12 @@ def _catalog_args(backend: SinatraBackend, change: Callable[[dict[str, str]], ob
     """Rewrite the catalog's query before its filters apply."""
     games = backend.games_json
 
-    def games_json(account: Any, args: Mapping[str, str]) -> bytes:
-        changed = dict(args.items())
+    def games_json(
+        account: Any, args: Mapping[str, str] | Callable[[], Mapping[str, str]], raw: Any = None
+    ) -> bytes:
+        # The route may pass its query as a function and the raw query string (D180): the
+        # changed query is parsed afresh, never taken from the parsed-queries cache.
+        changed = dict((args() if callable(args) else args).items())
         change(changed)
         return games(account, changed)
 
