@@ -162,24 +162,23 @@ class Journal:
     ) -> JournalEntry:
         """Keep one request; secret query values are redacted here, whoever the caller (a
         `Query` dict is one `redact_query` or `redact_query_string` already redacted)."""
-        # Everything but the id is made outside the lock: the lock only numbers and keeps.
-        time = to_rfc3339(when)
-        redacted = query if isinstance(query, dict) else redact_query(query)
-        duration = round(duration_ms, 3)
-        described = describe_error(error) if error is not None else None
+        # Everything but the id is made outside the lock: `_keep` only numbers and keeps.
+        return self._keep({
+            "time": to_rfc3339(when),
+            "method": method,
+            "path": path,
+            "query": query if isinstance(query, dict) else redact_query(query),
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "fault": fault,
+            "auth": auth,
+            "error": describe_error(error) if error is not None else None,
+        })
+
+    def _keep(self, fields: dict[str, Any]) -> JournalEntry:
+        """Number the entry of `fields` and keep it (a shared journal keeps it elsewhere)."""
         with self._lock:
-            entry = JournalEntry(
-                id=self._next_id,
-                time=time,
-                method=method,
-                path=path,
-                query=redacted,
-                status=status,
-                duration_ms=duration,
-                fault=fault,
-                auth=auth,
-                error=described,
-            )
+            entry = JournalEntry(id=self._next_id, **fields)
             self._next_id += 1
             self._entries.append(entry)
         return entry

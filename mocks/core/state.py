@@ -24,16 +24,15 @@ import os
 import random
 import sqlite3
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyrate_limiter import InMemoryBucket, RateItem
 
-from pepharness.mocks.core.clock import Clock, real_now, to_rfc3339
+from pepharness.mocks.core.clock import Clock, real_now
 from pepharness.mocks.core.faults import Fault, FaultRegistry, FaultRule, FaultRuleError, parse_rule
-from pepharness.mocks.core.journal import Journal, JournalEntry, Query, redact_query
-from pepharness.mocks.core.journal import describe_error as _describe_error
+from pepharness.mocks.core.journal import Journal, JournalEntry
 from pepharness.mocks.core.ratelimit import RateDecision, RateLimiter, _checked
 
 # The counters' slots in the shared page (8 bytes each).
@@ -384,31 +383,7 @@ class SharedJournal(Journal):
     def maxlen(self) -> int:
         return self._ring.maxlen
 
-    def record(
-        self,
-        *,
-        when: datetime,
-        method: str,
-        path: str,
-        query: Iterable[tuple[str, str]] | Query,
-        status: int,
-        duration_ms: float,
-        fault: bool = False,
-        auth: str | None = None,
-        error: BaseException | None = None,
-    ) -> JournalEntry:
-        fields: dict[str, Any] = {
-            "time": to_rfc3339(when),
-            "method": method,
-            "path": path,
-            # a `Query` dict is one the caller already redacted (Journal.record's contract)
-            "query": query if isinstance(query, dict) else redact_query(query),
-            "status": status,
-            "duration_ms": round(duration_ms, 3),
-            "fault": fault,
-            "auth": auth,
-            "error": _describe_error(error) if error is not None else None,
-        }
+    def _keep(self, fields: dict[str, Any]) -> JournalEntry:
         return JournalEntry(id=self._ring.append(fields), **fields)
 
     def entries(self, limit: int | None = None) -> builtins.list[JournalEntry]:
