@@ -10,7 +10,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pepharness.mocks.core.clock import Clock, to_rfc3339
@@ -104,20 +104,23 @@ class Received:
         """Keep one request; `raw` None: its body was too large to read (`size` says how
         large it claimed to be)."""
         body = None if raw is None else _parse(raw)
-        keys = tuple(body) if isinstance(body, dict) else None
+        return self._keep(ReceivedRequest(
+            id=0,  # numbered by `_keep`
+            time=to_rfc3339(self.clock.now()),
+            method=method,
+            path=path,
+            status=status,
+            content_type=content_type,
+            headers=tuple(sorted({name.lower() for name in header_names})),
+            size=len(raw) if raw is not None else (size or 0),
+            keys=tuple(body) if isinstance(body, dict) else None,
+            body=redact(body),
+        ))
+
+    def _keep(self, request: ReceivedRequest) -> ReceivedRequest:
+        """Number `request` and keep it (the workers' shared ring keeps it elsewhere)."""
         with self._lock:
-            entry = ReceivedRequest(
-                id=self._next_id,
-                time=to_rfc3339(self.clock.now()),
-                method=method,
-                path=path,
-                status=status,
-                content_type=content_type,
-                headers=tuple(sorted({name.lower() for name in header_names})),
-                size=len(raw) if raw is not None else (size or 0),
-                keys=keys,
-                body=redact(body),
-            )
+            entry = replace(request, id=self._next_id)
             self._next_id += 1
             self._entries.append(entry)
         return entry
@@ -140,30 +143,8 @@ class SharedReceived(Received):
         super().__init__(clock, maxlen)
         self._ring = SharedRing(state, "received", maxlen)
 
-    def record(
-        self,
-        *,
-        method: str,
-        path: str,
-        status: int,
-        content_type: str | None,
-        header_names: Iterable[str],
-        raw: bytes | None,
-        size: int | None = None,
-    ) -> ReceivedRequest:
-        body = None if raw is None else _parse(raw)
-        document = ReceivedRequest(
-            id=0,
-            time=to_rfc3339(self.clock.now()),
-            method=method,
-            path=path,
-            status=status,
-            content_type=content_type,
-            headers=tuple(sorted({name.lower() for name in header_names})),
-            size=len(raw) if raw is not None else (size or 0),
-            keys=tuple(body) if isinstance(body, dict) else None,
-            body=redact(body),
-        ).to_json()
+    def _keep(self, request: ReceivedRequest) -> ReceivedRequest:
+        document = request.to_json()
         return _request(self._ring.append(document), document)
 
     def entries(self, limit: int | None = None) -> list[ReceivedRequest]:
