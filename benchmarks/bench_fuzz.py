@@ -150,7 +150,7 @@ class Mock:
         self.url = f"http://{HOST}:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pepharness", "serve", "sinatra", "--host", HOST,
-             "--port", str(self.port), "--rate-limit", rate_limit, "--quiet"],
+             "--port", str(self.port), "--rate-limit", rate_limit, "--quiet", "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         started = time.monotonic()

@@ -5,6 +5,7 @@ counted twice — also when the server is killed and restarted mid-run.
     python benchmarks/bench_pep_events.py --events 2000   # a quick look
     python benchmarks/bench_pep_events.py --database postgresql+psycopg://u@127.0.0.1/bench
     python benchmarks/bench_pep_events.py --database postgresql://… --instances 2
+    python benchmarks/bench_pep_events.py --workers 1,2   # `serve pep --workers N`, each N
 
 Serves `pepharness serve pep --quiet` on a loopback port (a real subprocess, a real SQLite
 file; `--access-log` keeps its line per request, which costs ~15 % here), takes
@@ -27,6 +28,8 @@ printed as one. Only loopback is contacted.
 its PEP tables are dropped before each run: give it a database of its own), and
 `--instances N` serves N PEPs on it (a shared database: PostgreSQL), the senders split among
 them, each applying events with its own engine; the killed run kills the first one only.
+`--workers 1,2` runs everything once per worker count (`serve pep --workers N`, one SQLite file
+shared by the N processes); the killed run kills the server with its workers.
 """
 
 from __future__ import annotations
@@ -95,8 +98,11 @@ def expected_deposits(made: list[dict[str, object]]) -> dict[str, Decimal]:
 class Server:
     """`pepharness serve pep` on `port` with the database `database`."""
 
-    def __init__(self, port: int, database: str, threads: int, quiet: bool = True) -> None:
+    def __init__(
+        self, port: int, database: str, threads: int, quiet: bool = True, workers: int = 1
+    ) -> None:
         self.quiet = quiet
+        self.workers = workers
         self.port = port
         self.database = database
         self.threads = threads
@@ -107,8 +113,9 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pepharness", "serve", "pep", "--port", str(self.port),
              "--database", self.database, "--threads", str(self.threads),
-             *(["--quiet"] if self.quiet else [])],
+             "--workers", str(self.workers), *(["--quiet"] if self.quiet else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # killed with its workers
         )
         while time.monotonic() - started < 30:
             try:
@@ -121,7 +128,7 @@ class Server:
 
     def kill(self) -> None:
         if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def stop(self) -> None:
@@ -263,7 +270,8 @@ def run(name: str, args: argparse.Namespace, *, kill_at: float | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="pepharness-bench-"))
     database = database_url(args, folder)
     servers = [
-        Server(free_port(), database, args.threads, quiet=not args.access_log)
+        Server(free_port(), database, args.threads, quiet=not args.access_log,
+               workers=args.worker_count)
         for _ in range(args.instances)
     ]
     # One after the other: each creates the tables it does not find.
@@ -298,9 +306,9 @@ def run(name: str, args: argparse.Namespace, *, kill_at: float | None) -> None:
     latencies = sorted(tally.latencies)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
-    where = ""
+    where = f", {args.worker_count} worker(s)"
     if args.database is not None:
-        where = f", {args.instances} instance(s) on {engine_name(database)}"
+        where += f", {args.instances} instance(s) on {engine_name(database)}"
     print(f"{name}: {len(made):,} events, {args.senders} senders{where}, "
           f"{len(made) / elapsed:,.0f} events/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"(startup {startup:.1f} s)")
@@ -358,7 +366,8 @@ def run_wrk(args: argparse.Namespace) -> None:
     script = folder / "events.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     port = free_port()
-    server = Server(port, database, args.threads, quiet=not args.access_log)
+    server = Server(port, database, args.threads, quiet=not args.access_log,
+                    workers=args.worker_count)
     startup = server.start()
     threads = 2
     try:
@@ -383,8 +392,9 @@ def run_wrk(args: argparse.Namespace) -> None:
     accepted = int(output.split("accepted ")[1].split()[0])
     p50, p99 = (float(x) for x in output.split("p50 ")[1].split()[0::2][:2])
     print(f"wrk: {accepted:,} events acknowledged in {args.wrk_seconds} s, {args.senders} "
-          f"connections, {accepted / args.wrk_seconds:,.0f} events/s, p50 {p50:.1f} ms, "
-          f"p99 {p99:.1f} ms (startup {startup:.1f} s)")
+          f"connections, {args.worker_count} worker(s), "
+          f"{accepted / args.wrk_seconds:,.0f} events/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"(startup {startup:.1f} s)")
     print(f"  stored {rows:,} rows (those acknowledged and those in flight when wrk stopped); "
           f"engine done {applied:.1f} s after; "
           f"players with wrong deposits: {wrong} of {len(expected_deposits(stored))}")
@@ -422,19 +432,25 @@ def main() -> None:
         "--instances", type=int, default=1,
         help="PEP instances on --database, the senders split among them (not with wrk)",
     )
+    parser.add_argument(
+        "--workers", default="1",
+        help="worker counts to serve the PEP with, comma-separated (e.g. 1,2): each one a run",
+    )
     args = parser.parse_args()
     if args.instances > 1 and (args.database is None or args.database.startswith("sqlite")):
         parser.error("--instances above 1 needs a shared --database (PostgreSQL)")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    if args.instances > 1:
-        print("wrk: skipped with --instances (one wrk target)")
-    elif shutil.which("wrk"):
-        run_wrk(args)
-    else:
-        print("wrk: not on PATH, skipped (the Python senders' figures are a floor)")
-    run("steady", args, kill_at=None)
-    if not args.skip_kill:
-        run("killed and restarted", args, kill_at=0.4)
+    for count in (int(each) for each in args.workers.split(",")):
+        args.worker_count = count
+        if args.instances > 1:
+            print("wrk: skipped with --instances (one wrk target)")
+        elif shutil.which("wrk"):
+            run_wrk(args)
+        else:
+            print("wrk: not on PATH, skipped (the Python senders' figures are a floor)")
+        run("steady", args, kill_at=None)
+        if not args.skip_kill:
+            run("killed and restarted", args, kill_at=0.4)
 
 
 if __name__ == "__main__":

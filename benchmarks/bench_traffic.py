@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 def start(port: int, traffic: Path | None) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "pepharness", "serve", "sinatra", "--quiet",
+    args = [sys.executable, "-m", "pepharness", "serve", "sinatra", "--quiet", "--workers", "1",
             "--port", str(port), "--rounds", "200"]
     if traffic is not None:
         args += ["--traffic", str(traffic)]

@@ -26,7 +26,14 @@ from pepharness.replay import replay as replay_command
 from pepharness.run import run as run_command
 from pepharness.run import verify_client as verify_client_command
 from pepharness.runner import CannotRun, OneLineErrors, writable
-from pepharness.serving import MOCKS, WORKER_MOCKS, ServeOptions, access_log, served
+from pepharness.serving import (
+    MOCKS,
+    WORKER_MOCKS,
+    ServeOptions,
+    access_log,
+    default_workers,
+    served,
+)
 
 seed_option = env_option(
     "--seed", type=int, default=42, show_default=True, help="Seed of the generated data."
@@ -232,10 +239,11 @@ class ServeFailure(click.ClickException):
 @env_option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
+    default=None,
+    show_default="the cores this process may use",
     help="Processes serving each mock, sharing its state (clock, faults, journal, rate "
-    "limit, users, tokens, --traffic): sinatra and operator so far, no sandboxes.",
+    "limit, users, tokens, sandboxes, the PEP's database and Socket.IO, --traffic). 1: one "
+    "process.",
 )
 @env_option(
     "--traffic",
@@ -257,7 +265,7 @@ def serve(
     no_admin: bool,
     quiet: bool,
     threads: int,
-    workers: int,
+    workers: int | None,
     traffic: Path | None,
 ) -> None:
     """Serve MOCK (or all of them) on waitress until Ctrl-C, logging one line per request.
@@ -272,8 +280,10 @@ def serve(
     if mock == "all" and port is not None:
         raise click.UsageError("--port names one mock's port; `serve all` uses each default")
     chosen = list(MOCKS.values()) if mock == "all" else [MOCKS[mock]]
-    if workers > 1 and mock not in WORKER_MOCKS:
-        raise ServeFailure(f"--workers {workers} serves {', '.join(WORKER_MOCKS)} only (D202)")
+    if workers is None:  # the machine's cores, when every mock chosen can share (D220)
+        workers = default_workers(chosen)
+    if workers > 1 and any(spec.name not in WORKER_MOCKS for spec in chosen):
+        raise ServeFailure(f"--workers {workers} serves {', '.join(WORKER_MOCKS)} only (D212)")
     options = ServeOptions(
         seed, rounds, rate_limit, not no_admin, operator_url, database, engine_config,
         workers=workers,
@@ -283,8 +293,12 @@ def serve(
             click.echo(f"{spec.name} on {url}" + ("" if no_admin else f"  (admin: {url}/__admin)"))
             for line in spec.banner(options):
                 click.echo(f"  {line}")
-        if not no_admin and workers == 1:
+        if not no_admin:
             click.echo(f"Sandboxes for parallel jobs: POST {urls[0]}/__admin/sandboxes")
+        click.echo(
+            f"{workers} worker processes serve each port, sharing each mock's state"
+            if workers > 1 else "One process serves (--workers 1)"
+        )
         click.echo("Press Ctrl-C to stop.")
 
     try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import queue
 import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
@@ -26,8 +28,9 @@ from pepharness.fixtures import (
 )
 from pepharness.mocks.core.admin import SANDBOX_ENVIRON
 from pepharness.mocks.core.sandbox import Cleanup, Sandbox, SandboxRegistry, install_sandboxes
-from pepharness.mocks.core.server import WORKER_HOOKS, WorkerHook
+from pepharness.mocks.core.server import WORKER_HOOKS, WorkerApp, WorkerHook
 from pepharness.mocks.core.state import SharedState, state_folder
+from pepharness.mocks.core.state_sandbox import SharedSandboxRegistry
 from pepharness.mocks.core.traffic import TrafficWriter, install_traffic
 
 
@@ -52,10 +55,29 @@ class ServeOptions:
     """The processes serving each mock (D201); more than one share the mock's state (D197)."""
     state_dir: str | None = None
     """Where the workers' shared state lives (set by `served` when workers > 1)."""
+    state_attach: bool = False
+    """The state in `state_dir` is opened by path in a worker after the fork (a sandbox's
+    copy, D218)."""
+    anchor: datetime | None = None
+    """The time the generated data ends at; None: the clock's now when the app is built (a
+    sandbox's copies in several workers all take its creation time, D222)."""
 
 
-WORKER_MOCKS = ("sinatra", "operator")
-"""The mocks whose whole state is shared by several workers, so far (D202)."""
+WORKER_MOCKS = ("sinatra", "operator", "pep")
+"""The mocks whose whole state is shared by several workers (D212); `serve` without --workers
+serves another by one process (D220)."""
+
+
+def default_workers(chosen: Sequence[Mock]) -> int:
+    """`serve`'s --workers when not given (D220): the cores this process may use (its CPU
+    affinity, at most 64), or 1 when a mock chosen is not in WORKER_MOCKS."""
+    if any(spec.name not in WORKER_MOCKS for spec in chosen):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 64))
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,9 @@ class Mock:
 
 def _state(options: ServeOptions, name: str) -> SharedState | None:
     """The state `name`'s workers share, when there are several (D197)."""
-    return None if options.state_dir is None else SharedState(f"{options.state_dir}/{name}.sqlite3")
+    if options.state_dir is None:
+        return None
+    return SharedState(f"{options.state_dir}/{name}.sqlite3", attach=options.state_attach)
 
 
 def _sinatra_app(options: ServeOptions) -> Flask:
@@ -94,6 +118,7 @@ def _sinatra_app(options: ServeOptions) -> Flask:
         "ADMIN": options.admin,
         "SECRET": options.secret,
         "STATE": _state(options, "sinatra"),
+        "ANCHOR": options.anchor,
     }
     return sinatra.create_app(config)
 
@@ -113,6 +138,7 @@ def _operator_app(options: ServeOptions) -> Flask:
 
     return operator.create_app({
         "SEED": options.seed, "ADMIN": options.admin, "STATE": _state(options, "operator"),
+        "ANCHOR": options.anchor,
     })
 
 
@@ -135,7 +161,7 @@ def _database(options: ServeOptions) -> str | None:
     return options.database or None
 
 
-def _pep_app(options: ServeOptions) -> Flask:
+def _pep_app(options: ServeOptions, state: SharedState | None = None, worker: int = 0) -> Flask:
     from pepharness.mocks import pep
 
     config: dict[str, Any] = {
@@ -145,8 +171,49 @@ def _pep_app(options: ServeOptions) -> Flask:
         "DATABASE": _database(options),
         "ENGINE_CONFIG": options.engine_config,
         "SECRET": options.secret,
+        "ANCHOR": options.anchor,
+        "STATE": state,
+        "WORKER": worker,
     }
     return pep.create_app(config)
+
+
+def _pep_in_workers(
+    options: ServeOptions,
+    writer: TrafficWriter | None,
+    cleanups: ExitStack,
+    registry: SandboxRegistry | None = None,
+) -> WorkerApp:
+    """The PEP as each worker builds it after the fork (its engine's and Socket.IO's threads
+    are the worker's own), on one database made ready here: the user's, or a temporary SQLite
+    file removed on exit; its shared state made here too, with the journal's ring (D207)."""
+    from pepharness.mocks import pep
+    from pepharness.mocks.core import CORE_DEFAULTS
+    from pepharness.mocks.pep.engine import EngineConfig
+
+    # Refused here, before the fork, as one process refuses it: one line, exit 2 (not
+    # "N of N workers failed to start").
+    EngineConfig.load(options.engine_config)
+    if options.database is None:
+        folder = tempfile.mkdtemp(prefix="pepharness-pep-")
+        cleanups.callback(shutil.rmtree, folder, ignore_errors=True)
+        options = replace(options, database=f"{folder}/pep.sqlite3")
+    assert options.database is not None
+    pep.prepare_database(options.database)
+    state = _state(options, "pep")
+    assert state is not None
+    state.ring("journal", CORE_DEFAULTS["JOURNAL_SIZE"])
+    spec = MOCKS["pep"]
+
+    def build(index: int) -> Flask:
+        app = _pep_app(options, state, index)
+        if writer is not None:
+            record_traffic(app, spec, writer)
+        if registry is not None:
+            install_sandboxes(app, registry, "pep")
+        return app
+
+    return WorkerApp("pep", build)
 
 
 def _pep_banner(options: ServeOptions) -> list[str]:
@@ -190,7 +257,7 @@ def _nothing() -> None:
     """The end of a sandbox's app that holds nothing outside the process."""
 
 
-def _end_pep(app: Flask, folder: str) -> Cleanup:
+def _end_pep(app: Flask, folder: str | None) -> Cleanup:
     from pepharness.mocks import pep
     from pepharness.mocks.pep.engine import ENGINE_EXTENSION
     from pepharness.mocks.pep.realtime import realtime_of
@@ -203,9 +270,31 @@ def _end_pep(app: Flask, folder: str) -> Cleanup:
         if engine is not None:
             engine.stop()
         pep.backend_of(app).store.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:  # else the registry removes the sandbox's folder (D218)
+            shutil.rmtree(folder, ignore_errors=True)
 
     return end
+
+
+def _key(secret: str, mock: str) -> str:
+    """Mock `mock`'s signing key in the sandbox whose registry drew `secret` (several workers:
+    every worker's copy signs alike, each mock with a key of its own, D217)."""
+    return hashlib.sha256(f"{secret}:{mock}".encode()).hexdigest()
+
+
+def _sandbox_pep_in_worker(options: ServeOptions) -> Flask:
+    """A sandbox's PEP as a worker builds its copy with several workers (D223): on the
+    sandbox's one database (its tables made once, by the first copy), its state attached by
+    path, and this worker's index, so the copy's Socket.IO sessions and emits cross workers as
+    the default space's do (D209, D210)."""
+    from pepharness.mocks import pep
+    from pepharness.mocks.core import server
+
+    state = _state(options, "pep")
+    assert state is not None and options.database is not None
+    with state.lock:
+        pep.prepare_database(options.database)
+    return _pep_app(options, state, server.WORKER_INDEX)
 
 
 def _sandbox_builder(
@@ -217,25 +306,39 @@ def _sandbox_builder(
 
     def build(name: str, sandbox: Sandbox) -> tuple[Flask, Cleanup]:
         spec = MOCKS[name]
-        # A key of its own: a token one sandbox issued opens nothing in another (D129).
-        own, folder = replace(options, secret=secrets.token_hex(32)), None
+        # A key of its own: a token one sandbox issued opens nothing in another (D129); with
+        # several workers, the one the registry drew, so every worker's copy signs alike.
+        key = secrets.token_hex(32) if sandbox.secret is None else _key(sandbox.secret, name)
+        own, folder = replace(options, secret=key), None
+        if sandbox.folder is not None:  # several workers: the copy's state in its folder (D218),
+            # its data the same in every worker's copy, whenever each was built (D222)
+            own = replace(
+                own, state_dir=sandbox.folder, state_attach=True, anchor=sandbox.created
+            )
         if name == "pep":
-            folder = tempfile.mkdtemp(prefix=f"pepharness-sandbox-{sandbox.id}-")
+            # One process: a temporary folder of its own; several: the sandbox's (one file).
+            folder = sandbox.folder or tempfile.mkdtemp(prefix=f"pepharness-sandbox-{sandbox.id}-")
             operator_url = options.operator_url
             if operator_url is None and "operator" in sandbox.urls:
                 operator_url = sandbox.urls["operator"]
             own = replace(own, operator_url=operator_url, database=f"{folder}/pep.sqlite3")
         try:
-            app = spec.build(own)
+            if name == "pep" and sandbox.folder is not None:
+                app = _sandbox_pep_in_worker(own)
+            else:
+                app = spec.build(own)
         except BaseException:
-            if folder is not None:
+            if folder is not None and sandbox.folder is None:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         # Read by the Socket.IO connect record, which no request environ reaches (D130).
         app.extensions[SANDBOX_ENVIRON] = sandbox.id
         if writer is not None:
             record_traffic(app, spec, writer)
-        return app, (_nothing if folder is None else _end_pep(app, folder))
+        if folder is not None:
+            return app, _end_pep(app, None if sandbox.folder else folder)
+        state = app.config.get("STATE")
+        return app, (_nothing if state is None else state.close)
 
     return build
 
@@ -246,7 +349,7 @@ class Served:
     (None with --no-admin). Give `ready` the base URLs once the ports are bound."""
 
     names: list[str]
-    apps: list[tuple[Flask, str, int]]
+    apps: list[tuple[Flask | WorkerApp, str, int]]
     sandboxes: SandboxRegistry | None = field(default=None)
 
     def ready(self, urls: Sequence[str]) -> None:
@@ -265,24 +368,35 @@ def served(
     """The apps `serve` serves: each mock built from `options` (its traffic to `writer`), on
     `host` and `port` (None: each mock's default port), with the admin API the sandboxes'
     routes and dispatch (D124); every sandbox ends on exit. With several workers, their shared
-    state is made here (its folder removed on exit) and no sandbox is served (D202)."""
+    state is made here (its folder removed on exit), the sandboxes' registry in it (D217)."""
     folder = None
     if options.workers > 1:
         folder = tempfile.mkdtemp(prefix="pepharness-state-", dir=state_folder() or None)
         options = replace(options, state_dir=folder)
-    sandboxes = options.admin and options.workers == 1
-    registry = SandboxRegistry(_sandbox_builder(options, writer)) if sandboxes else None
-    apps = []
+    registry = None
+    if options.admin:
+        build = _sandbox_builder(options, writer)
+        # Several workers: one registry in their shared state, made before the fork (D217).
+        registry = (
+            SandboxRegistry(build) if folder is None else SharedSandboxRegistry(build, folder)
+        )
+    apps: list[tuple[Flask | WorkerApp, str, int]] = []
+    cleanups = ExitStack()
     for spec in chosen:
+        where = spec.default_port if port is None else port
+        if options.workers > 1 and spec.name == "pep":
+            apps.append((_pep_in_workers(options, writer, cleanups, registry), host, where))
+            continue
         app = spec.build(options)
         if writer is not None:
             record_traffic(app, spec, writer)
         if registry is not None:
             install_sandboxes(app, registry, spec.name)
-        apps.append((app, host, spec.default_port if port is None else port))
+        apps.append((app, host, where))
     try:
         yield Served([spec.name for spec in chosen], apps, registry)
     finally:
+        cleanups.close()
         if registry is not None:
             registry.close()
         if folder is not None:

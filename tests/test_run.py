@@ -213,7 +213,8 @@ def served_traffic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `serve sinatra --traffic FILE` process, a client that logs in per request, stopped."""
     path = tmp_path_factory.mktemp("verify-client") / "traffic.jsonl"
     server = subprocess.Popen(
-        [*PEPHARNESS, "serve", "sinatra", "--port", "0", "--rounds", "50", "--traffic", str(path)],
+        [*PEPHARNESS, "serve", "sinatra", "--port", "0", "--rounds", "50", "--workers", "1",
+         "--traffic", str(path)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

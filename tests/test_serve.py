@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from pepharness.cli import cli
 from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
+from pepharness.serving import MOCKS, default_workers
 
 STARTUP_SECONDS = 60
 
@@ -74,6 +75,9 @@ def test_serve_sinatra_answers_then_stops_cleanly_on_sigint() -> None:
             process.communicate()
     assert process.returncode == 0, stderr
     assert url in stdout and OPERATOR_EMAIL in stdout and OPERATOR_PASSWORD in stdout
+    # Without --workers: the cores this process may use (D220), said in the banner.
+    cores = default_workers([MOCKS["sinatra"]])
+    assert ("One process serves" if cores == 1 else f"{cores} worker processes serve") in stdout
     assert "POST /1.0/login/ 200" in stderr  # one log line per request
     assert "Traceback" not in stderr
 

@@ -328,7 +328,7 @@ def test_serve_traffic_through_the_cli_is_flushed_on_ctrl_c(tmp_path: Path) -> N
     path, port = tmp_path / "traffic.jsonl", free_port()
     process = subprocess.Popen(
         pepharness("serve", "sinatra", "--port", str(port), "--rounds", "20", "--quiet",
-                   "--traffic", str(path)),
+                   "--workers", "1", "--traffic", str(path)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
     )
     try:

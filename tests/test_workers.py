@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from pepharness.fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD
 CONNECTIONS = 16
 URL = re.compile(r"^\w+ on (http://\S+)")
 TIMEOUT = 30
+HISTORY = "/transactions/v1/games/history/api?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
 
@@ -158,8 +160,7 @@ def test_a_limit_admits_exactly_its_requests_over_both_workers(pool: Pool) -> No
     window = {"limit": 5, "period_seconds": 3600}
     assert pool.one(0, "POST", "/__admin/rate-limit", window)[0] == 200
     basic = {"Authorization": "Basic " + _basic(OPERATOR_EMAIL, OPERATOR_PASSWORD)}
-    path = "/transactions/v1/games/history/api?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"
-    statuses = [status for status, _ in pool.all("GET", path, headers=basic, count=40)]
+    statuses = [status for status, _ in pool.all("GET", HISTORY, headers=basic, count=40)]
     assert statuses.count(429) == 35, statuses
     assert len(statuses) == 40
 
@@ -225,26 +226,34 @@ def test_a_token_programmed_on_one_worker_answers_on_every_worker() -> None:
             _, received = pool.one(0, "GET", "/__admin/received")
             ids = [entry["id"] for entry in received["received"]]
             assert ids == list(range(1, CONNECTIONS + 1)), received
+            # In a sandbox: programmed through one worker before any other built its copy.
+            prefix = f"/__sandbox/{_sandbox(pool)}"
+            token = {"identityToken": "sandboxed-token", "playerId": "p-sandboxed"}
+            assert pool.one(0, "POST", f"{prefix}/__admin/tokens", token)[0] in (200, 201)
+            asked = {"identityToken": "sandboxed-token"}
+            answers = pool.all("POST", f"{prefix}/api/auth/v1/player", asked)
+            assert {(status, body.get("playerId")) for status, body in answers} == {
+                (200, "p-sandboxed")
+            }, answers
+            assert pool.one(1, "POST", "/api/auth/v1/player", asked)[0] != 200
+            _, received = pool.one(2, "GET", f"{prefix}/__admin/received")
+            assert [e["id"] for e in received["received"]] == list(range(1, CONNECTIONS + 1))
         finally:
             pool.close()
 
 
+def _login_token(pool: Pool, path: str, credentials: dict[str, str]) -> str:
+    connection = pool.connections[0]
+    connection.request("POST", path, body=json.dumps(credentials),
+                       headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 200
+    return str(response.getheader("jwt-auth"))
+
+
 def _basic(email: str, password: str) -> str:
     return base64.b64encode(f"{email}:{password}".encode()).decode()
-
-
-@pytest.mark.parametrize("args", [["pep"], ["all"]])
-def test_what_is_not_shared_yet_is_refused_in_one_line(args: list[str]) -> None:
-    from click.testing import CliRunner
-
-    from pepharness.cli import cli
-
-    result = CliRunner().invoke(cli, ["serve", *args, "--workers", "2"])
-    assert result.exit_code == 2
-    # serve's own one-line failure (as a taken port): exit 2, nothing started
-    assert result.output.splitlines() == [
-        "Error: --workers 2 serves sinatra, operator only (D202)"
-    ]
 
 
 def test_probabilities_draw_one_seeded_sequence_whatever_the_worker(tmp_path: Path) -> None:
@@ -283,3 +292,120 @@ def test_a_port_workers_hold_is_taken_for_another_serve(
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2, result.output
         assert "Address already in use" in result.output
+
+
+def _sandbox(pool: Pool, index: int = 0) -> str:
+    status, created = pool.one(index, "POST", "/__admin/sandboxes", {})
+    assert status == 201, created
+    return str(created["id"])
+
+
+def test_a_sandbox_made_through_one_worker_is_the_same_on_every_worker(pool: Pool) -> None:
+    sandbox = _sandbox(pool)
+    prefix = f"/__sandbox/{sandbox}"
+    try:
+        # Its clock moved through one worker (building its copy there), then every connection
+        # (both workers) reaches it, the other worker building its copy on a moved clock.
+        set_clock = {"set": "2031-05-06T07:08:09Z"}
+        assert pool.one(1, "POST", f"{prefix}/__admin/clock", set_clock)[0] == 200
+        assert {s for s, _ in pool.all("GET", f"{prefix}/__admin/health")} == {200}
+        seen = [answer["now"] for _, answer in pool.all("GET", f"{prefix}/__admin/clock")]
+        assert all(now.startswith("2031-05-06T07:") for now in seen), seen
+        assert not pool.one(2, "GET", "/__admin/clock")[1]["now"].startswith("2031")
+        # Its faults: `times: 3` counted over both workers, never firing outside it.
+        rule = {"path": "/no-such-path/*", "status": 418, "times": 3}
+        assert pool.one(3, "POST", f"{prefix}/__admin/faults", rule)[0] == 201
+        assert {s for s, _ in pool.all("GET", "/no-such-path/{i}")} == {404}
+        statuses = [s for s, _ in pool.all("GET", prefix + "/no-such-path/{i}", count=32)]
+        assert statuses.count(418) == 3, statuses
+        # Its rate window: exactly its limit over both workers; the default space's apart.
+        window = {"limit": 5, "period_seconds": 3600}
+        assert pool.one(4, "POST", f"{prefix}/__admin/rate-limit", window)[0] == 200
+        basic = {"Authorization": "Basic " + _basic(OPERATOR_EMAIL, OPERATOR_PASSWORD)}
+        statuses = [s for s, _ in pool.all("GET", prefix + HISTORY, headers=basic, count=24)]
+        assert statuses.count(429) == 19, statuses
+        # Its data: the same history whichever worker's copy answers (one anchor, D222).
+        wide = {"limit": 1000, "period_seconds": 3600}
+        assert pool.one(4, "POST", f"{prefix}/__admin/rate-limit", wide)[0] == 200
+        today = datetime.now(UTC)
+        back = {"set": today.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        assert pool.one(4, "POST", f"{prefix}/__admin/clock", back)[0] == 200
+        window_of = f"from={today - timedelta(days=90):%Y-%m-%d}&to={today:%Y-%m-%d}"
+        path = f"{prefix}/transactions/v1/games/history/api?{window_of}"
+        pages = pool.all("GET", path, headers=basic)
+        assert {status for status, _ in pages} == {200}, pages[0]
+        assert len({json.dumps(page, sort_keys=True) for _, page in pages}) == 1, pages[:2]
+        # A user added through one worker logs in through all, and only there.
+        user = {"email": "sandboxed@example.com", "password": "pw-sandboxed"}
+        assert pool.one(5, "POST", f"{prefix}/__admin/users", user)[0] == 201
+        assert {s for s, _ in pool.all("POST", f"{prefix}/1.0/login/", user)} == {200}
+        assert pool.one(5, "POST", "/1.0/login/", user)[0] != 200
+        # A token it issued through one worker opens it on all (one key), not the default.
+        seeded = {"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD}
+        jwt = {"jwt-auth": _login_token(pool, f"{prefix}/1.0/login/", seeded)}
+        games = "/games/1.0/view/detailed"
+        assert {s for s, _ in pool.all("GET", prefix + games, headers=jwt)} == {200}
+        assert pool.one(6, "GET", games, headers=jwt)[0] == 401
+        # Its journal has its requests, the default space's none of them.
+        _, journal = pool.one(6, "GET", f"{prefix}/__admin/requests")
+        assert sum(e["path"].startswith("/no-such-path/") for e in journal["requests"]) == 32
+        _, default = pool.one(7, "GET", "/__admin/requests")
+        assert sum(e["path"].startswith("/no-such-path/") for e in default["requests"]) == 16
+    finally:
+        assert pool.one(8, "DELETE", f"/__admin/sandboxes/{sandbox}")[0] == 200
+    # Ended through one worker: gone on every worker.
+    assert {s for s, _ in pool.all("GET", f"{prefix}/__admin/health")} == {404}
+
+
+def test_the_33rd_sandbox_is_refused_whichever_worker_is_asked(pool: Pool) -> None:
+    made = pool.all("POST", "/__admin/sandboxes", {}, count=32)
+    try:
+        assert [status for status, _ in made] == [201] * 32, made
+        status, refused = pool.one(5, "POST", "/__admin/sandboxes", {})
+        assert status == 429 and "32 sandboxes are live" in refused["error"]
+        assert len(pool.one(9, "GET", "/__admin/sandboxes")[1]["sandboxes"]) == 32
+    finally:
+        for index, (status, answer) in enumerate(made):
+            if status == 201:
+                pool.one(index, "DELETE", f"/__admin/sandboxes/{answer['id']}")
+    assert pool.one(3, "GET", "/__admin/sandboxes")[1] == {"sandboxes": []}
+
+
+def test_without_workers_serve_uses_the_usable_cores_for_every_mock() -> None:
+    from pepharness.serving import MOCKS, default_workers
+
+    cores = min(len(os.sched_getaffinity(0)), 64)
+    assert default_workers([MOCKS["sinatra"]]) == default_workers([MOCKS["operator"]]) == cores
+    assert default_workers([MOCKS["pep"]]) == default_workers(list(MOCKS.values())) == cores
+
+
+def test_a_shared_sandbox_idles_from_its_last_use_on_any_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask import Flask
+
+    from pepharness.mocks.core import state_sandbox
+    from pepharness.mocks.core.sandbox import Sandbox
+
+    now = [1000.0]
+    monkeypatch.setattr(state_sandbox.time, "monotonic", lambda: now[0])
+    built: list[str] = []
+
+    def build(mock: str, sandbox: Sandbox) -> tuple[Flask, Any]:
+        built.append(sandbox.folder or "")
+        return Flask(mock), lambda: None
+
+    registry = state_sandbox.SharedSandboxRegistry(build, str(tmp_path))
+    sandbox = registry.create(10)
+    assert sandbox.folder is not None and Path(sandbox.folder).is_dir()
+    now[0] += 6
+    pid = os.fork()
+    if pid == 0:  # another worker uses it: its slot in the shared page moves
+        os._exit(0 if registry.use(sandbox.id, "sinatra") is not None else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert built == []  # the copy was that worker's
+    now[0] += 6  # 12 s after its creation, 6 after its use
+    assert [s.id for s in registry.sandboxes()] == [sandbox.id]
+    now[0] += 5
+    assert registry.get(sandbox.id) is None and not Path(sandbox.folder).exists()
+    assert registry.use(sandbox.id, "sinatra") is None and built == []

@@ -11,7 +11,8 @@ a sandbox: by the path prefix `/__sandbox/<id>` (moved from PATH_INFO to SCRIPT_
 sandbox URL is a client's base URL) or by the header `X-Pepharness-Sandbox: <id>` on the mock's
 own paths (D125). It sets `environ[SANDBOX_ENVIRON]` to the id; an unknown or ended id is a 404
 in the admin error shape. A sandbox unused for its `idle_seconds` is ended on the next access
-to the registry (D127); at most MAX_SANDBOXES are live (D128).
+to the registry (D127); at most MAX_SANDBOXES are live (D128). With several workers
+(`serve --workers N`), state_sandbox.SharedSandboxRegistry keeps one registry for all (D217).
 """
 
 from __future__ import annotations
@@ -66,8 +67,21 @@ class AdminTooManySandboxes(AdminError):
 class Sandbox:
     """One isolation session: an id, its mocks' apps (built on first use) and their ends."""
 
-    def __init__(self, sandbox_id: str, idle_seconds: float, base_urls: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        sandbox_id: str,
+        idle_seconds: float,
+        base_urls: Mapping[str, str],
+        *,
+        secret: str | None = None,
+        folder: str | None = None,
+    ) -> None:
         self.id = sandbox_id
+        self.secret = secret
+        """The key its apps sign with; None: each app draws its own (one process, D129)."""
+        self.folder = folder
+        """Where its apps keep what the workers share (several workers, D218); None: one
+        process, nothing shared."""
         self.idle_seconds = idle_seconds
         self.urls = {name: f"{url}{SANDBOX_PREFIX}/{sandbox_id}" for name, url in base_urls.items()}
         self.created = datetime.now(UTC)
@@ -161,11 +175,7 @@ class SandboxRegistry:
                 self._live[sandbox_id] = sandbox
         self._end(idle)
         if sandbox is None:
-            raise AdminTooManySandboxes(
-                f"{self.limit} sandboxes are live, the most one serve holds: DELETE "
-                f"{SANDBOXES_PATH}/<id> one that is done (an unused one ends after its "
-                "idle_seconds)"
-            )
+            raise too_many(self.limit)
         logger.info("sandbox %s created", sandbox.id)
         return sandbox
 
@@ -210,6 +220,14 @@ class SandboxRegistry:
             live = list(self._live.values())
             self._live.clear()
         self._end(live)
+
+
+def too_many(limit: int) -> AdminTooManySandboxes:
+    """The 429 of a creation when `limit` sandboxes are live (D128)."""
+    return AdminTooManySandboxes(
+        f"{limit} sandboxes are live, the most one serve holds: DELETE "
+        f"{SANDBOXES_PATH}/<id> one that is done (an unused one ends after its idle_seconds)"
+    )
 
 
 def _shown(sandbox_id: str) -> str:
@@ -316,6 +334,8 @@ class SandboxDispatch:
         try:
             target = self.registry.use(sandbox_id, self.mock)
         except Exception as error:  # a build failing: the machine's fault, not the client's
+            if self.registry.get(sandbox_id) is None:  # ended meanwhile (by another worker)
+                return _error(start_response, "404 NOT FOUND", _unknown(sandbox_id))
             logger.exception("sandbox %s: %s could not be built", sandbox_id, self.mock)
             return _error(
                 start_response,

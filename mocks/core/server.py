@@ -266,7 +266,7 @@ def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
 
 
 def _listen_all(
-    apps: Sequence[tuple[Flask, str, int]], *, reuse_port: bool = False
+    apps: Sequence[tuple[ServedApp, str, int]], *, reuse_port: bool = False
 ) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
@@ -283,7 +283,34 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _name(app: Flask) -> str:
+WORKER_INDEX = 0
+"""This process's index among the workers serving (0 in a process serving alone): the PEP of a
+sandbox, built by a worker on first sight, is that worker's (D223)."""
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    """An app each worker builds for itself after the fork (`build(index)`, the worker's
+    index from 0), for an app running threads of its own, which a fork does not copy (the
+    PEP's engine and Socket.IO, D207); one process builds it with index 0."""
+
+    name: str
+    build: Callable[[int], Flask]
+
+
+ServedApp = Flask | WorkerApp
+
+
+def _built(apps: Sequence[tuple[ServedApp, str, int]], index: int) -> list[tuple[Flask, str, int]]:
+    return [
+        (app.build(index) if isinstance(app, WorkerApp) else app, host, port)
+        for app, host, port in apps
+    ]
+
+
+def _name(app: Flask | WorkerApp) -> str:
+    if isinstance(app, WorkerApp):
+        return app.name
     core = app.extensions.get(CORE_EXTENSION)
     return str(getattr(core, "service", app.name))
 
@@ -393,25 +420,32 @@ WORKER_HOOKS: list[WorkerHook] = []
 
 
 def _worker(
-    apps: Sequence[tuple[Flask, str, int]],
+    apps: Sequence[tuple[ServedApp, str, int]],
     threads: int,
     held: Sequence[socket.socket],
     ready: int,
+    index: int,
 ) -> None:
-    """A forked worker: serve the ports `held` holds until SIGTERM or SIGINT, then exit; one
-    byte on the pipe `ready` once it listens on them all."""
+    """A forked worker (number `index`): build its `WorkerApp`s, serve the ports `held` holds
+    until SIGTERM or SIGINT, then exit; one byte on the pipe `ready` once it listens on them
+    all."""
+    global WORKER_INDEX
+    WORKER_INDEX = index
     code = 0
     try:
-        sockets = [_reuse(sock) for sock in held]
+        # Ctrl-C reaches the whole process group: the parent stops the workers, in order (also
+        # one still building its apps).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         with contextlib.ExitStack() as stack:
             for hook in list(WORKER_HOOKS):
                 stack.enter_context(hook.in_worker())
-            group = _ServerGroup(apps, threads, sockets)  # listening
+            built = _built(apps, index)
+            sockets = [_reuse(sock) for sock in held]
+            group = _ServerGroup(built, threads, sockets)  # listening
             os.write(ready, b".")
             os.close(ready)
             with _stop_on_signals(group.stop):
-                # Ctrl-C reaches the whole process group: the parent stops the workers, in order.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # _stop_on_signals set it
                 group.run()
     except BaseException:
         logger.exception("a worker failed")
@@ -421,7 +455,7 @@ def _worker(
 
 
 def _serve_workers(
-    apps: Sequence[tuple[Flask, str, int]],
+    apps: Sequence[tuple[ServedApp, str, int]],
     threads: int,
     on_ready: Callable[[list[str]], None] | None,
     workers: int,
@@ -451,11 +485,11 @@ def _serve_workers(
             hook.before_fork()
         readable, ready = os.pipe()
         try:
-            for _ in range(workers):
+            for index in range(workers):
                 pid = os.fork()
                 if pid == 0:
                     os.close(readable)
-                    _worker(apps, threads, sockets, ready)
+                    _worker(apps, threads, sockets, ready, index)
                 pids.append(pid)
         finally:
             os.close(ready)
@@ -531,7 +565,7 @@ def _stop_workers(pids: Sequence[int]) -> None:
 
 
 def serve_many(
-    apps: Sequence[tuple[Flask, str, int]],
+    apps: Sequence[tuple[ServedApp, str, int]],
     *,
     threads: int = DEFAULT_THREADS,
     on_ready: Callable[[list[str]], None] | None = None,
@@ -550,7 +584,7 @@ def serve_many(
     if workers > 1:
         _serve_workers(apps, threads, on_ready, workers)
         return
-    group = _ServerGroup(apps, threads)
+    group = _ServerGroup(_built(apps, 0), threads)
     with _stop_on_signals(group.stop):
         if on_ready is not None:
             try:

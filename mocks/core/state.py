@@ -17,6 +17,7 @@ their storage moved to the shared state; one process (N = 1) never builds them (
 from __future__ import annotations
 
 import builtins
+import fcntl
 import json
 import mmap
 import multiprocessing
@@ -24,6 +25,7 @@ import os
 import random
 import sqlite3
 import struct
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +48,9 @@ _RATE_PERIOD = 7  # a double
 _FAULT_COUNT = 8
 _RECORDS_GENERATION = 9
 _CLOCK_SEQUENCE = 10  # odd while the offset is being written
+JTI_DRAWS = 11  # the PEP's session ids: draws made, then the sequence's epoch (D208)
+TASK_DRAWS = 13  # the PEP's migration task ids: the same two slots
+_MADE = 15  # 1 once the counters that do not start at 0 were set
 _SLOTS = 16
 
 _SCHEMA = """
@@ -67,23 +72,107 @@ def state_folder() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else ""
 
 
+class FileRLock:
+    """A re-entrant lock across the processes opening the same file, made after a fork (a
+    sandbox's copy, D217): a thread lock within the process, `flock` on the process's own
+    descriptor of the file across processes (held while the thread holds the lock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.RLock()
+        self._depth = 0
+        self._fd = -1
+        self._pid = -1
+
+    def _descriptor(self) -> int:
+        if self._pid != os.getpid():  # a descriptor of its own: flock is per open file
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> bool:
+        self._local.acquire()
+        if self._depth == 0:
+            try:
+                fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+            except BaseException:
+                self._local.release()
+                raise
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd, self._pid = -1, -1
+
+
 class SharedState:
     """The counters, the lock and the SQLite file one mock's workers share; build it before
     forking. `lock` guards every use of `db()` and every read-modify-write of a counter."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, attach: bool = False) -> None:
         self.path = path
-        # Re-entrant: the rate limiter reads the (shared) clock while it holds the lock.
-        self.lock = multiprocessing.get_context("fork").RLock()
-        self._page = mmap.mmap(-1, _SLOTS * 8)
+        self.attached = attach
+        """Opened by path in a worker after the fork (a sandbox's copy, D217): the page and
+        rings are files beside `path`, the lock a file lock; another worker may have made
+        them and used them already, so nothing is reset."""
+        self.lock: Any
+        self.serial: Any
+        if attach:
+            self.lock = FileRLock(path + ".lock")
+            self.serial = FileRLock(path + ".serial")
+        else:
+            # Re-entrant: the rate limiter reads the (shared) clock while it holds the lock.
+            self.lock = multiprocessing.get_context("fork").RLock()
+            # For longer exclusive work across workers (the PEP's player writes, D208), so
+            # that `lock`, taken by every request's journal record, stays short.
+            self.serial = multiprocessing.get_context("fork").Lock()
+        self._page = self.memory("page", _SLOTS * 8)
         self._pid = -1
         self._db: sqlite3.Connection | None = None
         self._inherited: sqlite3.Connection | None = None
+        self._rings: dict[str, SharedRing] = {}
         with self.lock:
-            db = self.db()
-            db.executescript(_SCHEMA)
-            self.set(_FAULT_NEXT_ID, 1)
-            self.close()
+            if not self.get(_MADE):
+                self.db().executescript(_SCHEMA)
+                self.set(_FAULT_NEXT_ID, 1)
+                self.set(_MADE, 1)
+            if not attach:
+                self.close()
+
+    def memory(self, name: str, size: int) -> mmap.mmap:
+        """`size` bytes of memory every worker sees (zeros at first): anonymous, inherited
+        through the fork; attached, the file `<path>.<name>` (on tmpfs) mapped by each."""
+        if not self.attached:
+            return mmap.mmap(-1, size)
+        fd = os.open(f"{self.path}.{name}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)  # the same size whoever comes first: zeros
+            return mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+
+    def ring(self, name: str, maxlen: int) -> SharedRing:
+        """The ring `name` of `maxlen` slots: the one made before the fork when there is one
+        (an app built in each worker after the fork finds its journal there, D207)."""
+        ring = self._rings.get(name)
+        if ring is None or ring.maxlen != maxlen:
+            ring = self._rings[name] = SharedRing(self, name, maxlen)
+        return ring
 
     def get(self, slot: int) -> int:
         value: int = struct.unpack_from("q", self._page, slot * 8)[0]
@@ -141,6 +230,8 @@ class SharedState:
         if self._db is not None and self._pid == os.getpid():
             self._db.close()
         self._db = None
+        if isinstance(self.lock, FileRLock):
+            self.lock.close()
 
 
 class SharedClock(Clock):
@@ -152,7 +243,7 @@ class SharedClock(Clock):
     def __init__(self, state: SharedState, source: Any = real_now) -> None:
         self._source = source
         self._state = state
-        self._lock = state.lock  # type: ignore[assignment]
+        self._lock = state.lock
 
     def now(self) -> datetime:
         return (self._source() + self._offset).astimezone(UTC)
@@ -290,7 +381,7 @@ class SharedFaults(FaultRegistry):
 _RING_SLOT = 2048
 _RING_HEAD = struct.Struct("qI")  # id, length of the JSON (_IN_FILE: too long for a slot)
 _IN_FILE = 0xFFFFFFFF
-_RING_NEXT, _RING_FIRST = 0, 1  # its counters: the next id, the first id not cleared
+_RING_NEXT, _RING_FIRST, _RING_MADE = 0, 1, 2  # the next id, the first not cleared, made
 
 
 class SharedRing:
@@ -302,10 +393,13 @@ class SharedRing:
         self._state = state
         self._name = name
         self.maxlen = maxlen
-        self._slots = mmap.mmap(-1, maxlen * _RING_SLOT)
-        self._counters = mmap.mmap(-1, 16)
-        self._set(_RING_NEXT, 1)  # no database yet: none is opened before the fork
-        self._set(_RING_FIRST, 1)
+        self._slots = state.memory(f"{name}.ring", maxlen * _RING_SLOT)
+        self._counters = state.memory(f"{name}.counters", 24)
+        with state.lock:  # no database touched: none is opened before the fork
+            if not self._get(_RING_MADE):  # else another worker's copy numbers already
+                self._set(_RING_NEXT, 1)
+                self._set(_RING_FIRST, 1)
+                self._set(_RING_MADE, 1)
 
     def _get(self, counter: int) -> int:
         value: int = struct.unpack_from("q", self._counters, counter * 8)[0]
@@ -377,7 +471,7 @@ class SharedJournal(Journal):
 
     def __init__(self, state: SharedState, maxlen: int = 1000) -> None:
         super().__init__(maxlen)
-        self._ring = SharedRing(state, "journal", maxlen)
+        self._ring = state.ring("journal", maxlen)
 
     @property
     def maxlen(self) -> int:
@@ -410,8 +504,11 @@ class SharedRateLimiter(RateLimiter):
         self._seen = 0
         self._last_db_sweep = self._now_ms()
         with state.lock:
-            self._publish(limit, period_seconds)
-            self._seen = state.get(_RATE_GENERATION)
+            # The first one built sets the window; a copy built later (a sandbox's in another
+            # worker, D217; the PEP built in each worker, D207) must not clear counted hits.
+            if state.get(_RATE_GENERATION) == 0:
+                self._publish(limit, period_seconds)
+            self._sync()
 
     def _publish(self, limit: int, period_seconds: float) -> None:
         self._state.set(_RATE_LIMIT, limit)
@@ -486,3 +583,32 @@ class SharedRateLimiter(RateLimiter):
                 )
         return decision
 
+
+
+class SharedDraws:
+    """A seeded sequence of `bits`-bit numbers drawn by every worker in turn: the k-th draw of
+    any worker is the k-th value of `random.Random(seed)`, as in one process (D208). Two slots
+    of the page from `slot`: the draws made, and an epoch `reset` moves."""
+
+    def __init__(self, state: SharedState, slot: int, seed: int | str, bits: int) -> None:
+        self._state, self._slot, self._seed, self._bits = state, slot, seed, bits
+        self._random = random.Random(seed)
+        self._drawn, self._epoch = 0, -1
+
+    def next(self) -> int:
+        state = self._state
+        with state.lock:
+            count, epoch = state.get(self._slot), state.get(self._slot + 1)
+            if epoch != self._epoch or self._drawn > count:  # reset since: from the seed
+                self._random, self._drawn, self._epoch = random.Random(self._seed), 0, epoch
+            while self._drawn < count:  # the draws other workers made
+                self._random.getrandbits(self._bits)
+                self._drawn += 1
+            self._drawn += 1
+            state.set(self._slot, count + 1)
+            return self._random.getrandbits(self._bits)
+
+    def reset(self) -> None:
+        with self._state.lock:
+            self._state.set(self._slot, 0)
+            self._state.set(self._slot + 1, self._state.get(self._slot + 1) + 1)

@@ -276,7 +276,9 @@ class SharedOperatorBackend(OperatorBackend):
     def __init__(self, state: SharedState, *, clock: Clock, **kwargs: Any) -> None:
         self._state = state
         self._seen = -1
+        self._building = True
         super().__init__(clock=clock, **kwargs)
+        self._building = False
         self.received = SharedReceived(state, clock, kwargs.get("received_size", 1000))
 
     def _sync(self) -> None:
@@ -300,6 +302,11 @@ class SharedOperatorBackend(OperatorBackend):
         self._seen = generation
 
     def reset(self) -> None:
+        if self._building and self._state.attached:
+            # Another worker's copy may have programmed tokens: loaded on first use (D217).
+            super().reset()
+            self._seen = -1
+            return
         with self._state.lock:
             self._state.clear_records(_PROGRAMMED)
             super().reset()

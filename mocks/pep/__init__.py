@@ -8,6 +8,7 @@ from pepharness.mocks.pep.app import (
     DEMO_CLIENT_SECRET,
     backend_of,
     create_app,
+    prepare_database,
 )
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.operator_client import DEFAULT_OPERATOR_URL
@@ -26,4 +27,5 @@ __all__ = [
     "backend_of",
     "create_app",
     "database_url",
+    "prepare_database",
 ]

@@ -26,6 +26,13 @@ from pepharness.mocks.core import (
     new_app,
     read_json_object,
 )
+from pepharness.mocks.core.state import (
+    JTI_DRAWS,
+    TASK_DRAWS,
+    SharedDraws,
+    SharedRateLimiter,
+    SharedState,
+)
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.engine import ENGINE_EXTENSION, EngineConfig, ReactiveEngine
 from pepharness.mocks.pep.errors import ERRORS
@@ -36,11 +43,12 @@ from pepharness.mocks.pep.operator_client import (
     DEFAULT_READ_TIMEOUT,
     OperatorClient,
 )
-from pepharness.mocks.pep.platform import PlatformGateway
+from pepharness.mocks.pep.platform import DATA_FETCH_LIMIT, PlatformGateway
 from pepharness.mocks.pep.platform_routes import EXTENSION as PLATFORM_EXTENSION
 from pepharness.mocks.pep.platform_routes import Platform, platform, render_auth_error
 from pepharness.mocks.pep.reads import engine_of, reads
 from pepharness.mocks.pep.realtime import frontend_verifier, install_realtime
+from pepharness.mocks.pep.realtime_workers import PRIVATE_PORT_EXTENSION, open_private_port
 from pepharness.mocks.pep.store import ClientExists, ClientSpec, Store, database_url
 from pepharness.mocks.pep.tokens import DEFAULT_ISSUER, AccessTokens, seed_secret
 
@@ -64,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "PLATFORM_TOKEN_LIFETIME_SECONDS": 3600,
     "ENGINE_CONFIG": None,
     "ENGINE": True,
+    "WORKER": 0,
 }
 
 
@@ -97,6 +106,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CLIENTS                   API clients seeded (and restored by /__admin/reset):
                               `ClientSpec`s or `{clientId, clientSecret, gateways?}` mappings;
                               default `pep-demo-client` / `pep-demo-secret`, both gateways.
+    STATE                     a `SharedState` when several worker processes serve the app, each
+                              building its own after the fork on one DATABASE (D207).
+    WORKER                    0: this worker's index (with STATE).
     """
     app, clock = new_app(__name__, DEFAULTS, config)
     seed: int = app.config["SEED"]
@@ -129,14 +141,47 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if gateway.limiter.clock is not core.clock:
         raise ValueError("the data fetch's rate limiter must read the core's clock")
     core.rate_limiter = gateway.limiter
+    state: SharedState | None = app.config["STATE"]
+    if state is not None:
+        # Served by several workers: the private port other workers forward this one's
+        # Socket.IO sessions to (D209).
+        private = open_private_port(app, state, int(app.config["WORKER"]))
+        app.extensions[PRIVATE_PORT_EXTENSION] = private
+        weakref.finalize(app, private.stop)
     return app
+
+
+def _share(state: SharedState, backend: PepBackend, gateway: PlatformGateway) -> None:
+    """What one process keeps in memory, moved to the workers' shared state (D208): the data
+    fetch's rate limit, the players' writer lock, and the seeded sequences of session and task
+    ids."""
+    gateway.limiter = SharedRateLimiter(state, gateway.clock, *DATA_FETCH_LIMIT)
+    # Each player change takes the next change_seq: read and written by one worker at a time.
+    gateway.players_lock = state.serial
+    backend.shared_draws = SharedDraws(state, JTI_DRAWS, backend.seed, 128)
+    gateway.shared_draws = SharedDraws(state, TASK_DRAWS, f"migration:{gateway.seed}", 96)
+
+
+def prepare_database(database: str | Path, clients: Iterable[ClientSpec | Mapping[str, Any]] = (
+    DEFAULTS["CLIENTS"]
+)) -> None:
+    """Create the PEP's tables in `database` and seed its clients, once, before the worker
+    processes that share it each build their app on it (D207): on SQLite, two workers'
+    creating them at once could both insert a client."""
+    store = _store(database_url(database))
+    try:
+        store.seed_clients(_client_specs(clients))
+    finally:
+        store.close()
 
 
 def _install_engine(app: Flask, backend: PepBackend, clock: Clock) -> ReactiveEngine:
     """The reactive engine on the same database, pushing to the players over Socket.IO; its
     thread applies the events the Platform gateway stores (not started with ENGINE False:
     then only `apply_pending` applies them)."""
-    realtime = install_realtime(app, frontend_verifier(backend))
+    state: SharedState | None = app.config["STATE"]
+    worker = None if state is None else (state, int(app.config["WORKER"]))
+    realtime = install_realtime(app, frontend_verifier(backend), worker=worker)
     engine = ReactiveEngine(
         backend.store.engine,
         clock=clock,
@@ -176,6 +221,8 @@ def _install_platform(
         seed=seed,
         wake=engine.wake,
     )
+    if app.config["STATE"] is not None:
+        _share(app.config["STATE"], backend, gateway)
     app.extensions[PLATFORM_EXTENSION] = Platform(
         gateway, TokenServer(backend.store, tokens), PlatformGuard(tokens, render_auth_error)
     )

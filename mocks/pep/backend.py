@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from pepharness.fixtures import generate
 from pepharness.mocks.core.clock import Clock, to_rfc3339
+from pepharness.mocks.core.state import SharedDraws
 from pepharness.mocks.pep import errors
 from pepharness.mocks.pep.engine_config import EngineConfig
 from pepharness.mocks.pep.operator_client import OperatorClient
@@ -107,6 +108,8 @@ class PepBackend:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._resets: list[Callable[[], None]] = []
+        self.shared_draws: SharedDraws | None = None
+        """The session ids' seeded sequence when several workers draw from it (D208)."""
         store.seed_clients(self.clients)
 
     def on_reset(self, reset: Callable[[], None]) -> None:
@@ -119,10 +122,14 @@ class PepBackend:
         self.store.reset(self.clients)
         with self._lock:
             self._random = random.Random(self.seed)
+        if self.shared_draws is not None:
+            self.shared_draws.reset()
         for reset in self._resets:
             reset()
 
     def _draw_jti(self) -> str:
+        if self.shared_draws is not None:
+            return f"{self.shared_draws.next():032x}"
         with self._lock:
             return f"{self._random.getrandbits(128):032x}"
 

@@ -13,6 +13,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from pepharness.mocks.core.encoding import (
     decode_body,
 )
 from pepharness.mocks.core.ratelimit import RateLimiter
+from pepharness.mocks.core.state import SharedDraws
 from pepharness.mocks.pep import errors, validation
 from pepharness.mocks.pep.events import EventLog, NewEvent, dialect_insert, platform_events
 from pepharness.mocks.pep.store import metadata
@@ -184,7 +186,10 @@ class PlatformGateway:
         self.wake = wake
         self._random = random.Random(f"migration:{seed}")
         self._lock = threading.Lock()
-        self._players_lock = threading.Lock()
+        self.players_lock: AbstractContextManager[Any] = threading.Lock()
+        """One writer of players at a time; several workers share one (D208)."""
+        self.shared_draws: SharedDraws | None = None
+        """The task ids' seeded sequence when several workers draw from it (D208)."""
 
     def reset(self) -> None:
         with self.db.begin() as connection:
@@ -193,6 +198,8 @@ class PlatformGateway:
         self.limiter.reset()
         with self._lock:
             self._random = random.Random(f"migration:{self.seed}")
+        if self.shared_draws is not None:
+            self.shared_draws.reset()
 
     # -- reactive events -------------------------------------------------------------------
 
@@ -298,8 +305,11 @@ class PlatformGateway:
         while the database holds them already (it outlives the process: after a restart the
         source starts over)."""
         for _ in range(TASK_ID_ATTEMPTS):
-            with self._lock:
-                task_id = f"{self._random.getrandbits(96):024x}"
+            if self.shared_draws is not None:
+                task_id = f"{self.shared_draws.next():024x}"
+            else:
+                with self._lock:
+                    task_id = f"{self._random.getrandbits(96):024x}"
             report = {
                 "taskId": task_id,
                 "received": received,
@@ -359,7 +369,7 @@ class PlatformGateway:
         # One writer of players at a time: each change takes the next change_seq, which two
         # transactions reading the same maximum would both take (the reference is one process;
         # SQLite serialises the writes themselves).
-        with self._players_lock, self.db.begin() as connection:
+        with self.players_lock, self.db.begin() as connection:
             top = connection.execute(select(func.max(platform_players.c.change_seq))).scalar()
             base = int(top or 0)
             for offset, document in enumerate(documents, start=1):

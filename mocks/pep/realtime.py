@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -23,9 +24,11 @@ import socketio
 from flask import Flask
 
 from pepharness.mocks.core.server import UPGRADE_SOCKET
+from pepharness.mocks.core.state import SharedState
 from pepharness.mocks.core.traffic import record_connect
 from pepharness.mocks.pep.backend import PepBackend
 from pepharness.mocks.pep.errors import PepError
+from pepharness.mocks.pep.realtime_workers import SidRouter, worker_server
 
 REALTIME_EXTENSION = "pepharness.pep.realtime"
 SOCKETIO_PATH = "socket.io"
@@ -191,10 +194,15 @@ class WebSocketGate:
 
 
 def install_realtime(
-    app: Flask, verify: Verify, *, cors_allowed_origins: str | Sequence[str] = "*"
+    app: Flask,
+    verify: Verify,
+    *,
+    cors_allowed_origins: str | Sequence[str] = "*",
+    worker: tuple[SharedState, int] | None = None,
 ) -> Realtime:
     """Serve Socket.IO at `/socket.io` in front of `app`; `verify(token)` is the player id a
-    connection's Frontend JWT opens, or None to refuse it."""
+    connection's Frontend JWT opens, or None to refuse it. `worker`: (the shared state, this
+    worker's index) when several processes serve the app (D209, D210)."""
     if REALTIME_EXTENSION in app.extensions:
         raise RuntimeError("Socket.IO is installed on this app already")
     origins = (
@@ -202,13 +210,22 @@ def install_realtime(
         if isinstance(cors_allowed_origins, str)
         else list(cors_allowed_origins)
     )
-    server = socketio.Server(
-        async_mode="threading", cors_allowed_origins=origins, logger=False, engineio_logger=False
-    )
+    options: dict[str, Any] = {
+        "async_mode": "threading", "cors_allowed_origins": origins, "logger": False,
+        "engineio_logger": False,
+    }
+    if worker is None:
+        server = socketio.Server(**options)
+    else:
+        state, index = worker
+        server = worker_server(index, os.path.dirname(state.path), **options)
     realtime = Realtime(server, app, verify)
-    app.wsgi_app = WebSocketGate(  # type: ignore[method-assign]
+    wsgi: WsgiApp = WebSocketGate(
         socketio.WSGIApp(server, app.wsgi_app, socketio_path=SOCKETIO_PATH)
     )
+    if worker is not None:
+        wsgi = SidRouter(wsgi, worker[0], worker[1], SOCKETIO_PATH)
+    app.wsgi_app = wsgi  # type: ignore[method-assign, assignment]
     app.extensions[REALTIME_EXTENSION] = realtime
     return realtime
 

@@ -174,8 +174,9 @@ class SharedUsers(Users):
         super().__init__(seeded, brands)
         self._state = state
         self._seen = -1
-        with state.lock:
-            state.clear_records(_ADDED)
+        if not state.attached:  # attached: another worker's copy may have added users (D217)
+            with state.lock:
+                state.clear_records(_ADDED)
 
     def _sync(self) -> None:
         if self._state.records_generation != self._seen:
