@@ -237,7 +237,35 @@ class _UpgradeTask(WSGITask):
 
 
 class _UpgradeChannel(HTTPChannel):
+    """waitress's channel, with `_UpgradeTask`s, not polled for writing while a task thread
+    is inside `write_soon` (D224).
+
+    A task appends its answer to the out buffer and sends it itself, holding the buffer's
+    lock; the `send` lets the GIL go, and waitress's loop, seeing bytes in the buffer, polled
+    the connection writable, found the lock taken and polled again: about 130 turns of the
+    loop per answer, each taking the GIL from the task threads. While the task writes, the
+    loop now leaves the connection alone; what the task could not send is the loop's again
+    once `write_soon` returns (and at once above the high watermark, where the task waits for
+    the loop to flush, or when the connection is to close)."""
+
     task_class = _UpgradeTask
+    _task_writing = False
+
+    def write_soon(self, data: Any) -> int:
+        self._task_writing = True
+        try:
+            return int(super().write_soon(data))
+        finally:
+            self._task_writing = False
+
+    def writable(self) -> bool:
+        if (
+            self._task_writing
+            and not (self.will_close or self.close_when_flushed)
+            and self.total_outbufs_len <= self.adj.outbuf_high_watermark
+        ):
+            return False
+        return bool(super().writable())
 
 
 class ServeError(Exception):
