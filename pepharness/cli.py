@@ -28,7 +28,9 @@ from pepharness.run import verify_client as verify_client_command
 from pepharness.runner import CannotRun, OneLineErrors, writable
 from pepharness.serving import (
     MOCKS,
+    SINGLE_PROCESS_THREADS,
     WORKER_MOCKS,
+    WORKER_THREADS,
     ServeOptions,
     access_log,
     default_workers,
@@ -232,9 +234,9 @@ class ServeFailure(click.ClickException):
 @env_option(
     "--threads",
     type=click.IntRange(1, 256),
-    default=8,
-    show_default=True,
-    help="Worker threads per mock.",
+    default=None,
+    show_default="8 with one process, 4 per worker process with several",
+    help="Threads answering requests, per mock and per worker process.",
 )
 @env_option(
     "--workers",
@@ -264,7 +266,7 @@ def serve(
     engine_config: str | None,
     no_admin: bool,
     quiet: bool,
-    threads: int,
+    threads: int | None,
     workers: int | None,
     traffic: Path | None,
 ) -> None:
@@ -284,6 +286,8 @@ def serve(
         workers = default_workers(chosen)
     if workers > 1 and any(spec.name not in WORKER_MOCKS for spec in chosen):
         raise ServeFailure(f"--workers {workers} serves {', '.join(WORKER_MOCKS)} only (D212)")
+    if threads is None:  # fewer per process with several: the GIL's hand-offs cost (D225)
+        threads = SINGLE_PROCESS_THREADS if workers == 1 else WORKER_THREADS
     options = ServeOptions(
         seed, rounds, rate_limit, not no_admin, operator_url, database, engine_config,
         workers=workers,
@@ -296,8 +300,9 @@ def serve(
         if not no_admin:
             click.echo(f"Sandboxes for parallel jobs: POST {urls[0]}/__admin/sandboxes")
         click.echo(
-            f"{workers} worker processes serve each port, sharing each mock's state"
-            if workers > 1 else "One process serves (--workers 1)"
+            f"{workers} worker processes serve each port ({threads} threads each), sharing each"
+            " mock's state"
+            if workers > 1 else f"One process serves ({threads} threads, --workers 1)"
         )
         click.echo("Press Ctrl-C to stop.")
 

@@ -68,6 +68,15 @@ WORKER_MOCKS = ("sinatra", "operator", "pep")
 serves another by one process (D220)."""
 
 
+SINGLE_PROCESS_THREADS = 8
+"""`serve --threads` with one process: what the process has for requests that wait (a latency
+fault, a Socket.IO long-poll)."""
+WORKER_THREADS = 4
+"""`serve --threads` per worker with several (D225): the filtered catalog at --workers 2 answered
+~1.45x the requests with 4 than with 8 (fewer threads passing one GIL between them), and the
+workers together still hold 4N >= 8 threads for requests that wait."""
+
+
 def default_workers(chosen: Sequence[Mock]) -> int:
     """`serve`'s --workers when not given (D220): the cores this process may use (its CPU
     affinity, at most 64), or 1 when a mock chosen is not in WORKER_MOCKS."""

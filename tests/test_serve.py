@@ -77,7 +77,11 @@ def test_serve_sinatra_answers_then_stops_cleanly_on_sigint() -> None:
     assert url in stdout and OPERATOR_EMAIL in stdout and OPERATOR_PASSWORD in stdout
     # Without --workers: the cores this process may use (D220), said in the banner.
     cores = default_workers([MOCKS["sinatra"]])
-    assert ("One process serves" if cores == 1 else f"{cores} worker processes serve") in stdout
+    # ... and the threads: 8 in one process, 4 in each of several (D225)
+    assert (
+        "One process serves (8 threads" if cores == 1
+        else f"{cores} worker processes serve each port (4 threads each)"
+    ) in stdout
     assert "POST /1.0/login/ 200" in stderr  # one log line per request
     assert "Traceback" not in stderr
 
