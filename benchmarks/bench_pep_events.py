@@ -99,7 +99,7 @@ class Server:
     """`pepharness serve pep` on `port` with the database `database`."""
 
     def __init__(
-        self, port: int, database: str, threads: int, quiet: bool = True, workers: int = 1
+        self, port: int, database: str, threads: int | None, quiet: bool = True, workers: int = 1
     ) -> None:
         self.quiet = quiet
         self.workers = workers
@@ -112,7 +112,8 @@ class Server:
         started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pepharness", "serve", "pep", "--port", str(self.port),
-             "--database", self.database, "--threads", str(self.threads),
+             "--database", self.database,
+             *([] if self.threads is None else ["--threads", str(self.threads)]),
              "--workers", str(self.workers), *(["--quiet"] if self.quiet else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # killed with its workers
@@ -415,7 +416,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--senders", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=8, help="the server's waitress threads")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="the server's threads per worker (default: serve's own, D225)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument(

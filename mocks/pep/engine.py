@@ -78,7 +78,7 @@ from pepharness.mocks.pep.engine_domain import (
     segments_of,
 )
 from pepharness.mocks.pep.events import platform_events
-from pepharness.mocks.pep.store import create_tables, metadata
+from pepharness.mocks.pep.store import create_tables, metadata, write_gate
 
 __all__ = [
     "AMOUNT_CONDITIONS",
@@ -417,7 +417,7 @@ class ReactiveEngine:
             now = self.clock.now()
             stamp = to_rfc3339(now)
             publications: list[Publication] = []
-            with self.db.begin() as connection:
+            with write_gate(self.db), self.db.begin() as connection:
                 if shared:
                     rows = connection.execute(_PENDING_LOCKED, {"limit": limit}).all()
                 events = [_event(row) for row in self._claim(connection, rows, stamp)]

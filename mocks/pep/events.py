@@ -9,8 +9,9 @@ its effects, so a restart resumes exactly where it stopped.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Column, Engine, Integer, String, Table, Text, bindparam, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pepharness.mocks.core.clock import to_rfc3339
-from pepharness.mocks.pep.store import metadata
+from pepharness.mocks.pep.store import metadata, write_gate
 
 KINDS = ("money", "round", "registration", "login", "tags")
 
@@ -99,6 +100,36 @@ def _row(row: Any) -> EventRow:
     )
 
 
+class _DriverStatement:
+    """A statement compiled once for `engine`'s dialect, run on a driver cursor: what
+    SQLAlchemy does per execution (cache lookup, execution context, result object) costs
+    more than SQLite's insert itself (D228)."""
+
+    def __init__(self, statement: Any, engine: Engine, columns: list[str] | None = None) -> None:
+        compiled = statement.compile(dialect=engine.dialect, column_keys=columns)
+        self.sql = str(compiled)
+        self.order = list(compiled.positiontup or ()) if compiled.positional else None
+
+    def run(self, cursor: Any, values: dict[str, Any]) -> Any:
+        """The first row the statement returns, or None."""
+        if self.order is None:
+            cursor.execute(self.sql, values)
+        else:
+            cursor.execute(self.sql, tuple(values[name] for name in self.order))
+        return cursor.fetchone()
+
+
+@dataclass
+class _Waiting:
+    """One `append` call's events, waiting for a commit (its own or a leader's)."""
+
+    events: Sequence[NewEvent]
+    client_id: str
+    received: str
+    results: list[Stored] | None = None
+    error: BaseException | None = field(default=None)
+
+
 class EventLog:
     """The `platform_events` table of one database."""
 
@@ -114,36 +145,89 @@ class EventLog:
         self._find = select(platform_events.c.seq).where(
             platform_events.c.event_key == bindparam("key")
         )
+        # ... and compiled once for the driver: the hot path runs them on its cursor (D228).
+        columns = ["event_key", "kind", "player_id", "occurred_at", "received_at", "client_id",
+                   "body"]
+        self._insert_sql = _DriverStatement(self._insert_new, engine, columns)
+        self._find_sql = _DriverStatement(self._find, engine)
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
+        self._leader = threading.Lock()
 
     def append(
         self, events: Sequence[NewEvent], *, client_id: str, received_at: datetime
     ) -> list[Stored]:
-        """Store every event not stored yet, in one transaction committed before this returns;
-        a repeated key is reported as a duplicate with the sequence number it had.
+        """Store every event not stored yet, committed before this returns; a repeated key is
+        reported as a duplicate with the sequence number it had.
 
-        One `INSERT … ON CONFLICT DO NOTHING RETURNING seq` per event: a key stored already
-        (by this request or a concurrent one) returns no row, and is then looked up."""
-        results: list[Stored] = []
-        received = to_rfc3339(received_at)
-        statement = self._insert_new
+        Group commit (D227): the call queues its events; the first caller to hold the
+        writers' gate stores every call queued by then in one transaction, and each of those
+        calls returns once that transaction has committed (a call that finds its events
+        committed by another returns at once). One `INSERT … ON CONFLICT DO NOTHING RETURNING
+        seq` per event: a key stored already (before, by an earlier call of the same group,
+        or by another process) returns no row and is then looked up. When a group's
+        transaction fails, each of its calls is stored again in a transaction of its own, so
+        only the call whose events fail sees the error."""
+        mine = _Waiting(events, client_id, to_rfc3339(received_at))
+        with self._waiting_lock:
+            self._waiting.append(mine)
+        with self._leader, write_gate(self.engine):
+            if mine.results is None and mine.error is None:
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                self._commit(group)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.results is not None
+        return mine.results
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        try:
+            self._store(group)
+        except Exception as error:
+            if len(group) == 1:
+                group[0].error = error
+                return
+            for waiting in group:  # one at a time: only a failing call fails
+                try:
+                    self._store([waiting])
+                except Exception as own:
+                    waiting.error = own
+        except BaseException as error:  # the thread is ending: so is every call of the group
+            for waiting in group:
+                waiting.error = error
+            raise
+
+    def _store(self, group: list[_Waiting]) -> None:
+        found: list[list[Stored]] = []
+        insert, find = self._insert_sql, self._find_sql
         with self.engine.begin() as connection:
-            for event in events:
-                values = {
-                    "event_key": event.key,
-                    "kind": event.kind,
-                    "player_id": event.player_id,
-                    "occurred_at": to_rfc3339(event.occurred_at),
-                    "received_at": received,
-                    "client_id": client_id,
-                    "body": json.dumps(event.body, separators=(",", ":")),
-                }
-                seq = connection.execute(statement, values).scalar()
-                if seq is not None:
-                    results.append(Stored(int(seq), duplicate=False))
-                    continue
-                found = connection.execute(self._find, {"key": event.key}).scalar_one()
-                results.append(Stored(int(found), duplicate=True))
-        return results
+            # The transaction's own driver connection: SQLAlchemy commits what runs on it.
+            cursor = connection.connection.cursor()
+            for waiting in group:
+                results: list[Stored] = []
+                for event in waiting.events:
+                    values = {
+                        "event_key": event.key,
+                        "kind": event.kind,
+                        "player_id": event.player_id,
+                        "occurred_at": to_rfc3339(event.occurred_at),
+                        "received_at": waiting.received,
+                        "client_id": waiting.client_id,
+                        "body": json.dumps(event.body, separators=(",", ":")),
+                    }
+                    row = insert.run(cursor, values)
+                    if row is not None:
+                        results.append(Stored(int(row[0]), duplicate=False))
+                        continue
+                    there = find.run(cursor, {"key": event.key})
+                    assert there is not None, event.key  # kept by the conflict, in this snapshot
+                    results.append(Stored(int(there[0]), duplicate=True))
+                found.append(results)
+            cursor.close()
+        # Committed: only now does any call of the group return.
+        for waiting, results in zip(group, found, strict=True):
+            waiting.results = results
 
     def page(
         self, *, after_seq: int, limit: int, received_after: str | None = None

@@ -6,8 +6,11 @@ Times are stored as RFC 3339 text, readable with any SQL client.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from pepharness.mocks.core.clock import parse_rfc3339, to_rfc3339
+from pepharness.mocks.core.state import FileRLock
 
 GATEWAYS = ("frontend", "platform")
 HASH_ITERATIONS = 20_000
@@ -182,6 +186,32 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def write_gate(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """The lock the PEP's hot writers (the event log's append, the engine's batch) take around
+    their write transaction on a SQLite file (D226): a waiting writer wakes when the other
+    commits, where SQLite's busy handler sleeps 1, 2, 5 … 100 ms between tries. A thread lock
+    and `flock` on `<file>-writers` beside the database, so every worker process (and every
+    `serve pep` on the same file) queues on it; a writer that does not take it (the admin API,
+    sessions) still meets SQLite's own lock. PostgreSQL locks rows and wakes its waiters
+    itself: no gate there."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _GATES_LOCK:
+        gate = _GATES.get(engine)
+        if gate is None:
+            path = engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                gate = FileRLock(f"{path}-writers")
+            else:  # one process's own database: a thread lock is the whole gate
+                gate = threading.RLock()
+            _GATES[engine] = gate
+    return gate
 
 
 # Any constant: the lock PEP instances starting together on one PostgreSQL database take
