@@ -84,6 +84,8 @@ __all__ = [
     "AMOUNT_CONDITIONS",
     "APPROVED",
     "BATCH_SIZE",
+    "BUSY_BATCH",
+    "BUSY_COALESCE_SECONDS",
     "CATEGORY_OBJECTIVES",
     "COALESCE_SECONDS",
     "COUNT_CONDITIONS",
@@ -285,6 +287,11 @@ BATCH_SIZE = 500
 COALESCE_SECONDS = 0.02
 """After a wake, how long the engine waits for more events before applying a batch: a few
 hundredths of a second of latency for one commit per batch."""
+BUSY_COALESCE_SECONDS = 0.1
+BUSY_BATCH = 20
+"""Under load (the last wake applied `BUSY_BATCH` events or more), the engine waits
+`BUSY_COALESCE_SECONDS` instead (D229): its batch holds SQLite's one writer while it applies,
+and fewer, larger batches leave the writer to ingestion more of the time."""
 
 
 class ReactiveEngine:
@@ -353,16 +360,22 @@ class ReactiveEngine:
         self._wake.set()
 
     def _run(self) -> None:
+        busy = False
         while not self._stopping.is_set():
-            self._wake.wait(self.poll_seconds)
-            # A moment for the events arriving together to be applied together.
-            self._stopping.wait(COALESCE_SECONDS)
+            if not busy:
+                self._wake.wait(self.poll_seconds)
+            # A moment for the events arriving together to be applied together; a longer one
+            # while they arrive fast (D229), so that ingestion has the writer in between.
+            self._stopping.wait(BUSY_COALESCE_SECONDS if busy else COALESCE_SECONDS)
             self._wake.clear()
             try:
-                while not self._stopping.is_set() and self.apply_pending() > 0:
-                    pass
+                applied = self.apply_pending()
+                while applied == BATCH_SIZE and not self._stopping.is_set():  # a backlog
+                    applied = self.apply_pending()
+                busy = applied >= BUSY_BATCH
             except Exception:  # the thread lives on; the batch stays pending and is retried
                 logger.exception("the reactive engine failed to apply events")
+                busy = False
                 self._stopping.wait(self.poll_seconds)
 
     def converged(self, timeout: float = 5.0) -> bool:
