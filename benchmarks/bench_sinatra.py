@@ -8,9 +8,11 @@ then drives it with many concurrent keep-alive clients: `wrk` when it is on PATH
 `apt-get install wrk`), else a built-in Python load generator (slower: its figures are a floor).
 Scenarios: login, a filtered catalog request, the unfiltered catalog, page 1 and a deep page of
 the paginated history with >= 1,000,000 transactions loaded, and — for reference — a bare Flask
-app answering the filtered catalog's bytes under the same server and threads. Prints one line per
-scenario and the server's startup time and memory; nothing is asserted: these are figures.
-Only loopback is ever contacted.
+app answering the filtered catalog's bytes on the same server (pepharness's waitress, with as many
+worker processes and threads as the mock). Each server runs in a session of its own, as
+`../shared/bench/run_peers.sh` starts the peers; its CPU and memory are those of every process it
+runs (the parent and its workers). Prints one line per scenario and the server's startup time and
+memory; nothing is asserted: these are figures. Only loopback is ever contacted.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ BARE_FLASK = textwrap.dedent(
     """
     import sys
     from flask import Flask, Response
-    from waitress import serve
+    from pepharness.mocks.core.server import serve_many
 
     body = open(sys.argv[1], "rb").read()
     app = Flask("bare")
@@ -58,7 +60,9 @@ BARE_FLASK = textwrap.dedent(
     def health():
         return {"status": "ok"}
 
-    serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]), _quiet=True)
+    serve_many(
+        [(app, "127.0.0.1", int(sys.argv[2]))], threads=int(sys.argv[3]), workers=int(sys.argv[4])
+    )
     """
 )
 
@@ -87,8 +91,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc): a server and its worker processes."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        queue += [int(child) for child in children]
+    return found
+
+
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process (Linux /proc), in MiB."""
+    """Resident memory of the largest process of a server (its parent or a worker), in MiB."""
+    return max(_rss_mb(each) for each in _tree(pid))
+
+
+def _rss_mb(pid: int) -> float:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -98,7 +120,11 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (Linux /proc), in seconds."""
+    """User + system CPU a server (the process and its workers) has used so far, in seconds."""
+    return sum(_cpu_seconds(each) for each in _tree(pid))
+
+
+def _cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
@@ -118,7 +144,9 @@ def wait_up(url: str, timeout: float) -> float:
 
 
 def start(command: list[str], health: str, timeout: float) -> tuple[subprocess.Popen[bytes], float]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         return process, wait_up(health, timeout)
     except BaseException:
@@ -306,7 +334,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=32, help="concurrent clients")
     parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="server worker threads")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="threads per server process (default: serve's own, 8 with one process and 4 per "
+        "worker with several, D225; the bare Flask reference gets the same)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=600_000,
         help="rounds loaded for the history scenarios (~2.4 transactions each)",
@@ -332,16 +364,20 @@ def main() -> None:
     )
     parser.add_argument(
         "--workers", type=int, default=1,
-        help="serve --workers for the login and catalog scenarios (server CPU and RSS are the "
-        "parent's only when above 1)",
+        help="serve --workers for the login and catalog scenarios, and the bare Flask "
+        "reference's worker processes (CPU: all of them; RSS: the largest process)",
     )
     args = parser.parse_args()
+    if args.threads is None:  # serve's own default (pepharness/serving.py, D225)
+        from pepharness.serving import SINGLE_PROCESS_THREADS, WORKER_THREADS
+
+        args.threads = SINGLE_PROCESS_THREADS if args.workers == 1 else WORKER_THREADS
     if args.app_requests:
         app_cost(args.app_requests)
     drive = python_load if args.no_wrk or shutil.which("wrk") is None else wrk
     print(f"load generator: {'wrk' if drive is wrk else 'python threads (wrk not found)'}, "
           f"{args.connections} keep-alive connections, {args.duration}s per scenario, "
-          f"server threads {args.threads}, {os.cpu_count()} cores")
+          f"{args.workers} server process(es) of {args.threads} threads, {os.cpu_count()} cores")
     pepharness = [sys.executable, "-m", "pepharness", "serve", "sinatra", "--host", HOST]
     if not args.access_log:
         pepharness.append("--quiet")
@@ -397,7 +433,8 @@ def main() -> None:
     # 2. A bare Flask app answering the same bytes under the same server.
     port = free_port()
     bare, _ = start(
-        [sys.executable, "-c", BARE_FLASK, saved.name, str(port), str(args.threads)],
+        [sys.executable, "-c", BARE_FLASK, saved.name, str(port), str(args.threads),
+         str(args.workers)],
         f"http://{HOST}:{port}/__admin/health", 30,
     )
     try:
@@ -421,7 +458,8 @@ def main() -> None:
     base = f"http://{HOST}:{port}"
     server, startup = start(
         [*pepharness, "--port", str(port), "--threads", str(args.threads),
-         "--rounds", str(args.rounds), "--rate-limit", "1000000/1"],
+         "--workers", str(args.workers), "--rounds", str(args.rounds),
+         "--rate-limit", "1000000/1"],
         f"{base}/__admin/health", 600,
     )
     try:
