@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import queue
+import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -309,3 +310,50 @@ def test_another_workers_session_is_answered_by_its_owner(tmp_path: Path) -> Non
     for app in apps:
         app.extensions[PRIVATE_PORT_EXTENSION].stop()
         pep_mock.backend_of(app).store.close()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (CI installs it)")
+def test_the_official_js_client_gets_every_push_from_both_workers(
+    served: tuple[subprocess.Popen[str], str], pool: Pool
+) -> None:
+    """The official socket.io-client (tests/js/listen.mjs: its default options, which poll
+    then upgrade, and WebSocket only) against two workers: each wager's push arrives once on
+    both connections, whichever worker took the wager or holds the connection."""
+    from test_pep_realtime_js import NodeListener
+
+    player = generate(42, anchor=datetime.now(UTC), rounds=0).players[1]
+    answer = requests.post(
+        served[1] + "/api/auth/v1/player", timeout=TIMEOUT,
+        json={"identityToken": player.identity_token, "clientId": pep_mock.DEMO_CLIENT_ID},
+    )
+    assert answer.status_code == 200, answer.text
+    listener = NodeListener(served[1], answer.json()["accessToken"])
+    try:
+        listener.until(
+            lambda seen: {line["client"] for line in seen if line["type"] == "ready"}
+            == {"default", "websocket"}, "both clients connected")
+        wagers = [
+            {"gameTransactionRound": [bet(f"js{n}", playerId=player.player_id,
+                                          realMoneyAmount=1, gameCategoryName="Slots")]}
+            for n in range(PUSHES)
+        ]
+        answers = _post_all(pool, ROUND, wagers, _platform_headers(served[1]))
+        assert {status for status, _ in answers} == {202}
+
+        def progress(seen: list[dict[str, Any]], client: str) -> list[Any]:
+            return sorted(
+                line["data"]["objectives"][0]["progress"] for line in seen
+                if line["type"] == "event" and line["client"] == client
+                and line["event"] == "missions:on:progress"
+                and line["data"]["_id"] == "slots-wager"
+            )
+
+        seen = listener.until(
+            lambda seen: all(len(progress(seen, c)) >= PUSHES for c in ("default", "websocket")),
+            f"{PUSHES} wager pushes on both clients",
+        )
+        for client in ("default", "websocket"):  # each push once: 1, 2, … PUSHES EUR
+            assert progress(seen, client) == list(range(1, PUSHES + 1)), client
+    finally:
+        code = listener.close()
+    assert code == 0, listener.stderr()
