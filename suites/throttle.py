@@ -125,6 +125,12 @@ class SharedWindow:
         with self._locked(write=False) as budget:
             return budget.moved
 
+    def moved_outside(self, seconds: float) -> None:
+        """The target's clock was moved forward `seconds` by a check itself (a token's expiry,
+        a burst; D230): the requests counted, and the tokens issued, are that much older."""
+        with self._locked() as budget:
+            budget.shift(seconds)
+
     def stamps(self) -> list[float]:
         """The stamps of the requests counted (this machine's time, as the target sees them)."""
         with self._locked(write=False) as budget:

@@ -102,3 +102,33 @@ def test_budget_of_the_former_format_is_read(tmp_path: Path) -> None:
     path.write_text(json.dumps([time.time() + 3600]), encoding="utf-8")
     window = SharedWindow(path, 1, 1.0)
     assert len(window.stamps()) == 1 and window.moved() == 0.0
+
+
+def test_a_check_moves_the_targets_clock_forward_only(tmp_path: Path) -> None:
+    """The token-expiry and burst checks leave the target's clock where they moved it (D230):
+    every move is forward, the clock ends 20 minutes ahead, and a run right after passes too
+    (moved back, the first run's burst would lie in the target's future, still counted)."""
+    from test_check_planted import run_check, summary_of
+
+    app = create_app({"SEED": 42, "ROUNDS": 20, "ANCHOR": datetime.now(UTC)})
+    moves: list[float] = []
+
+    @app.before_request
+    def record() -> None:
+        from flask import request
+
+        if request.path == "/__admin/clock" and request.method == "POST":
+            moves.append(float((request.get_json(silent=True) or {}).get("advance_seconds", 0)))
+
+    rules = "check_token_expires_after_20_minutes,check_burst_*"
+    with ThreadedServer(app, threads=8) as server:
+        started = time.time()
+        for run in ("first", "second"):
+            folder = tmp_path / run
+            result = run_check(server.url, folder, "--rules", rules)
+            assert result.exit_code == 0, result.output
+            assert summary_of(folder)["not_verified"] == [], run
+        ahead = target_now(server.url) - time.time()
+    assert moves and all(move > 0 for move in moves), moves
+    assert ahead >= 2 * 20 * 60, f"the clock was put back: {ahead:.0f} s ahead after two runs"
+    assert time.time() - started < 20 * 60  # the expiry was crossed by moves, not waited out

@@ -467,11 +467,13 @@ def _date_header(response: requests.Response) -> datetime | None:
 
 
 class ClockControl:
-    """The target's clock control (`GET/POST {url}/clock`, contracts/admin.yaml): read it, move
-    it, and put it back where real time would have it."""
+    """The target's clock control (`GET/POST {url}/clock`, contracts/admin.yaml): read it and
+    move it forward. Never back (D230): moved back, what the target recorded while it was ahead
+    (a burst's requests, events) would lie in its future, counted by the next window."""
 
-    def __init__(self, target: Target, url: str) -> None:
+    def __init__(self, target: Target, url: str, window: SharedWindow | None = None) -> None:
         self.session = target.raw
+        self.window = window
         self.url = url.rstrip("/") + "/clock"
         self.moved = 0.0
 
@@ -485,7 +487,6 @@ class ClockControl:
         response = self.session.post(self.url, json={"advance_seconds": seconds})
         response.raise_for_status()
         self.moved += seconds
+        if self.window is not None:  # the budget's stamps and the tokens' age follow
+            self.window.moved_outside(seconds)
 
-    def restore(self) -> None:
-        if self.moved:
-            self.advance(-self.moved)

@@ -62,39 +62,38 @@ def burst(platform: Platform) -> Burst:
     limit, period = expected
     platform.token()  # issued before the clock moves
     control = platform.options.clock_control
-    clock = ClockControl(platform.target, control) if control is not None else None
-    try:
-        # Start from an empty window: what the checks before sent has stopped counting.
+    clock = (
+        ClockControl(platform.target, control, platform.window) if control is not None else None
+    )
+    # Start from an empty window: what the checks before sent has stopped counting. The clock
+    # moves forward only, and stays there (D230).
+    if clock is not None:
+        clock.advance(period + 1)
+    else:
+        _wait_for_empty_window(platform, period)
+    started = time.monotonic()
+    responses: list[requests.Response] = []
+    while len(responses) < limit + EXTRA:
+        responses.append(_one(platform))
+        if responses[-1].status_code == 429:
+            break
+    elapsed = time.monotonic() - started
+    burst = Burst(limit, period, responses, elapsed, None, 0.0, clock is not None)
+    if burst.refused is not None:
+        hint = retry_after_seconds(burst.refused.headers.get("Retry-After"))
+        burst.waited = hint if hint is not None else period
         if clock is not None:
-            clock.advance(period + 1)
+            clock.advance(burst.waited)
+        elif burst.waited <= MAX_REAL_WAIT_SECONDS:
+            time.sleep(burst.waited)
         else:
-            _wait_for_empty_window(platform, period)
-        started = time.monotonic()
-        responses: list[requests.Response] = []
-        while len(responses) < limit + EXTRA:
-            responses.append(_one(platform))
-            if responses[-1].status_code == 429:
-                break
-        elapsed = time.monotonic() - started
-        burst = Burst(limit, period, responses, elapsed, None, 0.0, clock is not None)
-        if burst.refused is not None:
-            hint = retry_after_seconds(burst.refused.headers.get("Retry-After"))
-            burst.waited = hint if hint is not None else period
-            if clock is not None:
-                clock.advance(burst.waited)
-            elif burst.waited <= MAX_REAL_WAIT_SECONDS:
-                time.sleep(burst.waited)
-            else:
-                burst.why_no_recovery = (
-                    f"Retry-After asks for {burst.waited:g} s: give --clock-control URL to "
-                    "move the target's clock instead of waiting"
-                )
-                return burst
-            burst.recovery = _one(platform)
-        return burst
-    finally:
-        if clock is not None:
-            clock.restore()
+            burst.why_no_recovery = (
+                f"Retry-After asks for {burst.waited:g} s: give --clock-control URL to "
+                "move the target's clock instead of waiting"
+            )
+            return burst
+        burst.recovery = _one(platform)
+    return burst
 
 
 def _statuses(burst: Burst) -> str:

@@ -340,11 +340,13 @@ def days_ago(days: int) -> str:
 
 
 class ClockControl:
-    """The target's clock control (`GET/POST {url}/clock`, contracts/admin.yaml): read it, move
-    it, and put it back where real time would have it."""
+    """The target's clock control (`GET/POST {url}/clock`, contracts/admin.yaml): read it and
+    move it forward. Never back (D230): moved back, what the target recorded while it was ahead
+    (a burst's requests, a login) would lie in its future, counted by the next window."""
 
     def __init__(self, sinatra: Sinatra, url: str) -> None:
         self.session = sinatra.target.raw
+        self.window = sinatra.window
         self.url = url.rstrip("/") + "/clock"
         self.moved = 0.0
 
@@ -358,13 +360,10 @@ class ClockControl:
         response = self.session.post(self.url, json={"advance_seconds": seconds})
         response.raise_for_status()
         self.moved += seconds
+        self.window.moved_outside(seconds)  # the budget's stamps and the token's age follow
 
     def advance_to(self, timestamp: float) -> None:
         """Move the clock forward so that it reads `timestamp` (never backwards)."""
         delta = timestamp - self.now()
         if delta > 0:
             self.advance(delta)
-
-    def restore(self) -> None:
-        if self.moved:
-            self.advance(-self.moved)
