@@ -229,3 +229,46 @@ def test_many_connections_at_once_each_get_their_own_answers(served: ThreadedSer
     for thread in threads:
         thread.join(60)
     assert not failures
+
+
+def test_a_small_answer_goes_out_with_its_head_in_one_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """D232: head and a whole small body in one write (one `send`); a body past
+    JOINED_BODY_BYTES, a streamed one and a HEAD's are written as waitress writes them."""
+    from pepharness.mocks.core import server as server_module
+
+    writes: list[bytes] = []
+    plain = _UpgradeChannel.write_soon
+
+    def recording(self: _UpgradeChannel, data: Any) -> int:
+        writes.append(bytes(data))
+        return plain(self, data)
+
+    monkeypatch.setattr(_UpgradeChannel, "write_soon", recording)
+    app = Flask("joined")
+    small, large = b"s" * 1000, b"L" * (server_module.JOINED_BODY_BYTES + 1)
+
+    @app.get("/small")
+    def small_answer() -> Response:
+        return Response(small, mimetype="text/plain")
+
+    @app.get("/large")
+    def large_answer() -> Response:
+        return Response(large, mimetype="text/plain")
+
+    with ThreadedServer(app, threads=2) as server, _connect(server) as sock:
+        reader = _Reader(sock)
+        for path, method in (("/small", "GET"), ("/large", "GET"), ("/small", "HEAD")):
+            writes.clear()
+            sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            if method == "HEAD":
+                head = reader._until(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200") and len(writes) == 1
+                continue
+            head, body = reader.answer()
+            assert head.startswith(b"HTTP/1.1 200")
+            if path == "/small":
+                assert body == small and len(writes) == 1 and writes[0].endswith(small)
+            else:
+                assert body == large and len(writes) == 2 and writes[1] == large

@@ -47,6 +47,9 @@ from pepharness.mocks.core.faults import (
 
 DEFAULT_THREADS = 8
 GRACE_SECONDS = 5.0
+JOINED_BODY_BYTES = 64 * 1024
+"""The largest body sent in one piece with its head (D232): copying more costs more than the
+second `send` saves."""
 _POLL_SECONDS = 0.5
 
 UPGRADE_SOCKET = "pepharness.upgrade_socket"
@@ -190,7 +193,8 @@ class _UpgradeTask(WSGITask):
             return  # the connection spoke another protocol: no HTTP response on it
         fault = self._transport_fault
         if fault is None:
-            super().write(data)
+            if not self._header_with_body(data):
+                super().write(data)
             return
         if not self.complete:
             raise RuntimeError("start_response was not called before body written")
@@ -198,6 +202,23 @@ class _UpgradeTask(WSGITask):
             self._write_truncated(data)
         # Counted as written, so waitress neither warns of too few bytes nor adds its own close.
         self.content_bytes_written += len(data)
+
+    def _header_with_body(self, data: bytes) -> bool:
+        """The head and a whole small body in one `write_soon` (one `send`), where waitress's
+        own `write` sends the head, then the body: each send lets the GIL go and takes it back
+        (D232). Only a first write holding the whole Content-Length body, up to
+        `JOINED_BODY_BYTES`; anything else is waitress's."""
+        if self.wrote_header or not self.complete or not data or not self.has_body:
+            return False
+        if self.chunked_response or self.content_length != len(data):
+            return False
+        if len(data) > JOINED_BODY_BYTES:
+            return False
+        head = self.build_response_header()
+        self.wrote_header = True
+        self.content_bytes_written += len(data)
+        self.channel.write_soon(head + data)
+        return True
 
     def _write_truncated(self, data: bytes) -> None:
         if not self.wrote_header:
