@@ -210,9 +210,8 @@ class _UpgradeTask(WSGITask):
         `JOINED_BODY_BYTES`; anything else is waitress's."""
         if self.wrote_header or not self.complete or not data or not self.has_body:
             return False
-        if self.chunked_response or self.content_length != len(data):
-            return False
-        if len(data) > JOINED_BODY_BYTES:
+        # A Content-Length of the body's size: never chunked (only an answer without one is).
+        if self.content_length != len(data) or len(data) > JOINED_BODY_BYTES:
             return False
         head = self.build_response_header()
         self.wrote_header = True

@@ -315,6 +315,7 @@ class ReactiveEngine:
         starting_xp: Callable[[str], int] | None = None,
     ) -> None:
         self.db = db
+        self._gate = write_gate(db)  # D226
         self.clock = clock
         self.config = config
         self.publish = publish
@@ -430,7 +431,7 @@ class ReactiveEngine:
             now = self.clock.now()
             stamp = to_rfc3339(now)
             publications: list[Publication] = []
-            with write_gate(self.db), self.db.begin() as connection:
+            with self._gate, self.db.begin() as connection:
                 if shared:
                     rows = connection.execute(_PENDING_LOCKED, {"limit": limit}).all()
                 events = [_event(row) for row in self._claim(connection, rows, stamp)]

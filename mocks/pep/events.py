@@ -135,21 +135,18 @@ class EventLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Built once: an ingestion is one statement per event, and building SQLAlchemy
-        # statements costs more than SQLite's insert.
-        self._insert_new = (
+        # Built and compiled once: an ingestion runs them on the driver's cursor (D228).
+        insert_new = (
             dialect_insert(engine)(platform_events)
             .on_conflict_do_nothing(index_elements=[platform_events.c.event_key])
             .returning(platform_events.c.seq)
         )
-        self._find = select(platform_events.c.seq).where(
-            platform_events.c.event_key == bindparam("key")
-        )
-        # ... and compiled once for the driver: the hot path runs them on its cursor (D228).
+        find = select(platform_events.c.seq).where(platform_events.c.event_key == bindparam("key"))
         columns = ["event_key", "kind", "player_id", "occurred_at", "received_at", "client_id",
                    "body"]
-        self._insert_sql = _DriverStatement(self._insert_new, engine, columns)
-        self._find_sql = _DriverStatement(self._find, engine)
+        self._insert_sql = _DriverStatement(insert_new, engine, columns)
+        self._find_sql = _DriverStatement(find, engine)
+        self._gate = write_gate(engine)
         self._waiting: list[_Waiting] = []
         self._waiting_lock = threading.Lock()
         self._leader = threading.Lock()
@@ -171,7 +168,7 @@ class EventLog:
         mine = _Waiting(events, client_id, to_rfc3339(received_at))
         with self._waiting_lock:
             self._waiting.append(mine)
-        with self._leader, write_gate(self.engine):
+        with self._leader, self._gate:
             if mine.results is None and mine.error is None:
                 with self._waiting_lock:
                     group, self._waiting = self._waiting, []

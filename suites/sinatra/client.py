@@ -348,7 +348,6 @@ class ClockControl:
         self.session = sinatra.target.raw
         self.window = sinatra.window
         self.url = url.rstrip("/") + "/clock"
-        self.moved = 0.0
 
     def now(self) -> float:
         """The target's "now" as a POSIX timestamp."""
@@ -359,7 +358,6 @@ class ClockControl:
     def advance(self, seconds: float) -> None:
         response = self.session.post(self.url, json={"advance_seconds": seconds})
         response.raise_for_status()
-        self.moved += seconds
         self.window.moved_outside(seconds)  # the budget's stamps and the token's age follow
 
     def advance_to(self, timestamp: float) -> None:
