@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import brotli
+import jwt
 import pytest
 import requests
 
 from pepharness import contracts
 from pepharness.mocks.core import ThreadedServer
+from pepharness.mocks.core.clock import parse_rfc3339
 
 if TYPE_CHECKING:
     from conftest import MockClient
@@ -189,9 +191,16 @@ def test_frontend_only_client_is_unauthorized_client(platform: MockClient) -> No
 
 
 def test_token_expires_on_the_service_clock(platform: MockClient) -> None:
-    headers = bearer(platform)
+    access = token(platform)
+    headers = {"Authorization": f"Bearer {access}"}
+    claims = jwt.decode(access, options={"verify_signature": False})
+    # An hour, in whole seconds: `exp` is a NumericDate of whole seconds, so the token ends up
+    # to a second before issue time + 3600; the clock is moved to it, not by 3599 s from when
+    # the token happened to be issued (which crossed `exp` when issued late in a second).
+    assert claims["exp"] - claims["iat"] == 3600
     assert platform.post(MONEY, json=deposit(), headers=headers).status_code == 202
-    platform.advance(3599)
+    now = parse_rfc3339(platform.admin("GET", "/clock")["now"]).timestamp()
+    platform.advance(claims["exp"] - 1 - now)  # a second before exp, on the service's clock
     assert platform.post(MONEY, json=deposit("t-2"), headers=headers).status_code == 202
     platform.advance(2)
     answer = platform.post(MONEY, json=deposit("t-3"), headers=headers)
